@@ -1,0 +1,71 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LevelDatastore } from 'datastore-level'
+import { MemoryDatastore } from 'datastore-core'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createLibp2p } from 'libp2p'
+import { CapacityService } from '../protocol/capacity.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { nodeLibp2pOptions } from './libp2p-options.ts'
+import type { PeerServices } from '../protocol/peer.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+export interface BootstrapOptions {
+  /** TCP port; WebSockets listens on port + 1. 0 picks free ports. @default 0 */
+  port?: number
+  /** @default '127.0.0.1' */
+  host?: string
+  /** Keeps the node's identity (so its multiaddr stays the same across restarts). */
+  dataDir?: string
+}
+
+export interface BootstrapNode {
+  peerId: string
+  /** Dialable multiaddrs, each ending in /p2p/<peer id>. */
+  addresses: () => string[]
+  /** Peers advertising capacity through this node. */
+  capacity: CapacityService
+  libp2p: Libp2p<PeerServices>
+  stop: () => Promise<void>
+}
+
+/**
+ * A bootstrap and circuit-relay-v2 node: the rendezvous where peers meet,
+ * gossip adverts pass, and browsers reserve relay slots. It runs no jobs.
+ */
+export async function startBootstrap (options: BootstrapOptions = {}): Promise<BootstrapNode> {
+  const host = options.host ?? '127.0.0.1'
+  const port = options.port ?? 0
+  const family = host.includes(':') ? 'ip6' : 'ip4'
+  let datastore = new MemoryDatastore() as MemoryDatastore | LevelDatastore
+  if (options.dataDir != null) {
+    await mkdir(options.dataDir, { recursive: true })
+    datastore = new LevelDatastore(join(options.dataDir, 'datastore'))
+    await datastore.open()
+  }
+  const privateKey = options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : await generateKeyPair('Ed25519')
+  const libp2p = await createLibp2p({
+    ...nodeLibp2pOptions({
+      privateKey,
+      listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/ws`],
+      relay: true
+    }),
+    datastore
+  }) as unknown as Libp2p<PeerServices>
+  // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
+  const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId })
+  capacity.start()
+  return {
+    peerId: libp2p.peerId.toString(),
+    addresses: () => libp2p.getMultiaddrs().map(ma => ma.toString()),
+    capacity,
+    libp2p,
+    stop: async () => {
+      capacity.stop()
+      await libp2p.stop()
+      if (datastore instanceof LevelDatastore) {
+        await datastore.close()
+      }
+    }
+  }
+}

@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { text } from 'node:stream/consumers'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { fromString, toString } from 'uint8arrays'
+import { decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/receipt.ts'
+import { SOFTWARE_VERSION } from '../protocol/constants.ts'
+import { WasmeshError } from '../protocol/errors.ts'
+import { startBootstrap } from './bootstrap.ts'
+import { createPeer } from './create-peer.ts'
+import { localNetworkFile, wasmeshHome } from './home.ts'
+import type { Peer, RunResult } from '../protocol/peer.ts'
+
+/** Exit codes: 0 verified success, 1 the job failed, 2 bad usage or input, 3 the network could not run it. */
+const EXIT_JOB_FAILED = 1
+const EXIT_USAGE = 2
+const EXIT_NETWORK = 3
+
+const program = new Command('wasmesh')
+  .description('Run content-addressed Wasm jobs on a peer-to-peer network of browsers and Node peers, with signed receipts.')
+  .version(SOFTWARE_VERSION)
+  .showHelpAfterError()
+
+const bootstrapOption = (): Option => new Option('-b, --bootstrap <multiaddr...>', 'bootstrap node(s) to join through; default: $WASMESH_BOOTSTRAP, else the local network `npm start` runs')
+
+program.command('start')
+  .description('Run the local network: a bootstrap/relay node and one worker peer on loopback.')
+  .option('--port <n>', 'bootstrap TCP port (WebSockets on port + 1)', integer, 4301)
+  .option('--slots <n>', 'jobs the worker runs at once', integer, 2)
+  .option('--data <dir>', 'state directory', join(wasmeshHome(), 'local'))
+  .action(async (options: { port: number, slots: number, data: string }) => {
+    const bootstrap = await startBootstrap({ port: options.port, dataDir: join(options.data, 'bootstrap') })
+    const addresses = bootstrap.addresses()
+    const peer = await createPeer({ bootstrap: addresses, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
+    await mkdir(wasmeshHome(), { recursive: true })
+    await writeFile(localNetworkFile(), JSON.stringify({ bootstrap: addresses, pid: process.pid }, null, 2))
+    logServedJobs(peer)
+    console.log('wasmesh local network is running.')
+    console.log(`\nbootstrap/relay node ${bootstrap.peerId}:`)
+    for (const addr of addresses) {
+      console.log(`  ${addr}`)
+    }
+    console.log(`worker peer ${peer.id} with ${options.slots} slots`)
+    console.log('\nTry, in another terminal:')
+    console.log('  npx wasmesh status')
+    console.log('  echo hello | npx wasmesh run build/wasm/echo.wasm --input -')
+    console.log('\nPress Ctrl-C to stop.')
+    onShutdown(async () => {
+      await peer.stop()
+      await bootstrap.stop()
+      await rm(localNetworkFile(), { force: true })
+    })
+  })
+
+program.command('bootstrap')
+  .description('Run a bootstrap + circuit-relay-v2 node. Prints each dialable multiaddr on its own line of stdout.')
+  .option('--port <n>', 'TCP port (WebSockets on port + 1); 0 picks free ports', integer, 0)
+  .option('--host <ip>', 'interface to listen on', '127.0.0.1')
+  .option('--data <dir>', 'state directory (keeps the peer id stable)', join(wasmeshHome(), 'bootstrap'))
+  .action(async (options: { port: number, host: string, data: string }) => {
+    const node = await startBootstrap({ port: options.port, host: options.host, dataDir: options.data })
+    for (const addr of node.addresses()) {
+      console.log(addr)
+    }
+    onShutdown(async () => { await node.stop() })
+  })
+
+program.command('peer')
+  .description('Run a headless worker peer: joins the mesh, advertises capacity, runs jobs sandboxed, returns signed receipts.')
+  .addOption(bootstrapOption())
+  .option('--data <dir>', 'state directory: identity key, blockstore, datastore', join(wasmeshHome(), 'peer'))
+  .option('--slots <n>', 'jobs to run at once', integer, 1)
+  .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
+  .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[] }) => {
+    const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: options.data, listen: options.listen, contribute: { threads: options.slots } })
+    console.log(`peer ${peer.id} contributing ${options.slots} slot(s)`)
+    for (const addr of peer.addresses()) {
+      console.log(`listening ${addr}`)
+    }
+    logServedJobs(peer)
+    onShutdown(async () => { await peer.stop() })
+  })
+
+program.command('run')
+  .description('Run a Wasm module as a job on the network, verify the receipt, and write the job\'s stdout to stdout.')
+  .argument('<module>', 'a .wasm file, a module CID, or an http(s) URL')
+  .option('-i, --input <file|->', 'the job\'s stdin: a file, or - for this process\'s stdin')
+  .option('--arg <value...>', 'arguments passed to the module (argv[1…])', [])
+  .option('--env <KEY=VALUE...>', 'environment variables for the module', [])
+  .addOption(new Option('--abi <abi>', 'calling convention').choices(['wasi', 'direct']).default('wasi'))
+  .addOption(bootstrapOption())
+  .option('--timeout <ms>', 'wall-time limit of the job', integer, 30_000)
+  .option('--memory <MiB>', 'Wasm memory limit', integer, 256)
+  .option('--max-output <bytes>', 'output size limit', integer, 16 * 1024 * 1024)
+  .option('--redundancy <k>', 'run on k distinct workers and accept the output a majority agrees on', integer, 1)
+  .option('--json', 'print one JSON object (output, receipt, timings) instead of raw output')
+  .action(async (modulePath: string, options: RunCommandOptions) => {
+    const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
+    const input = options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
+    const peer = await createPeer({ bootstrap: options.bootstrap })
+    try {
+      const result = await peer.run({
+        module,
+        input,
+        abi: options.abi,
+        args: options.arg,
+        env: parseEnv(options.env),
+        limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
+        redundancy: options.redundancy
+      })
+      if (options.json === true) {
+        console.log(JSON.stringify(resultJson(result)))
+      } else {
+        process.stdout.write(result.output)
+        console.error(`job ${result.job.toString()} ran on ${result.worker} in ${result.durationMs.toFixed(1)} ms (exec ${result.receipt.stats.execMs.toFixed(1)} ms${result.receipt.stats.moduleCached ? ', module cached' : ''}); receipt verified`)
+      }
+    } catch (err) {
+      const receipt = (err as WasmeshError).receipt
+      if (options.json === true) {
+        console.log(JSON.stringify({ ok: false, error: { name: (err as Error).name, message: (err as Error).message }, ...(receipt != null ? { receipt: receiptJson(receipt) } : {}) }))
+      } else {
+        if ((err as WasmeshError).output != null) {
+          process.stdout.write((err as WasmeshError).output as Uint8Array)
+        }
+        console.error(`${(err as Error).name}: ${(err as Error).message}${receipt != null ? ` (signed by ${receipt.worker} for job ${receipt.job.toString()})` : ''}`)
+      }
+      process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
+    } finally {
+      await peer.stop()
+    }
+  })
+
+program.command('status')
+  .description('List the peers advertising capacity, and what they offer.')
+  .addOption(bootstrapOption())
+  .option('--wait <ms>', 'how long to listen for adverts', integer, 3000)
+  .option('--json', 'print JSON')
+  .action(async (options: { bootstrap?: string[], wait: number, json?: boolean }) => {
+    const peer = await createPeer({ bootstrap: options.bootstrap })
+    try {
+      await new Promise(resolve => setTimeout(resolve, options.wait))
+      const peers = peer.peers().map(({ peerId, advert, seenAt }) => ({
+        peerId,
+        platform: advert.platform,
+        slots: advert.slots,
+        memoryMiB: Math.floor(advert.memoryBytes / 1024 / 1024),
+        storageBytes: advert.storageBytes,
+        abis: advert.abis,
+        cached: advert.cached.map(cid => cid.toString()),
+        version: advert.version,
+        ageMs: Date.now() - seenAt
+      }))
+      if (options.json === true) {
+        console.log(JSON.stringify({ peers }))
+        return
+      }
+      console.log(`${peers.length} peer(s) advertising capacity`)
+      for (const p of peers) {
+        console.log(`${p.peerId}  ${p.platform}  slots ${p.slots.free}/${p.slots.total} free  mem ${p.memoryMiB} MiB  abis ${p.abis.join(',')}  cached ${p.cached.length} module(s)  v${p.version}`)
+      }
+    } finally {
+      await peer.stop()
+    }
+  })
+
+program.command('verify')
+  .description('Verify a receipt printed by `wasmesh run --json`, from its signature and the worker\'s peer id alone.')
+  .argument('<file|->', 'JSON with a `receipt` field, as `run --json` prints')
+  .action(async (file: string) => {
+    const json = JSON.parse(file === '-' ? await text(process.stdin) : await readFile(file, 'utf8')) as { receipt?: { signed?: string } }
+    if (typeof json.receipt?.signed !== 'string') {
+      throw new UsageError('the file has no receipt.signed field: pass the JSON that `wasmesh run --json` printed')
+    }
+    const { receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')))
+    console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}`)
+  })
+
+interface RunCommandOptions {
+  input?: string
+  arg: string[]
+  env: string[]
+  abi: 'wasi' | 'direct'
+  bootstrap?: string[]
+  timeout: number
+  memory: number
+  maxOutput: number
+  redundancy: number
+  json?: boolean
+}
+
+class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+function integer (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new InvalidArgumentError('expected a whole number')
+  }
+  return n
+}
+
+function parseEnv (pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) {
+      throw new UsageError(`--env ${pair}: expected KEY=VALUE`)
+    }
+    env[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return env
+}
+
+function receiptJson (receipt: Receipt, signed?: SignedReceipt): Record<string, unknown> {
+  return {
+    job: receipt.job.toString(),
+    worker: receipt.worker,
+    exitCode: receipt.exitCode,
+    ...(receipt.error != null ? { error: receipt.error } : {}),
+    outputHash: toString(receipt.outputHash, 'base16'),
+    outputSize: receipt.outputSize,
+    stats: receipt.stats,
+    timestamp: receipt.timestamp,
+    ...(signed != null ? { signed: toString(encodeSignedReceipt(signed), 'base64') } : {})
+  }
+}
+
+function resultJson (result: RunResult): Record<string, unknown> {
+  const first = result.receipts[0]
+  return {
+    ok: true,
+    job: result.job.toString(),
+    worker: result.worker,
+    durationMs: result.durationMs,
+    output: toString(result.output),
+    outputBase64: toString(result.output, 'base64'),
+    receipt: receiptJson(result.receipt, first?.signed),
+    receipts: result.receipts.length
+  }
+}
+
+function logServedJobs (peer: Peer): void {
+  peer.addEventListener('work:start', event => { console.log(`job started ${event.detail.job} from ${event.detail.requester}`) })
+  peer.addEventListener('work:end', event => { console.log(`job ended ${event.detail.job}`) })
+}
+
+function onShutdown (stop: () => Promise<void>): void {
+  let stopping = false
+  const handler = (): void => {
+    if (stopping) {
+      process.exit(130)
+    }
+    stopping = true
+    stop().then(() => process.exit(0), (err: Error) => {
+      console.error(`error while stopping: ${err.message}`)
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+}
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`${err.name === 'Error' ? 'error' : err.name}: ${err.message}`)
+  process.exitCode = err instanceof UsageError || err.name === 'MalformedMessageError' || err.name === 'InvalidReceiptError' || err.name === 'InvalidModuleError'
+    ? EXIT_USAGE
+    : err instanceof WasmeshError ? EXIT_NETWORK : EXIT_USAGE
+})

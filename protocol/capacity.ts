@@ -1,0 +1,210 @@
+import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { decodeAdvert, encodeAdvert, type CapacityAdvert } from './advert.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_TTL_MS, CAPACITY_TOPIC } from './constants.ts'
+import type { PeerId } from '@libp2p/interface'
+
+export interface CapacityComponents {
+  pubsub: GossipSub
+  peerId: PeerId
+}
+
+export interface CapacityInit {
+  /** @default ADVERT_INTERVAL_MS */
+  intervalMs?: number
+  /** @default ADVERT_TTL_MS */
+  ttlMs?: number
+}
+
+/** A remote peer's latest advert. */
+export interface PeerCapacity {
+  peerId: string
+  advert: CapacityAdvert
+  /** When we received it (ms since epoch, local clock). */
+  seenAt: number
+}
+
+/** Builds our own advert (without `seq`), or undefined when we do not contribute. */
+export type LocalAdvert = () => Omit<CapacityAdvert, 'seq'> | undefined
+
+/**
+ * Publishes our capacity on the gossipsub topic and keeps the table of what
+ * other peers advertise. Adverts are signed by gossipsub (StrictSign), so the
+ * message's signer is the advertising peer; a validator drops anything that
+ * does not decode, before gossipsub forwards it.
+ *
+ * Emits `change` whenever the table changes.
+ */
+export class CapacityService extends EventTarget {
+  private readonly components: CapacityComponents
+  private readonly intervalMs: number
+  private readonly ttlMs: number
+  private readonly table = new Map<string, PeerCapacity>()
+  /** Peers we have heard any advert from: a new one makes us re-publish, so joiners learn of us at once. */
+  private readonly heard = new Set<string>()
+  private local: LocalAdvert | undefined
+  private seq = Date.now()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private publishQueued = false
+
+  constructor (components: CapacityComponents, init: CapacityInit = {}) {
+    super()
+    this.components = components
+    this.intervalMs = init.intervalMs ?? ADVERT_INTERVAL_MS
+    this.ttlMs = init.ttlMs ?? ADVERT_TTL_MS
+  }
+
+  start (): void {
+    const { pubsub } = this.components
+    pubsub.topicValidators.set(CAPACITY_TOPIC, this.validate)
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.subscribe(CAPACITY_TOPIC)
+    this.timer = setInterval(() => {
+      this.prune()
+      this.publish()
+    }, this.intervalMs)
+  }
+
+  stop (): void {
+    const { pubsub } = this.components
+    clearInterval(this.timer)
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.topicValidators.delete(CAPACITY_TOPIC)
+    pubsub.unsubscribe(CAPACITY_TOPIC)
+    this.table.clear()
+  }
+
+  /** Sets what we advertise; undefined stops advertising (peers forget us after the TTL). */
+  setLocal (local: LocalAdvert | undefined): void {
+    this.local = local
+    this.publishSoon()
+  }
+
+  /** Re-publishes our advert on the next tick, coalescing bursts of changes into one message. */
+  publishSoon (): void {
+    if (this.publishQueued) {
+      return
+    }
+    this.publishQueued = true
+    queueMicrotask(() => {
+      this.publishQueued = false
+      this.publish()
+    })
+  }
+
+  /**
+   * Tells the topic we joined, with a zero-slot advert, once some peer is
+   * there to hear it. Contributors that hear a new peer re-publish, so a
+   * joining requester learns their capacity within a heartbeat rather than
+   * an advert interval.
+   */
+  async announce (advert: Omit<CapacityAdvert, 'seq'>, signal: AbortSignal): Promise<void> {
+    const { pubsub } = this.components
+    while (pubsub.getSubscribers(CAPACITY_TOPIC).length === 0) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      if (signal.aborted) {
+        return
+      }
+    }
+    if (this.local?.() == null) {
+      this.publishAdvert({ ...advert, slots: { total: 0, free: 0 } })
+    }
+  }
+
+  /** Remote peers with a live advert, newest first. */
+  peers (): PeerCapacity[] {
+    this.prune()
+    return [...this.table.values()].sort((a, b) => b.seenAt - a.seenAt)
+  }
+
+  get (peerId: string): PeerCapacity | undefined {
+    return this.table.get(peerId)
+  }
+
+  /** Forgets a peer now, e.g. when it disconnected: no job should be sent there until it advertises again. */
+  forget (peerId: string): void {
+    if (this.table.delete(peerId)) {
+      this.dispatchEvent(new Event('change'))
+    }
+  }
+
+  private publish (): void {
+    const advert = this.local?.()
+    if (advert != null) {
+      this.publishAdvert(advert)
+    }
+  }
+
+  private publishAdvert (advert: Omit<CapacityAdvert, 'seq'>): void {
+    const data = encodeAdvert({ ...advert, seq: ++this.seq })
+    this.components.pubsub.publish(CAPACITY_TOPIC, data).catch(() => {
+      // no subscribed peer yet: the next interval or subscription change publishes again
+    })
+  }
+
+  private readonly validate = (_from: PeerId, message: Message): TopicValidatorResult => {
+    if (message.type !== 'signed') {
+      return TopicValidatorResult.Reject
+    }
+    try {
+      decodeAdvert(message.data)
+      return TopicValidatorResult.Accept
+    } catch {
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private readonly onMessage = (event: CustomEvent<Message>): void => {
+    const message = event.detail
+    if (message.topic !== CAPACITY_TOPIC || message.type !== 'signed') {
+      return
+    }
+    const peerId = message.from.toString()
+    if (peerId === this.components.peerId.toString()) {
+      return
+    }
+    let advert: CapacityAdvert
+    try {
+      advert = decodeAdvert(message.data)
+    } catch {
+      return // the validator already rejected it; this only guards direct deliveries
+    }
+    if (!this.heard.has(peerId)) {
+      if (this.heard.size > 10_000) {
+        this.heard.clear()
+      }
+      this.heard.add(peerId)
+      this.publishSoon()
+    }
+    const known = this.table.get(peerId)
+    if (known != null && known.advert.seq >= advert.seq) {
+      return
+    }
+    if (advert.slots.total === 0) {
+      this.forget(peerId)
+      return
+    }
+    this.table.set(peerId, { peerId, advert, seenAt: Date.now() })
+    this.dispatchEvent(new Event('change'))
+  }
+
+  /** A peer joined the topic: tell it about us now rather than at the next interval. */
+  private readonly onSubscriptionChange = (): void => {
+    this.publishSoon()
+  }
+
+  private prune (): void {
+    const cutoff = Date.now() - this.ttlMs
+    let changed = false
+    for (const [peerId, entry] of this.table) {
+      if (entry.seenAt < cutoff) {
+        this.table.delete(peerId)
+        changed = true
+      }
+    }
+    if (changed) {
+      this.dispatchEvent(new Event('change'))
+    }
+  }
+}

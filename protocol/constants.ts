@@ -1,0 +1,69 @@
+/** Wire-protocol identifiers and limits. Bump the version in an id when its format changes. */
+
+/** The job-exchange stream protocol: length-prefixed dag-cbor messages, pipelined. */
+export const JOB_PROTOCOL = '/wasmesh/job/1.0.0'
+
+/** The gossipsub topic that carries capacity adverts. */
+export const CAPACITY_TOPIC = '/wasmesh/capacity/1'
+
+/** Domain separator prepended to a receipt payload before signing, so a receipt signature can never be replayed as any other libp2p signature. */
+export const RECEIPT_SIGNING_DOMAIN = 'wasmesh-receipt:v1:'
+
+/** Inputs and outputs up to this size travel inside the job spec or receipt; larger ones go by CID. */
+export const MAX_INLINE_BYTES = 1024 * 1024
+
+/** Largest job-protocol message accepted: an inline payload plus generous room for the envelope. */
+export const MAX_MESSAGE_BYTES = MAX_INLINE_BYTES + 64 * 1024
+
+/** Largest capacity advert accepted. */
+export const MAX_ADVERT_BYTES = 8 * 1024
+
+/** Largest module a worker will fetch. */
+export const MAX_MODULE_BYTES = 64 * 1024 * 1024
+
+/** Job streams one connection may open to us: one is enough to pipeline, a few allow for reconnect overlap. */
+export const MAX_JOB_STREAMS_PER_CONNECTION = 4
+
+/** Requests one job stream may have in flight before the worker stops reading from it. */
+export const MAX_PIPELINED_REQUESTS = 256
+
+export const DEFAULT_LIMITS = {
+  timeoutMs: 30_000,
+  memoryBytes: 256 * 1024 * 1024,
+  outputBytes: 16 * 1024 * 1024
+} as const
+
+/** Bounds every job spec's limits must fall within. */
+export const LIMIT_BOUNDS = {
+  timeoutMs: { min: 1, max: 24 * 60 * 60 * 1000 },
+  memoryBytes: { min: 64 * 1024, max: 4 * 1024 * 1024 * 1024 },
+  outputBytes: { min: 0, max: 1024 * 1024 * 1024 }
+} as const
+
+export const MAX_REDUNDANCY = 16
+export const MAX_ARGS = 256
+export const MAX_ENV = 256
+export const MAX_STRING_LENGTH = 4096
+
+/** How often a contributing peer re-publishes its advert when nothing changed. */
+export const ADVERT_INTERVAL_MS = 5_000
+
+/** An advert older than this is forgotten: its peer is presumed gone. */
+export const ADVERT_TTL_MS = 3 * ADVERT_INTERVAL_MS
+
+/** Cached module CIDs listed in one advert. */
+export const MAX_ADVERTISED_MODULES = 32
+
+/** Addresses listed in one advert. */
+export const MAX_ADVERTISED_ADDRS = 16
+
+/** Time a requester allows a worker beyond the job's own time limit, for fetching the module and returning the receipt. */
+export const DEADLINE_GRACE_MS = 15_000
+
+/** Attempts per job before it is reported as failed. */
+export const MAX_ATTEMPTS = 4
+
+/** How long `run` waits for a worker to advertise capacity before giving up. */
+export const WORKER_WAIT_MS = 10_000
+
+export const SOFTWARE_VERSION = '0.1.0'

@@ -1,0 +1,70 @@
+import { unixfs, type UnixFS } from '@helia/unixfs'
+import { ContentFetchError } from './errors.ts'
+import type { Helia } from '@helia/interface'
+import type { CID } from 'multiformats/cid'
+
+export interface GetContentOptions {
+  signal: AbortSignal
+  /** Refuse content larger than this, without downloading the rest. */
+  maxBytes: number
+  /** What the content is, for error messages: "module", "input"… */
+  what: string
+}
+
+/**
+ * Modules, inputs and large outputs, named by CID. Content is stored as
+ * UnixFS files (CIDv1, raw leaves), so a module's CID is the one
+ * `ipfs add --cid-version 1` gives, and every block fetched over bitswap is
+ * checked against its hash before it is used.
+ */
+export class ContentStore {
+  private readonly helia: Helia
+  private readonly fs: UnixFS
+
+  constructor (helia: Helia) {
+    this.helia = helia
+    this.fs = unixfs(helia)
+  }
+
+  async add (bytes: Uint8Array, signal?: AbortSignal): Promise<CID> {
+    return this.fs.addBytes(bytes, { signal })
+  }
+
+  /** Whether the content's root block is stored here, so reading it needs no network. */
+  async has (cid: CID, signal?: AbortSignal): Promise<boolean> {
+    return this.helia.blockstore.has(cid, { signal })
+  }
+
+  /** Reads content from the local store, or from connected peers over bitswap. */
+  async get (cid: CID, options: GetContentOptions): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    let size = 0
+    try {
+      for await (const chunk of this.fs.cat(cid, { signal: options.signal })) {
+        size += chunk.byteLength
+        if (size > options.maxBytes) {
+          throw new ContentFetchError(`the ${options.what} ${cid.toString()} is larger than the ${options.maxBytes} bytes allowed`)
+        }
+        chunks.push(chunk)
+      }
+    } catch (err) {
+      if (err instanceof ContentFetchError) {
+        throw err
+      }
+      if (options.signal.aborted) {
+        throw new ContentFetchError(`could not fetch the ${options.what} ${cid.toString()}: no connected peer sent it in time`, { cause: err })
+      }
+      throw new ContentFetchError(`could not read the ${options.what} ${cid.toString()}: ${(err as Error).message}`, { cause: err })
+    }
+    if (chunks.length === 1 && chunks[0] != null) {
+      return chunks[0]
+    }
+    const bytes = new Uint8Array(size)
+    let offset = 0
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return bytes
+  }
+}

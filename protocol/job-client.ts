@@ -1,0 +1,172 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { JOB_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
+import { errorFromWire, WorkerBusyError, WorkerLostError } from './errors.ts'
+import { decodeResponse, encodeMessage, type JobRequest } from './messages.ts'
+import { decodeSignedReceipt, type SignedReceipt } from './receipt.ts'
+import type { EncodedJob } from './job.ts'
+import type { Stream } from '@libp2p/interface'
+
+export interface JobClientComponents {
+  /** Opens a job-protocol stream to a worker, dialing it first if needed. */
+  openStream: (peerId: string, protocol: string, signal: AbortSignal) => Promise<Stream>
+}
+
+export interface SubmitOptions {
+  signal: AbortSignal
+  /** Called when the worker takes the job into a slot. */
+  onAccepted?: () => void
+}
+
+/**
+ * The requester side of the job protocol: one long-lived stream per worker,
+ * with requests pipelined on it and answers matched by id. Opening a stream
+ * costs a round trip (several over WebRTC), so it is paid once per worker.
+ */
+export class JobClient {
+  private readonly components: JobClientComponents
+  private readonly sessions = new Map<string, Promise<Session>>()
+
+  constructor (components: JobClientComponents) {
+    this.components = components
+  }
+
+  /**
+   * Sends a job to a worker and waits for its signed receipt (not yet
+   * verified). Rejects with WorkerBusyError when the worker has no free slot,
+   * WorkerLostError when the stream breaks, the worker's own error when it
+   * refuses the job, or `signal.reason` on abort, in which case the worker is
+   * told to cancel.
+   */
+  async submit (peerId: string, job: EncodedJob, options: SubmitOptions): Promise<SignedReceipt> {
+    const session = await this.session(peerId, options.signal)
+    return session.submit(job, options)
+  }
+
+  /** Drops the stream to a worker, failing its pending requests. */
+  drop (peerId: string, reason: Error): void {
+    const session = this.sessions.get(peerId)
+    this.sessions.delete(peerId)
+    void session?.then(s => { s.close(reason) }, () => {})
+  }
+
+  stop (): void {
+    for (const peerId of [...this.sessions.keys()]) {
+      this.drop(peerId, new WorkerLostError('the requester is shutting down'))
+    }
+  }
+
+  private async session (peerId: string, signal: AbortSignal): Promise<Session> {
+    let session = this.sessions.get(peerId)
+    if (session == null) {
+      session = this.components.openStream(peerId, JOB_PROTOCOL, signal).then(stream => new Session(stream, () => {
+        this.sessions.delete(peerId)
+      }))
+      this.sessions.set(peerId, session)
+      session.catch(() => { this.sessions.delete(peerId) })
+    }
+    try {
+      return await session
+    } catch (err) {
+      throw new WorkerLostError(`could not open a job stream to ${peerId}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+}
+
+interface Pending {
+  resolve: (receipt: SignedReceipt) => void
+  reject: (err: Error) => void
+  onAccepted?: () => void
+}
+
+class Session {
+  private readonly stream: Stream
+  private readonly lp: LengthPrefixedStream<Stream>
+  private readonly pending = new Map<number, Pending>()
+  private readonly onClose: () => void
+  private nextId = 1
+  private writes = Promise.resolve()
+  private closed?: Error
+
+  constructor (stream: Stream, onClose: () => void) {
+    this.stream = stream
+    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    this.onClose = onClose
+    void this.readLoop()
+  }
+
+  async submit (job: EncodedJob, options: SubmitOptions): Promise<SignedReceipt> {
+    if (this.closed != null) {
+      throw this.closed
+    }
+    options.signal.throwIfAborted()
+    const id = this.nextId++
+    const { promise, resolve, reject } = Promise.withResolvers<SignedReceipt>()
+    this.pending.set(id, { resolve, reject, onAccepted: options.onAccepted })
+    const onAbort = (): void => {
+      if (this.pending.delete(id)) {
+        this.send({ type: 'cancel', id })
+        reject(options.signal.reason)
+      }
+    }
+    options.signal.addEventListener('abort', onAbort, { once: true })
+    this.send({ type: 'submit', id, job: job.bytes })
+    try {
+      return await promise
+    } finally {
+      options.signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  close (reason: Error): void {
+    if (this.closed != null) {
+      return
+    }
+    this.closed = reason
+    this.onClose()
+    for (const pending of this.pending.values()) {
+      pending.reject(reason)
+    }
+    this.pending.clear()
+    this.stream.abort(reason)
+  }
+
+  private send (request: JobRequest): void {
+    this.writes = this.writes.then(async () => { await this.lp.write(encodeMessage(request)) }).catch((err: Error) => {
+      this.close(new WorkerLostError(`lost the job stream to the worker: ${err.message}`, { cause: err }))
+    })
+  }
+
+  private async readLoop (): Promise<void> {
+    try {
+      while (true) {
+        const response = decodeResponse((await this.lp.read()).subarray())
+        const pending = this.pending.get(response.id)
+        if (pending == null) {
+          continue // answer to a cancelled request, or an error about an undecodable one
+        }
+        switch (response.type) {
+          case 'accepted':
+            pending.onAccepted?.()
+            continue
+          case 'busy':
+            this.pending.delete(response.id)
+            pending.reject(new WorkerBusyError('the worker has no free slot'))
+            continue
+          case 'error':
+            this.pending.delete(response.id)
+            pending.reject(errorFromWire(response.error))
+            continue
+          case 'receipt':
+            this.pending.delete(response.id)
+            try {
+              pending.resolve(decodeSignedReceipt(response.receipt))
+            } catch (err) {
+              pending.reject(err as Error)
+            }
+        }
+      }
+    } catch (err) {
+      this.close(new WorkerLostError(`the worker closed the job stream: ${(err as Error).message}`, { cause: err }))
+    }
+  }
+}

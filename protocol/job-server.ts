@@ -1,0 +1,215 @@
+import { lpStream } from '@libp2p/utils'
+import { contentHash } from './cbor.ts'
+import { JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
+import { errorToWire, MalformedMessageError } from './errors.ts'
+import { decodeJob, type EncodedJob } from './job.ts'
+import { decodeRequest, encodeMessage, type JobResponse } from './messages.ts'
+import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt } from './receipt.ts'
+import type { ContentStore } from './content.ts'
+import type { Executor } from './executor.ts'
+import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+
+/**
+ * Faults a worker can be told to simulate, for testing requesters from
+ * outside: `wrong-output` corrupts outputs under valid signatures, `stall`
+ * accepts jobs and never answers.
+ */
+export type TestFault = 'wrong-output' | 'stall'
+export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
+
+export interface JobServerComponents {
+  registrar: Pick<Libp2p, 'handle' | 'unhandle'>
+  privateKey: PrivateKey
+  peerId: PeerId
+  executor: Executor
+  content: ContentStore
+}
+
+export interface JobServerInit {
+  /** Jobs run at once; further submissions are answered `busy`. */
+  slots: number
+  fault?: TestFault
+}
+
+/** Detail of the `job:start` and `job:end` events. */
+export interface ServedJob {
+  job: string
+  requester: string
+  receipt?: Receipt
+}
+
+/**
+ * The worker side of the job protocol. Each inbound stream carries pipelined
+ * requests; each accepted job takes one slot until its receipt is sent. A
+ * worker with no free slot answers `busy` rather than queueing: the requester
+ * knows other workers, we do not.
+ *
+ * Emits `job:start`, `job:end` (CustomEvent<ServedJob>) and `slots` when the
+ * number of free slots changes.
+ */
+export class JobServer extends EventTarget {
+  private readonly components: JobServerComponents
+  private readonly slots: number
+  private readonly fault?: TestFault
+  private readonly running = new Set<AbortController>()
+  private busy = 0
+
+  constructor (components: JobServerComponents, init: JobServerInit) {
+    super()
+    this.components = components
+    this.slots = init.slots
+    this.fault = init.fault
+  }
+
+  get freeSlots (): number {
+    return this.slots - this.busy
+  }
+
+  get totalSlots (): number {
+    return this.slots
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(JOB_PROTOCOL, (stream, connection) => {
+      void this.serve(stream, connection.remotePeer.toString())
+    }, {
+      maxInboundStreams: MAX_JOB_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: 1
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.components.registrar.unhandle(JOB_PROTOCOL)
+    for (const controller of this.running) {
+      controller.abort(new Error('the worker is shutting down'))
+    }
+  }
+
+  private async serve (stream: Stream, requester: string): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const inFlight = new Map<number, AbortController>()
+    let writes = Promise.resolve()
+    const send = (response: JobResponse): void => {
+      writes = writes.then(async () => { await lp.write(encodeMessage(response)) }).catch(() => {
+        // the requester went away; the read loop below sees the stream end and cleans up
+      })
+    }
+    try {
+      while (true) {
+        const request = await lp.read()
+        let message
+        try {
+          message = decodeRequest(request.subarray())
+        } catch (err) {
+          send({ type: 'error', id: 0, error: errorToWire(err) })
+          continue
+        }
+        if (message.type === 'cancel') {
+          inFlight.get(message.id)?.abort(new Error('cancelled by the requester'))
+          continue
+        }
+        if (this.busy >= this.slots || inFlight.size >= MAX_PIPELINED_REQUESTS) {
+          send({ type: 'busy', id: message.id })
+          continue
+        }
+        let job: EncodedJob
+        try {
+          job = await decodeJob(message.job)
+        } catch (err) {
+          send({ type: 'error', id: message.id, error: errorToWire(err) })
+          continue
+        }
+        const controller = new AbortController()
+        inFlight.set(message.id, controller)
+        this.acquire(controller)
+        send({ type: 'accepted', id: message.id })
+        this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
+        this.runJob(job, controller.signal)
+          .then(signed => {
+            send({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) })
+          }, err => {
+            send({ type: 'error', id: message.id, error: errorToWire(err) })
+          })
+          .finally(() => {
+            inFlight.delete(message.id)
+            this.release(controller)
+            this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
+          })
+      }
+    } catch {
+      // end of stream, reset, or a frame over the size limit: nothing more will come
+    } finally {
+      // with the requester gone, nobody can use the results
+      for (const controller of inFlight.values()) {
+        controller.abort(new Error('the requester closed the stream'))
+      }
+      stream.abort(new MalformedMessageError('job stream closed'))
+    }
+  }
+
+  private acquire (controller: AbortController): void {
+    this.busy++
+    this.running.add(controller)
+    this.dispatchEvent(new Event('slots'))
+  }
+
+  private release (controller: AbortController): void {
+    this.busy--
+    this.running.delete(controller)
+    this.dispatchEvent(new Event('slots'))
+  }
+
+  /** Fetches what the job needs, runs it, and signs the receipt. */
+  private async runJob (job: EncodedJob, signal: AbortSignal): Promise<SignedReceipt> {
+    const { content, executor, peerId, privateKey } = this.components
+    const { spec } = job
+    if (this.fault === 'stall') {
+      await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
+    }
+    let fetchMs = 0
+    const timed = async <T>(fetch: () => Promise<T>): Promise<T> => {
+      const start = performance.now()
+      try {
+        return await fetch()
+      } finally {
+        fetchMs += performance.now() - start
+      }
+    }
+    const inputRef = spec.input
+    const input = inputRef instanceof Uint8Array
+      ? inputRef
+      : await timed(async () => content.get(inputRef, { signal, maxBytes: MAX_MODULE_BYTES, what: 'input' }))
+    const result = await executor.execute({
+      module: {
+        cid: spec.module.toString(),
+        load: async (loadSignal) => timed(async () => content.get(spec.module, { signal: loadSignal, maxBytes: MAX_MODULE_BYTES, what: 'module' }))
+      },
+      abi: spec.abi,
+      args: spec.args,
+      env: spec.env,
+      input,
+      limits: spec.limits,
+      signal
+    })
+    let output = result.output
+    if (this.fault === 'wrong-output') {
+      output = new Uint8Array([...output, 0x21])
+    }
+    const receipt: Receipt = {
+      v: 1,
+      job: job.cid,
+      worker: peerId.toString(),
+      exitCode: result.exitCode,
+      output: output.byteLength <= MAX_INLINE_BYTES ? output : await content.add(output, signal),
+      outputHash: await contentHash(output),
+      outputSize: output.byteLength,
+      stderr: result.stderr.subarray(Math.max(0, result.stderr.byteLength - MAX_STDERR_BYTES)),
+      stats: { fetchMs, compileMs: result.stats.compileMs, execMs: result.stats.execMs, moduleCached: result.stats.moduleCached },
+      timestamp: Date.now()
+    }
+    if (result.error != null) {
+      receipt.error = result.error
+    }
+    return signReceipt(receipt, privateKey)
+  }
+}

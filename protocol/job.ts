@@ -1,0 +1,89 @@
+import { ABIS, type Abi, type ResourceLimits } from './executor.ts'
+import { cborCid, decodeCbor, encodeCbor } from './cbor.ts'
+import { LIMIT_BOUNDS, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from './constants.ts'
+import { MalformedMessageError } from './errors.ts'
+import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import type { CID } from 'multiformats/cid'
+
+/**
+ * A job spec names everything that determines a job's result: which module,
+ * how it is called, on what input, within which limits. Encoded as dag-cbor,
+ * its CID is the job's identity.
+ */
+export interface JobSpec {
+  v: 1
+  /** The Wasm module, by CID. */
+  module: CID
+  abi: Abi
+  args: string[]
+  env: Record<string, string>
+  /** Inline bytes (at most MAX_INLINE_BYTES) or the CID of a UnixFS file. */
+  input: Uint8Array | CID
+  limits: ResourceLimits
+  /** How many distinct workers should run it. */
+  redundancy: number
+  /** Optional: makes otherwise identical specs distinct jobs. */
+  nonce?: Uint8Array
+}
+
+/** A job spec with its encoding and identity. */
+export interface EncodedJob {
+  cid: CID
+  bytes: Uint8Array
+  spec: JobSpec
+}
+
+export async function encodeJob (spec: JobSpec): Promise<EncodedJob> {
+  const valid = validateJob(spec)
+  const bytes = encodeCbor(valid)
+  return { cid: await cborCid(bytes), bytes, spec: valid }
+}
+
+export async function decodeJob (bytes: Uint8Array): Promise<EncodedJob> {
+  const spec = validateJob(decodeCbor(bytes, 'job spec'))
+  return { cid: await cborCid(bytes), bytes, spec }
+}
+
+const JOB_KEYS = ['v', 'module', 'abi', 'args', 'env', 'input', 'limits', 'redundancy', 'nonce'] as const
+
+export function validateJob (value: unknown): JobSpec {
+  const job = asRecord(value, 'job spec')
+  onlyKeys(job, JOB_KEYS, 'job spec')
+  if (job.v !== 1) {
+    throw new MalformedMessageError(`job spec version ${String(job.v)} is not supported (expected 1)`)
+  }
+  const args = asArray(job.args, 'job.args', MAX_ARGS).map((arg, i) => asString(arg, `job.args[${i}]`, MAX_STRING_LENGTH))
+  const envRecord = asRecord(job.env, 'job.env')
+  const envEntries = Object.entries(envRecord)
+  if (envEntries.length > MAX_ENV) {
+    throw new MalformedMessageError(`job.env has more than ${MAX_ENV} entries`)
+  }
+  const env: Record<string, string> = {}
+  for (const [key, entry] of envEntries) {
+    if (key.includes('=') || key.length === 0) {
+      throw new MalformedMessageError(`job.env key "${key}" must be non-empty and contain no "="`)
+    }
+    env[key] = asString(entry, `job.env.${key}`, MAX_STRING_LENGTH)
+  }
+  const limitsRecord = asRecord(job.limits, 'job.limits')
+  onlyKeys(limitsRecord, ['timeoutMs', 'memoryBytes', 'outputBytes'], 'job.limits')
+  const limits: ResourceLimits = {
+    timeoutMs: asInteger(limitsRecord.timeoutMs, 'job.limits.timeoutMs', LIMIT_BOUNDS.timeoutMs.min, LIMIT_BOUNDS.timeoutMs.max),
+    memoryBytes: asInteger(limitsRecord.memoryBytes, 'job.limits.memoryBytes', LIMIT_BOUNDS.memoryBytes.min, LIMIT_BOUNDS.memoryBytes.max),
+    outputBytes: asInteger(limitsRecord.outputBytes, 'job.limits.outputBytes', LIMIT_BOUNDS.outputBytes.min, LIMIT_BOUNDS.outputBytes.max)
+  }
+  const spec: JobSpec = {
+    v: 1,
+    module: asCid(job.module, 'job.module'),
+    abi: oneOf(job.abi, 'job.abi', ABIS),
+    args,
+    env,
+    input: job.input instanceof Uint8Array ? asBytes(job.input, 'job.input', MAX_INLINE_BYTES) : asCid(job.input, 'job.input'),
+    limits,
+    redundancy: asInteger(job.redundancy, 'job.redundancy', 1, MAX_REDUNDANCY)
+  }
+  if (job.nonce !== undefined) {
+    spec.nonce = asBytes(job.nonce, 'job.nonce', 64)
+  }
+  return spec
+}

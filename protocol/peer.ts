@@ -1,0 +1,684 @@
+import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
+import { toString as bytesToString } from 'uint8arrays/to-string'
+import { fromString as stringToBytes } from 'uint8arrays/from-string'
+import { CapacityService, type PeerCapacity } from './capacity.ts'
+import { DEADLINE_GRACE_MS, DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ATTEMPTS, MAX_INLINE_BYTES, SOFTWARE_VERSION, WORKER_WAIT_MS } from './constants.ts'
+import { BootstrapError, errorFromWire, InvalidModuleError, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from './errors.ts'
+import { ABIS, type Abi, type Executor, type ResourceLimits } from './executor.ts'
+import { JobClient } from './job-client.ts'
+import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
+import { encodeJob, type EncodedJob } from './job.ts'
+import { checkOutput, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from './receipt.ts'
+import { Scheduler } from './scheduler.ts'
+import type { CapacityAdvert } from './advert.ts'
+import type { ContentStore } from './content.ts'
+import type { GossipSub } from '@libp2p/gossipsub'
+
+export type PeerStatus = 'starting' | 'started' | 'stopping' | 'stopped'
+
+/** A Wasm module: its bytes, its CID (object or string), or a URL to fetch it from. */
+export type ModuleRef = Uint8Array | CID | URL | string
+
+/** A job input: bytes, text (sent as UTF-8), or the CID of content on the network. */
+export type InputRef = Uint8Array | string | CID
+
+export interface RunOptions {
+  module: ModuleRef
+  input?: InputRef
+  /** @default 'wasi' */
+  abi?: Abi
+  /** Arguments after argv[0] (wasi). */
+  args?: string[]
+  env?: Record<string, string>
+  /** Unset fields take DEFAULT_LIMITS. */
+  limits?: Partial<ResourceLimits>
+  /**
+   * How many distinct workers run the job; the output is accepted once a
+   * majority of them return the same output hash.
+   * @default 1
+   */
+  redundancy?: number
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  /** The job spec's CID: the job's identity. */
+  job: CID
+  output: Uint8Array
+  /** The output as UTF-8 text. */
+  text: () => string
+  /** The receipt of the worker whose output was accepted first. */
+  receipt: Receipt
+  /** Every verified receipt that agreed with the accepted output. */
+  receipts: VerifiedReceipt[]
+  /** Peer id of the worker that produced `receipt`. */
+  worker: string
+  /** From submission to accepted output, in milliseconds. */
+  durationMs: number
+}
+
+export interface MapOptions extends Omit<RunOptions, 'module' | 'input' | 'signal'> {
+  signal?: AbortSignal
+  /** Jobs in flight at once. @default 64 */
+  concurrency?: number
+}
+
+/** One result of `map`, in completion order; `index` is the input's position. */
+export type MapResult =
+  | { index: number, ok: true, result: RunResult }
+  | { index: number, ok: false, error: Error }
+
+export interface ContributeOptions {
+  /** Jobs to run at once. @default 1 */
+  threads?: number
+}
+
+export interface JobEvent { job: string, worker?: string, error?: Error, durationMs?: number }
+
+export interface PeerEvents {
+  /** The set of peers we know capacity for changed: read `peer.peers()`. */
+  'peers': CustomEvent<PeerCapacity[]>
+  /** Connected peers changed: `detail` is how many. */
+  'connections': CustomEvent<number>
+  /** Our contribution started, stopped or changed load: read `peer.contribution`. */
+  'contribution': CustomEvent<Contribution | undefined>
+  'job:queued': CustomEvent<JobEvent>
+  'job:running': CustomEvent<JobEvent>
+  'job:retry': CustomEvent<JobEvent>
+  'job:done': CustomEvent<JobEvent>
+  'job:failed': CustomEvent<JobEvent>
+  /** A job we run for someone else started or ended. */
+  'work:start': CustomEvent<ServedJob>
+  'work:end': CustomEvent<ServedJob>
+}
+
+export interface Contribution {
+  threads: number
+  running: number
+}
+
+export type PeerServices = {
+  pubsub: GossipSub
+}
+
+/** What the composition roots (node/, web/) plug in. */
+export interface PeerComponents {
+  libp2p: Libp2p<PeerServices>
+  privateKey: PrivateKey
+  content: ContentStore
+  createExecutor: (slots: number) => Executor
+  platform: CapacityAdvert['platform']
+  /** Stops everything the composition root started (Helia, libp2p, stores). */
+  shutdown: () => Promise<void>
+}
+
+export interface PeerInit {
+  /** Multiaddrs of bootstrap nodes to join through. Empty: a lone peer that others dial. */
+  bootstrap: readonly string[]
+  /** Attempts per job before it is reported failed. @default MAX_ATTEMPTS */
+  maxAttempts?: number
+  /** How long to wait for a worker to advertise. @default WORKER_WAIT_MS */
+  workerWaitMs?: number
+  /** Time allowed beyond a job's own limit. @default DEADLINE_GRACE_MS */
+  deadlineGraceMs?: number
+  /** How often adverts are re-published. */
+  advertIntervalMs?: number
+  /** The largest per-job memory limit we accept as a worker. @default 1 GiB */
+  maxJobMemoryBytes?: number
+  /** Storage we advertise, in bytes. @default 0 */
+  storageBytes?: number
+  /** Test aid: misbehave as a worker (see TestFault). */
+  fault?: TestFault
+}
+
+/** A verified result of one worker. */
+interface ReplicaResult {
+  verified: VerifiedReceipt
+  output: Uint8Array
+}
+
+/**
+ * A wasmesh peer: requester, and worker when asked to contribute. Create one
+ * with `createPeer` from the package entry for your platform.
+ */
+export class Peer extends TypedEventEmitter<PeerEvents> {
+  /** This peer's id: the libp2p peer id whose key signs its receipts. */
+  readonly id: string
+  status: PeerStatus = 'stopped'
+
+  private readonly components: PeerComponents
+  private readonly init: PeerInit
+  private readonly capacity: CapacityService
+  private readonly client: JobClient
+  private readonly scheduler = new Scheduler()
+  private readonly wakers = new Set<() => void>()
+  private worker?: { server: JobServer, executor: Executor }
+  private announcing?: AbortController
+
+  constructor (components: PeerComponents, init: PeerInit) {
+    super()
+    this.components = components
+    this.init = init
+    this.id = components.libp2p.peerId.toString()
+    this.capacity = new CapacityService({ pubsub: components.libp2p.services.pubsub, peerId: components.libp2p.peerId }, { intervalMs: init.advertIntervalMs })
+    this.client = new JobClient({
+      openStream: async (peerId, protocol, signal) => {
+        const id = peerIdFromString(peerId)
+        await this.rememberAddresses(id)
+        return components.libp2p.dialProtocol(id, protocol, { signal })
+      }
+    })
+  }
+
+  /** Joins the network through the bootstrap nodes. Rejects with BootstrapError when none can be reached. */
+  async start (signal?: AbortSignal): Promise<void> {
+    this.status = 'starting'
+    const { libp2p } = this.components
+    this.capacity.addEventListener('change', this.onCapacityChange)
+    libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    libp2p.addEventListener('connection:open', this.onConnectionsChange)
+    libp2p.addEventListener('connection:close', this.onConnectionsChange)
+    this.capacity.start()
+    try {
+      await this.joinBootstrap(signal)
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+    this.status = 'started'
+    const announcing = new AbortController()
+    this.announcing = announcing
+    void this.capacity.announce(this.advertFor(undefined), AbortSignal.any([announcing.signal, AbortSignal.timeout(10_000)]))
+  }
+
+  async stop (): Promise<void> {
+    if (this.status === 'stopped' || this.status === 'stopping') {
+      return
+    }
+    this.status = 'stopping'
+    this.announcing?.abort()
+    const { libp2p } = this.components
+    libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    libp2p.removeEventListener('connection:open', this.onConnectionsChange)
+    libp2p.removeEventListener('connection:close', this.onConnectionsChange)
+    this.capacity.removeEventListener('change', this.onCapacityChange)
+    await this.stopContributing()
+    this.client.stop()
+    this.capacity.stop()
+    await this.components.shutdown()
+    this.status = 'stopped'
+  }
+
+  /** Peers advertising capacity, newest advert first. */
+  peers (): PeerCapacity[] {
+    return this.capacity.peers()
+  }
+
+  /** Addresses others can dial us at. */
+  addresses (): string[] {
+    return this.components.libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  /** Our contribution, or undefined when we do not contribute. */
+  get contribution (): Contribution | undefined {
+    if (this.worker == null) {
+      return undefined
+    }
+    const { server } = this.worker
+    return { threads: server.totalSlots, running: server.totalSlots - server.freeSlots }
+  }
+
+  /** The advert we publish while contributing. */
+  localAdvert (): Omit<CapacityAdvert, 'seq'> | undefined {
+    return this.worker == null ? undefined : this.advertFor(this.worker)
+  }
+
+  /**
+   * Starts running jobs for others with `threads` slots, and advertises them.
+   * Call it only when the user agreed. Calling it again changes the thread count.
+   */
+  async contribute (options: ContributeOptions = {}): Promise<void> {
+    const threads = Math.max(1, Math.floor(options.threads ?? 1))
+    if (this.worker?.server.totalSlots === threads) {
+      return
+    }
+    await this.stopContributing()
+    const { libp2p, privateKey, content } = this.components
+    const executor = this.components.createExecutor(threads)
+    await executor.start()
+    const server = new JobServer({ registrar: libp2p, privateKey, peerId: libp2p.peerId, executor, content }, { slots: threads, fault: this.init.fault })
+    server.addEventListener('slots', this.onSlotsChange)
+    server.addEventListener('job:start', this.onWorkStart)
+    server.addEventListener('job:end', this.onWorkEnd)
+    await server.start()
+    this.worker = { server, executor }
+    this.capacity.setLocal(() => this.localAdvert())
+    this.safeDispatch('contribution', { detail: this.contribution })
+  }
+
+  /** Stops taking new jobs and tells peers. Jobs already running are stopped. */
+  async stopContributing (): Promise<void> {
+    const worker = this.worker
+    if (worker == null) {
+      return
+    }
+    this.worker = undefined
+    const withdrawn = { ...this.advertFor(worker), slots: { total: 0, free: 0 } }
+    this.capacity.setLocal(() => withdrawn)
+    worker.server.removeEventListener('slots', this.onSlotsChange)
+    worker.server.removeEventListener('job:start', this.onWorkStart)
+    worker.server.removeEventListener('job:end', this.onWorkEnd)
+    await worker.server.stop()
+    await worker.executor.stop()
+    this.safeDispatch('contribution', { detail: undefined })
+  }
+
+  /** Stores content in our Helia node and returns its CID, so jobs can name it. */
+  async add (bytes: Uint8Array, signal?: AbortSignal): Promise<CID> {
+    return this.components.content.add(bytes, signal)
+  }
+
+  /**
+   * Runs one job on the network and resolves with its verified output.
+   * Rejects with the job's own failure (TimeLimitError, WasmTrapError,
+   * NonZeroExitError…, carrying the signed `receipt`), or with
+   * JobFailedError when no worker could run it.
+   */
+  async run (options: RunOptions): Promise<RunResult> {
+    const signal = options.signal ?? new AbortController().signal
+    const module = await this.resolveModule(options.module, signal)
+    const job = await this.prepareJob(module, options.input, options, signal)
+    return this.execute(job, signal)
+  }
+
+  /**
+   * Runs the module once per input, `concurrency` jobs at a time, and yields
+   * results as they arrive. A failed job yields `{ ok: false, error }` and the
+   * batch goes on.
+   */
+  async * map (module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
+    const signal = options.signal ?? new AbortController().signal
+    const moduleCid = await this.resolveModule(module, signal)
+    const concurrency = Math.max(1, options.concurrency ?? 64)
+    const done: MapResult[] = []
+    let wake: (() => void) | undefined
+    let running = 0
+    let index = 0
+    const settle = (result: MapResult): void => {
+      running--
+      done.push(result)
+      wake?.()
+    }
+    const iterator = (Symbol.asyncIterator in inputs ? inputs[Symbol.asyncIterator]() : inputs[Symbol.iterator]()) as AsyncIterator<InputRef> | Iterator<InputRef>
+    let exhausted = false
+    while (!exhausted || running > 0 || done.length > 0) {
+      while (!exhausted && running < concurrency) {
+        const next = await iterator.next()
+        if (next.done === true) {
+          exhausted = true
+          break
+        }
+        const i = index++
+        running++
+        this.prepareJob(moduleCid, next.value, options, signal)
+          .then(async job => this.execute(job, signal))
+          .then(result => { settle({ index: i, ok: true, result }) }, (error: Error) => { settle({ index: i, ok: false, error }) })
+      }
+      const result = done.shift()
+      if (result != null) {
+        yield result
+        continue
+      }
+      if (running > 0) {
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
+    }
+  }
+
+  /** Our advert with a given worker, or a zero-slot one without. */
+  private advertFor (worker: { server: JobServer, executor: Executor } | undefined): Omit<CapacityAdvert, 'seq'> {
+    return {
+      v: 1,
+      slots: { total: worker?.server.totalSlots ?? 0, free: worker?.server.freeSlots ?? 0 },
+      memoryBytes: this.init.maxJobMemoryBytes ?? 1024 * 1024 * 1024,
+      storageBytes: this.init.storageBytes ?? 0,
+      abis: [...ABIS],
+      cached: (worker?.executor.cachedModules() ?? []).slice(0, MAX_ADVERTISED_MODULES).map(cid => CID.parse(cid)),
+      addrs: this.components.libp2p.getMultiaddrs().slice(0, MAX_ADVERTISED_ADDRS).map(ma => ma.bytes),
+      version: SOFTWARE_VERSION,
+      platform: this.components.platform
+    }
+  }
+
+  private async resolveModule (module: ModuleRef, signal: AbortSignal): Promise<CID> {
+    if (module instanceof Uint8Array) {
+      return this.components.content.add(module, signal)
+    }
+    const cid = CID.asCID(module)
+    if (cid != null) {
+      return cid
+    }
+    if (module instanceof URL || /^(https?|data|blob|file):/.test(module as string)) {
+      const url = module instanceof URL ? module : new URL(module as string)
+      let response: Response
+      try {
+        response = await fetch(url, { signal })
+      } catch (err) {
+        throw new InvalidModuleError(`could not download the module from ${url.href}: ${(err as Error).message}`, { cause: err })
+      }
+      if (!response.ok) {
+        throw new InvalidModuleError(`could not download the module from ${url.href}: HTTP ${response.status}`)
+      }
+      return this.components.content.add(new Uint8Array(await response.arrayBuffer()), signal)
+    }
+    try {
+      return CID.parse(module as string)
+    } catch {
+      throw new InvalidModuleError(`"${String(module)}" is neither a CID nor a URL; pass the module's bytes, its CID or a URL`)
+    }
+  }
+
+  private async prepareJob (module: CID, input: InputRef | undefined, options: Omit<RunOptions, 'module' | 'input'>, signal: AbortSignal): Promise<EncodedJob> {
+    let inputRef: Uint8Array | CID = typeof input === 'string' ? stringToBytes(input) : (input ?? new Uint8Array(0))
+    if (inputRef instanceof Uint8Array && inputRef.byteLength > MAX_INLINE_BYTES) {
+      inputRef = await this.components.content.add(inputRef, signal)
+    }
+    return encodeJob({
+      v: 1,
+      module,
+      abi: options.abi ?? 'wasi',
+      args: options.args ?? [],
+      env: options.env ?? {},
+      input: inputRef,
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
+      redundancy: options.redundancy ?? 1
+    })
+  }
+
+  /** Runs replicas until a majority of `redundancy` agree on one output. */
+  private async execute (job: EncodedJob, signal: AbortSignal): Promise<RunResult> {
+    const started = performance.now()
+    const jobId = job.cid.toString()
+    this.safeDispatch('job:queued', { detail: { job: jobId } })
+    const redundancy = job.spec.redundancy
+    const quorum = Math.floor(redundancy / 2) + 1
+    const maxReplicas = redundancy * 2 + 1
+    const controller = new AbortController()
+    const replicaSignal = AbortSignal.any([signal, controller.signal])
+    const tried = new Set<string>()
+    const errors: Error[] = []
+    const groups = new Map<string, ReplicaResult[]>()
+    const running = new Set<Promise<void>>()
+    let launched = 0
+    const launch = (): void => {
+      launched++
+      const replica = this.runReplica(job, tried, errors, replicaSignal)
+        .then(result => {
+          const key = outcomeKey(result.verified.receipt)
+          groups.set(key, [...(groups.get(key) ?? []), result])
+        }, (err: Error) => { errors.push(err) })
+        .finally(() => { running.delete(replica) })
+      running.add(replica)
+    }
+    try {
+      for (let i = 0; i < redundancy; i++) {
+        launch()
+      }
+      while (true) {
+        await Promise.race(running)
+        signal.throwIfAborted()
+        const accepted = [...groups.values()].find(group => group.length >= quorum)
+        if (accepted != null) {
+          return this.accept(job, accepted, started)
+        }
+        const best = Math.max(0, ...[...groups.values()].map(group => group.length))
+        const missing = quorum - best - running.size
+        for (let i = 0; i < missing && launched < maxReplicas; i++) {
+          launch()
+        }
+        if (running.size === 0) {
+          const reason = groups.size > 1
+            ? `${launched} workers disagreed on the output and no ${quorum} of them agreed`
+            : `no worker could run it (${errors.length} attempt${errors.length === 1 ? '' : 's'} failed)`
+          throw new JobFailedError(`job ${jobId} failed: ${reason}${errors.length > 0 ? `; last error: ${errors.at(-1)?.message}` : ''}`, errors)
+        }
+      }
+    } catch (err) {
+      this.safeDispatch('job:failed', { detail: { job: jobId, error: err as Error } })
+      throw err
+    } finally {
+      controller.abort()
+    }
+  }
+
+  private accept (job: EncodedJob, group: ReplicaResult[], started: number): RunResult {
+    const first = group[0] as ReplicaResult
+    const { receipt } = first.verified
+    const durationMs = performance.now() - started
+    const jobId = job.cid.toString()
+    if (!receiptSucceeded(receipt)) {
+      const error = receipt.error != null
+        ? errorFromWire(receipt.error)
+        : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
+      error.receipt = receipt
+      error.output = first.output
+      this.safeDispatch('job:failed', { detail: { job: jobId, worker: receipt.worker, error, durationMs } })
+      throw error
+    }
+    this.safeDispatch('job:done', { detail: { job: jobId, worker: receipt.worker, durationMs } })
+    const output = first.output
+    return {
+      job: job.cid,
+      output,
+      text: () => bytesToString(output),
+      receipt,
+      receipts: group.map(result => result.verified),
+      worker: receipt.worker,
+      durationMs
+    }
+  }
+
+  /** Runs the job on one worker, moving to another when a worker is busy, lost or lies about its signature. */
+  private async runReplica (job: EncodedJob, tried: Set<string>, errors: Error[], signal: AbortSignal): Promise<ReplicaResult> {
+    const maxAttempts = this.init.maxAttempts ?? MAX_ATTEMPTS
+    let attempts = 0
+    let busyWaits = 0
+    while (true) {
+      const worker = await this.pickWorker(job, tried, signal)
+      tried.add(worker)
+      try {
+        return await this.runOn(worker, job, signal)
+      } catch (err) {
+        signal.throwIfAborted()
+        const error = err as Error
+        if (error instanceof WorkerBusyError) {
+          // not the worker's fault: let it finish what it has and ask again
+          tried.delete(worker)
+          await sleep(Math.min(1000, 20 * 2 ** Math.min(busyWaits++, 6)), signal)
+          continue
+        }
+        if (error instanceof WasmeshError && !error.retryable && error.name !== 'InvalidReceiptError') {
+          throw error
+        }
+        this.scheduler.failed(worker)
+        errors.push(new WorkerLostError(`${worker}: ${error.message}`, { cause: error }))
+        this.safeDispatch('job:retry', { detail: { job: job.cid.toString(), worker, error } })
+        if (++attempts >= maxAttempts) {
+          throw new JobFailedError(`job ${job.cid.toString()} failed on ${attempts} workers; last error: ${error.message}`, [...errors])
+        }
+        await sleep(50 * 2 ** (attempts - 1), signal)
+      }
+    }
+  }
+
+  private async runOn (worker: string, job: EncodedJob, signal: AbortSignal): Promise<ReplicaResult> {
+    const record = this.scheduler.record(worker)
+    const deadlineMs = job.spec.limits.timeoutMs + (this.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
+    const deadline = AbortSignal.timeout(deadlineMs)
+    const started = performance.now()
+    record.inFlight++
+    let signed
+    try {
+      signed = await this.client.submit(worker, job, {
+        signal: AbortSignal.any([signal, deadline]),
+        onAccepted: () => { this.safeDispatch('job:running', { detail: { job: job.cid.toString(), worker } }) }
+      })
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) {
+        throw new WorkerLostError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`)
+      }
+      throw err
+    } finally {
+      record.inFlight--
+      this.wake()
+    }
+    const verified = await verifyReceipt(signed, { job: job.cid, worker })
+    const { receipt } = verified
+    let output: Uint8Array
+    if (receipt.output instanceof Uint8Array) {
+      output = receipt.output
+    } else {
+      output = await this.components.content.get(receipt.output, { signal, maxBytes: job.spec.limits.outputBytes, what: 'output' })
+      await checkOutput(receipt, output)
+    }
+    this.scheduler.succeeded(worker, performance.now() - started - receipt.stats.execMs)
+    return { verified, output }
+  }
+
+  /**
+   * The best worker for the job that this job has not tried yet. Waits while
+   * every capable worker is saturated by our own jobs (that is backpressure,
+   * not failure); gives up with NoWorkersError when no capable worker is
+   * known for `workerWaitMs`.
+   */
+  private async pickWorker (job: EncodedJob, tried: ReadonlySet<string>, signal: AbortSignal): Promise<string> {
+    const waitMs = this.init.workerWaitMs ?? WORKER_WAIT_MS
+    const giveUpAt = Date.now() + waitMs
+    while (true) {
+      signal.throwIfAborted()
+      const peers = this.capacity.peers().filter(p => p.peerId !== this.id)
+      const best = this.scheduler.rank(job, peers, tried)[0]
+      if (best != null) {
+        return best.peerId
+      }
+      const busyForUs = peers.some(p => !tried.has(p.peerId) && this.scheduler.record(p.peerId).inFlight > 0)
+      if (!busyForUs && Date.now() >= giveUpAt) {
+        const known = peers.length
+        throw new NoWorkersError(known === 0
+          ? `no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`
+          : `none of the ${known} known workers can take this job now (all tried, full, or unable to give ${job.spec.limits.memoryBytes} bytes of memory)`)
+      }
+      await this.waitForChange(busyForUs ? 1000 : Math.max(1, giveUpAt - Date.now()), signal)
+    }
+  }
+
+  private async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.wakers.delete(done)
+        this.capacity.removeEventListener('change', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.wakers.add(done)
+      this.capacity.addEventListener('change', done)
+      signal.addEventListener('abort', done)
+    })
+  }
+
+  private wake (): void {
+    for (const waker of [...this.wakers]) {
+      waker()
+    }
+  }
+
+  private async joinBootstrap (signal?: AbortSignal): Promise<void> {
+    const { libp2p } = this.components
+    if (this.init.bootstrap.length === 0) {
+      return
+    }
+    const failures: string[] = []
+    await Promise.all(this.init.bootstrap.map(async addr => {
+      try {
+        const ma = multiaddr(addr)
+        const connection = await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(10_000), ...(signal != null ? [signal] : [])]) })
+        // keep-alive: libp2p redials a lost bootstrap node by itself
+        await libp2p.peerStore.merge(connection.remotePeer, { multiaddrs: [ma], tags: { [KEEP_ALIVE]: { value: 1 } } })
+      } catch (err) {
+        failures.push(`${addr}: ${(err as Error).message}`)
+      }
+    }))
+    if (failures.length === this.init.bootstrap.length) {
+      throw new BootstrapError(`could not reach any bootstrap node (${failures.join('; ')}). Check the address, or start a local network with \`npm start\`.`)
+    }
+  }
+
+  private async rememberAddresses (peerId: PeerId): Promise<void> {
+    const entry = this.capacity.get(peerId.toString())
+    if (entry != null && entry.advert.addrs.length > 0) {
+      await this.components.libp2p.peerStore.merge(peerId, { multiaddrs: entry.advert.addrs.map(bytes => multiaddr(bytes)) })
+    }
+  }
+
+  private safeDispatch<K extends keyof PeerEvents>(type: K, init: { detail: PeerEvents[K] extends CustomEvent<infer D> ? D : never }): void {
+    try {
+      this.dispatchEvent(new CustomEvent(type, init))
+    } catch {
+      // a listener threw: that is the app's bug, and must not break the job pipeline
+    }
+  }
+
+  private readonly onCapacityChange = (): void => {
+    this.safeDispatch('peers', { detail: this.capacity.peers() })
+    this.wake()
+  }
+
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const peerId = event.detail.toString()
+    this.client.drop(peerId, new WorkerLostError(`${peerId} disconnected`))
+    this.capacity.forget(peerId)
+  }
+
+  private readonly onConnectionsChange = (): void => {
+    this.safeDispatch('connections', { detail: this.components.libp2p.getConnections().length })
+  }
+
+  private readonly onSlotsChange = (): void => {
+    this.capacity.publishSoon()
+    this.safeDispatch('contribution', { detail: this.contribution })
+  }
+
+  private readonly onWorkStart = (event: Event): void => {
+    this.safeDispatch('work:start', { detail: (event as CustomEvent<ServedJob>).detail })
+  }
+
+  private readonly onWorkEnd = (event: Event): void => {
+    this.safeDispatch('work:end', { detail: (event as CustomEvent<ServedJob>).detail })
+  }
+}
+
+/** Receipts agree when they report the same output, exit code and failure. */
+function outcomeKey (receipt: Receipt): string {
+  return `${bytesToString(receipt.outputHash, 'base64')}:${receipt.exitCode}:${receipt.error?.name ?? ''}`
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,10 @@
+/** The platform-independent part of the public API, re-exported by both entry points. */
+export type { Peer, PeerStatus, PeerEvents, RunOptions, RunResult, MapOptions, MapResult, ModuleRef, InputRef, ContributeOptions, Contribution, JobEvent } from './peer.ts'
+export type { PeerCapacity } from './capacity.ts'
+export type { CapacityAdvert } from './advert.ts'
+export type { Abi, ResourceLimits } from './executor.ts'
+export type { JobSpec } from './job.ts'
+export type { Receipt, ReceiptStats, SignedReceipt, VerifiedReceipt } from './receipt.ts'
+export { verifyReceipt, decodeSignedReceipt, encodeSignedReceipt, receiptSucceeded } from './receipt.ts'
+export { DEFAULT_LIMITS, JOB_PROTOCOL, CAPACITY_TOPIC } from './constants.ts'
+export * from './errors.ts'
