@@ -3,14 +3,11 @@ import { BootstrapError } from '../protocol/errors.ts'
 import { localNetworkFile } from './home.ts'
 
 /**
- * Which bootstrap nodes to join through: the ones given, else
+ * Which bootstrap nodes to join through when none are given:
  * `$WASMESH_BOOTSTRAP` (comma or space separated), else the local network
  * that `wasmesh start` (npm start) runs.
  */
-export async function resolveBootstrap (given?: readonly string[]): Promise<string[]> {
-  if (given != null && given.length > 0) {
-    return [...given]
-  }
+export async function resolveBootstrap (): Promise<string[]> {
   const fromEnv = process.env.WASMESH_BOOTSTRAP?.split(/[\s,]+/).filter(addr => addr !== '') ?? []
   if (fromEnv.length > 0) {
     return fromEnv

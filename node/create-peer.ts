@@ -38,12 +38,8 @@ export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 
  * worker_threads.
  */
 export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer> {
-  const bootstrap = await resolveBootstrap(options.bootstrap ?? undefined).catch(err => {
-    if (options.bootstrap != null) {
-      return [] // an explicit empty list: a lone peer
-    }
-    throw err
-  })
+  // an explicit list, even an empty one (a lone peer), is taken as given
+  const bootstrap = options.bootstrap != null ? [...options.bootstrap] : await resolveBootstrap()
   const { dataDir } = options
   if (dataDir != null) {
     await mkdir(dataDir, { recursive: true })

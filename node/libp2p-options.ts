@@ -1,11 +1,11 @@
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
+import { meshPubsub } from '../protocol/gossip.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
@@ -17,8 +17,8 @@ export interface NodeLibp2pInit {
 }
 
 /**
- * libp2p for Node peers: TCP and WebSockets, noise, yamux, gossipsub with
- * strict signing. No peer discovery, DHT or public bootstrap list: a peer
+ * libp2p for Node peers: TCP and WebSockets, noise, yamux, and the mesh's
+ * gossipsub (protocol/gossip.ts). No peer discovery, DHT or public bootstrap list: a peer
  * dials exactly the bootstrap nodes it is given and the workers it hears of.
  */
 export function nodeLibp2pOptions (init: NodeLibp2pInit): Libp2pOptions<Record<string, unknown>> {
@@ -32,7 +32,7 @@ export function nodeLibp2pOptions (init: NodeLibp2pInit): Libp2pOptions<Record<s
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true }),
+      pubsub: meshPubsub(),
       ...(init.relay === true ? { relay: circuitRelayServer({ reservations: { maxReservations: 1024 } }) } : {})
     }
   }

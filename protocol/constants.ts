@@ -60,8 +60,14 @@ export const MAX_ADVERTISED_ADDRS = 16
 /** Time a requester allows a worker beyond the job's own time limit, for fetching the module and returning the receipt. */
 export const DEADLINE_GRACE_MS = 15_000
 
+/** How long a worker tries to fetch a job's module and input before it reports ContentFetchError: well inside the requester's grace, so the requester hears why. */
+export const FETCH_TIMEOUT_MS = 10_000
+
 /** Attempts per job before it is reported as failed. */
 export const MAX_ATTEMPTS = 4
+
+/** After the first advert arrives, how long a new requester waits for more before it settles for a worker without the module cached. */
+export const ADVERT_SETTLE_MS = 300
 
 /** How long `run` waits for a worker to advertise capacity before giving up. */
 export const WORKER_WAIT_MS = 10_000

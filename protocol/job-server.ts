@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from './cbor.ts'
-import { JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
+import { FETCH_TIMEOUT_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
 import { errorToWire, MalformedMessageError } from './errors.ts'
 import { decodeJob, type EncodedJob } from './job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from './messages.ts'
@@ -167,6 +167,8 @@ export class JobServer extends EventTarget {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
     }
     let fetchMs = 0
+    // content nobody has would otherwise be awaited forever, holding the slot
+    const fetchSignal = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)])
     const timed = async <T>(fetch: () => Promise<T>): Promise<T> => {
       const start = performance.now()
       try {
@@ -178,11 +180,11 @@ export class JobServer extends EventTarget {
     const inputRef = spec.input
     const input = inputRef instanceof Uint8Array
       ? inputRef
-      : await timed(async () => content.get(inputRef, { signal, maxBytes: MAX_MODULE_BYTES, what: 'input' }))
+      : await timed(async () => content.get(inputRef, { signal: fetchSignal, maxBytes: MAX_MODULE_BYTES, what: 'input' }))
     const result = await executor.execute({
       module: {
         cid: spec.module.toString(),
-        load: async (loadSignal) => timed(async () => content.get(spec.module, { signal: loadSignal, maxBytes: MAX_MODULE_BYTES, what: 'module' }))
+        load: async (loadSignal) => timed(async () => content.get(spec.module, { signal: AbortSignal.any([loadSignal, fetchSignal]), maxBytes: MAX_MODULE_BYTES, what: 'module' }))
       },
       abi: spec.abi,
       args: spec.args,

@@ -3,6 +3,7 @@ import { cborCid, decodeCbor, encodeCbor } from './cbor.ts'
 import { LIMIT_BOUNDS, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from './constants.ts'
 import { MalformedMessageError } from './errors.ts'
 import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { equals } from 'uint8arrays/equals'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -39,8 +40,16 @@ export async function encodeJob (spec: JobSpec): Promise<EncodedJob> {
   return { cid: await cborCid(bytes), bytes, spec: valid }
 }
 
+/**
+ * Decodes and validates a job spec. Only the canonical encoding is accepted:
+ * otherwise one spec could travel under several CIDs (keys out of order,
+ * integers as floats), or a CID could cover fields the worker drops.
+ */
 export async function decodeJob (bytes: Uint8Array): Promise<EncodedJob> {
   const spec = validateJob(decodeCbor(bytes, 'job spec'))
+  if (!equals(encodeCbor(spec), bytes)) {
+    throw new MalformedMessageError('job spec is not in canonical dag-cbor form (its CID would not be the one its contents give)')
+  }
   return { cid: await cborCid(bytes), bytes, spec }
 }
 
@@ -60,8 +69,8 @@ export function validateJob (value: unknown): JobSpec {
   }
   const env: Record<string, string> = {}
   for (const [key, entry] of envEntries) {
-    if (key.includes('=') || key.length === 0) {
-      throw new MalformedMessageError(`job.env key "${key}" must be non-empty and contain no "="`)
+    if (key.includes('=') || key.length === 0 || key === '__proto__') {
+      throw new MalformedMessageError(`job.env key "${key}" must be non-empty, contain no "=" and not be __proto__`)
     }
     env[key] = asString(entry, `job.env.${key}`, MAX_STRING_LENGTH)
   }

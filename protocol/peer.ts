@@ -1,12 +1,12 @@
 import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { TypedEventEmitter } from 'main-event'
+import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { toString as bytesToString } from 'uint8arrays/to-string'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { CapacityService, type PeerCapacity } from './capacity.ts'
-import { DEADLINE_GRACE_MS, DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ATTEMPTS, MAX_INLINE_BYTES, SOFTWARE_VERSION, WORKER_WAIT_MS } from './constants.ts'
+import { ADVERT_SETTLE_MS, DEADLINE_GRACE_MS, DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ATTEMPTS, MAX_INLINE_BYTES, SOFTWARE_VERSION, WORKER_WAIT_MS } from './constants.ts'
 import { BootstrapError, errorFromWire, InvalidModuleError, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from './errors.ts'
 import { ABIS, type Abi, type Executor, type ResourceLimits } from './executor.ts'
 import { JobClient } from './job-client.ts'
@@ -158,6 +158,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly wakers = new Set<() => void>()
   private worker?: { server: JobServer, executor: Executor }
   private announcing?: AbortController
+  private firstAdvertAt?: number
 
   constructor (components: PeerComponents, init: PeerInit) {
     super()
@@ -290,6 +291,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
    */
   async run (options: RunOptions): Promise<RunResult> {
     const signal = options.signal ?? new AbortController().signal
+    setMaxListeners(Infinity, signal) // every attempt and wait listens on it
     const module = await this.resolveModule(options.module, signal)
     const job = await this.prepareJob(module, options.input, options, signal)
     return this.execute(job, signal)
@@ -302,6 +304,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
    */
   async * map (module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
     const signal = options.signal ?? new AbortController().signal
+    setMaxListeners(Infinity, signal) // every job of the batch listens on it
     const moduleCid = await this.resolveModule(module, signal)
     const concurrency = Math.max(1, options.concurrency ?? 64)
     const done: MapResult[] = []
@@ -563,8 +566,14 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       signal.throwIfAborted()
       const peers = this.capacity.peers().filter(p => p.peerId !== this.id)
       const best = this.scheduler.rank(job, peers, tried)[0]
-      if (best != null) {
+      const settling = this.firstAdvertAt == null || Date.now() - this.firstAdvertAt < ADVERT_SETTLE_MS
+      if (best != null && (!settling || best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
         return best.peerId
+      }
+      if (best != null) {
+        // just joined: adverts are still arriving, and one may come from a worker that has the module
+        await this.waitForChange(ADVERT_SETTLE_MS - (Date.now() - (this.firstAdvertAt ?? Date.now())), signal)
+        continue
       }
       const busyForUs = peers.some(p => !tried.has(p.peerId) && this.scheduler.record(p.peerId).inFlight > 0)
       if (!busyForUs && Date.now() >= giveUpAt) {
@@ -582,13 +591,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       const done = (): void => {
         clearTimeout(timer)
         this.wakers.delete(done)
-        this.capacity.removeEventListener('change', done)
         signal.removeEventListener('abort', done)
         resolve()
       }
       const timer = setTimeout(done, timeoutMs)
-      this.wakers.add(done)
-      this.capacity.addEventListener('change', done)
+      this.wakers.add(done) // woken by capacity changes and finished jobs
       signal.addEventListener('abort', done)
     })
   }
@@ -636,6 +643,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   }
 
   private readonly onCapacityChange = (): void => {
+    this.firstAdvertAt ??= Date.now()
     this.safeDispatch('peers', { detail: this.capacity.peers() })
     this.wake()
   }

@@ -80,7 +80,13 @@ export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID,
   if (publicKey == null) {
     throw new InvalidReceiptError(`peer id ${receipt.worker} does not embed its public key, so its receipts cannot be verified`)
   }
-  if (!await publicKey.verify(concat([domain, signed.payload]), signed.signature)) {
+  let valid: boolean
+  try {
+    valid = await publicKey.verify(concat([domain, signed.payload]), signed.signature)
+  } catch {
+    valid = false // e.g. a signature of the wrong length for the key type
+  }
+  if (!valid) {
     throw new InvalidReceiptError(`the signature does not match the receipt and the key of ${receipt.worker}: it was altered or forged`)
   }
   if (expect.job != null && expect.job.toString() !== receipt.job.toString()) {

@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict'
+import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { startBootstrap, type BootstrapNode } from '../node/bootstrap.ts'
+import { createPeer } from '../node/create-peer.ts'
+import { nodeLibp2pOptions } from '../node/libp2p-options.ts'
+import { encodeCbor } from '../protocol/cbor.ts'
+import { DEADLINE_GRACE_MS, DEFAULT_LIMITS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from '../protocol/constants.ts'
+import { encodeJob, type EncodedJob } from '../protocol/job.ts'
+import { decodeResponse, encodeMessage, type JobResponse } from '../protocol/messages.ts'
+import { decodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from '../protocol/receipt.ts'
+import type { ResourceLimits } from '../protocol/executor.ts'
+import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import type { Peer } from '../protocol/peer.ts'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** How long any single answer may take before we call it a hang: far beyond what any job here needs. */
+const HANG_MS = 30_000
+
+// Keep the peers under test away from any local network `npm start` left running,
+// and from $WASMESH_BOOTSTRAP: these tests build their own networks.
+const home = await mkdtemp(join(tmpdir(), 'wasmesh-job-protocol-'))
+process.env.WASMESH_HOME = home
+delete process.env.WASMESH_BOOTSTRAP
+
+let echoWasm: Uint8Array
+let spinWasm: Uint8Array
+
+before(async () => {
+  await buildWasm()
+  echoWasm = new Uint8Array(await readFile(wasmPath('echo')))
+  spinWasm = new Uint8Array(await readFile(wasmPath('spin')))
+})
+
+after(async () => {
+  await rm(home, { recursive: true, force: true })
+})
+
+/**
+ * A raw job-protocol stream: writes frames as given, and collects every
+ * response the worker sends, in order.
+ */
+class RawJobStream {
+  readonly stream: Stream
+  readonly lp: LengthPrefixedStream<Stream>
+  readonly responses: JobResponse[] = []
+  /** Set when the stream ends or breaks. */
+  ended?: Error
+  private notify?: () => void
+
+  constructor (stream: Stream) {
+    this.stream = stream
+    // no limit on our side: some tests send frames the worker must refuse
+    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES * 2 })
+    void this.readLoop()
+  }
+
+  async send (message: unknown): Promise<void> {
+    await this.lp.write(encodeCbor(message))
+  }
+
+  async sendRaw (bytes: Uint8Array): Promise<void> {
+    await this.lp.write(bytes)
+  }
+
+  /** The first response (in arrival order) that matches; fails if the stream ends first or nothing comes within HANG_MS. */
+  async next (match: (response: JobResponse) => boolean, what: string, withinMs = HANG_MS): Promise<JobResponse> {
+    const deadline = Date.now() + withinMs
+    while (true) {
+      const found = this.responses.find(match)
+      if (found != null) {
+        return found
+      }
+      if (this.ended != null) {
+        assert.fail(`the stream ended before ${what}: ${this.ended.message}`)
+      }
+      if (Date.now() >= deadline) {
+        assert.fail(`no ${what} within ${withinMs} ms: the worker hangs`)
+      }
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        this.notify = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  }
+
+  /** Resolves once the worker has closed or reset the stream; fails if it stays open for HANG_MS. */
+  async endOfStream (): Promise<Error> {
+    const deadline = Date.now() + HANG_MS
+    while (this.ended == null) {
+      if (Date.now() >= deadline) {
+        assert.fail(`the worker kept the stream open for ${HANG_MS} ms`)
+      }
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        this.notify = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    return this.ended
+  }
+
+  async close (): Promise<void> {
+    await this.stream.close().catch(() => { this.stream.abort(new Error('test done')) })
+  }
+
+  private async readLoop (): Promise<void> {
+    try {
+      while (true) {
+        const frame = await this.lp.read()
+        this.responses.push(decodeResponse(frame.subarray()))
+        this.notify?.()
+      }
+    } catch (err) {
+      this.ended = err as Error
+      this.notify?.()
+    }
+  }
+}
+
+function byId (id: number, type?: JobResponse['type']): (response: JobResponse) => boolean {
+  return response => response.id === id && (type == null || response.type === type)
+}
+
+async function jobFor (module: CID, input: string, limits: Partial<ResourceLimits> = {}): Promise<EncodedJob> {
+  return encodeJob({
+    v: 1,
+    module,
+    abi: 'wasi',
+    args: [],
+    env: {},
+    input: encoder.encode(input),
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    redundancy: 1,
+    nonce: crypto.getRandomValues(new Uint8Array(8))
+  })
+}
+
+/** Waits for the final answer to a submit and checks it is a receipt that verifies for this job and worker. */
+async function expectReceipt (raw: RawJobStream, id: number, job: EncodedJob, worker: string): Promise<VerifiedReceipt> {
+  const answer = await raw.next(response => response.id === id && (response.type === 'receipt' || response.type === 'error' || response.type === 'busy'), `an answer to request ${id}`)
+  assert.equal(answer.type, 'receipt', `request ${id} was answered ${JSON.stringify(answer)}`)
+  assert.ok(raw.responses.some(byId(id, 'accepted')), `request ${id} got a receipt but was never accepted`)
+  const verified = await verifyReceipt(decodeSignedReceipt((answer as { receipt: Uint8Array }).receipt), { job: job.cid, worker })
+  assert.equal(verified.receipt.worker, worker)
+  return verified
+}
+
+describe('job protocol over raw streams', () => {
+  let worker: Peer
+  let client: Libp2p
+  let echoCid: CID
+  let spinCid: CID
+  const open: RawJobStream[] = []
+
+  async function openStream (): Promise<RawJobStream> {
+    const address = worker.addresses().find(addr => addr.includes('/tcp/') && !addr.includes('/ws'))
+    assert.ok(address != null, `the worker listens on TCP: ${worker.addresses().join(', ')}`)
+    const stream = await client.dialProtocol(multiaddr(address), JOB_PROTOCOL)
+    const raw = new RawJobStream(stream)
+    open.push(raw)
+    return raw
+  }
+
+  before(async () => {
+    worker = await createPeer({ bootstrap: [], contribute: { threads: 1 }, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    client = await createLibp2p(nodeLibp2pOptions({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] }))
+    echoCid = await worker.add(echoWasm)
+    spinCid = await worker.add(spinWasm)
+  })
+
+  after(async () => {
+    for (const raw of open) {
+      await raw.close()
+    }
+    await client?.stop()
+    await worker?.stop()
+  })
+
+  it('runs a valid job and answers accepted, then a receipt that verifies', async () => {
+    const raw = await openStream()
+    const job = await jobFor(echoCid, 'hello wasmesh')
+    await raw.send({ type: 'submit', id: 1, job: job.bytes })
+    const { receipt } = await expectReceipt(raw, 1, job, worker.id)
+    assert.equal(receipt.exitCode, 0)
+    assert.equal(decoder.decode(receipt.output as Uint8Array), 'HELLO WASMESH')
+    await raw.close()
+  })
+
+  it('answers a garbage frame with a MalformedMessageError and keeps serving the stream', async () => {
+    const raw = await openStream()
+    await raw.sendRaw(new Uint8Array([0xff, 0x13, 0x37, 0x00, 0xde, 0xad]))
+    const garbage = await raw.next(byId(0, 'error'), 'an error about the garbage frame')
+    assert.equal(garbage.type === 'error' && garbage.error.name, 'MalformedMessageError')
+    // a well-formed cbor frame that is not a request gets the same answer
+    await raw.send({ type: 'run', id: 9 })
+    await raw.next(response => response.type === 'error' && response !== garbage, 'an error about the unknown request type')
+    assert.ok(raw.responses.filter(r => r.type === 'error').every(r => r.type === 'error' && r.error.name === 'MalformedMessageError'))
+    assert.equal(raw.ended, undefined)
+
+    const job = await jobFor(echoCid, 'still here')
+    await raw.send({ type: 'submit', id: 2, job: job.bytes })
+    const { receipt } = await expectReceipt(raw, 2, job, worker.id)
+    assert.equal(decoder.decode(receipt.output as Uint8Array), 'STILL HERE')
+    await raw.close()
+  })
+
+  it('answers a submit whose job bytes are malformed with an error for that id', async () => {
+    const raw = await openStream()
+    const valid = await jobFor(echoCid, 'x')
+    await raw.send({ type: 'submit', id: 3, job: new Uint8Array([0xa1, 0x61]) })
+    await raw.send({ type: 'submit', id: 4, job: encodeCbor({ ...valid.spec, abi: 'emscripten' }) })
+    await raw.send({ type: 'submit', id: 5, job: encodeCbor({ ...valid.spec, limits: { ...valid.spec.limits, timeoutMs: -1 } }) })
+    for (const id of [3, 4, 5]) {
+      const answer = await raw.next(byId(id), `an answer to malformed submit ${id}`)
+      assert.equal(answer.type, 'error')
+      assert.equal(answer.type === 'error' && answer.error.name, 'MalformedMessageError')
+    }
+    assert.ok(!raw.responses.some(r => r.type === 'accepted'), 'a malformed job was accepted')
+    // and the slot was not taken by them
+    const job = await jobFor(echoCid, 'after')
+    await raw.send({ type: 'submit', id: 6, job: job.bytes })
+    await expectReceipt(raw, 6, job, worker.id)
+    await raw.close()
+  })
+
+  it('closes a stream that sends an oversize frame, and keeps serving new streams', async () => {
+    const raw = await openStream()
+    // the worker may reset the stream before it has read all of it, failing our write: that is fine
+    await raw.sendRaw(new Uint8Array(MAX_MESSAGE_BYTES + 1)).catch(() => {})
+    await raw.endOfStream()
+    assert.ok(!raw.responses.some(r => r.type === 'accepted' || r.type === 'receipt'))
+    assert.equal(worker.status, 'started')
+
+    const fresh = await openStream()
+    const job = await jobFor(echoCid, 'new stream')
+    await fresh.send({ type: 'submit', id: 1, job: job.bytes })
+    const { receipt } = await expectReceipt(fresh, 1, job, worker.id)
+    assert.equal(decoder.decode(receipt.output as Uint8Array), 'NEW STREAM')
+    await fresh.close()
+  })
+
+  it('answers busy when every slot is taken', async () => {
+    const raw = await openStream()
+    const first = await jobFor(spinCid, '2000')
+    const second = await jobFor(spinCid, '2000')
+    await raw.send({ type: 'submit', id: 1, job: first.bytes })
+    await raw.send({ type: 'submit', id: 2, job: second.bytes })
+    const answer = await raw.next(response => response.id === 2 && response.type !== 'accepted', 'an answer to the second spin job')
+    assert.equal(answer.type, 'busy')
+    assert.ok(!raw.responses.some(byId(2, 'accepted')), 'the second job was accepted by a 1-slot worker')
+    const { receipt } = await expectReceipt(raw, 1, first, worker.id)
+    assert.equal(receipt.exitCode, 0)
+    assert.equal(decoder.decode(receipt.output as Uint8Array), 'done\n')
+    // the slot is free again
+    const third = await jobFor(echoCid, 'free')
+    await raw.send({ type: 'submit', id: 3, job: third.bytes })
+    await expectReceipt(raw, 3, third, worker.id)
+    await raw.close()
+  })
+
+  it('a cancelled job frees its slot', async () => {
+    const raw = await openStream()
+    const long = await jobFor(spinCid, '60000', { timeoutMs: 120_000 })
+    await raw.send({ type: 'submit', id: 1, job: long.bytes })
+    await raw.next(byId(1, 'accepted'), 'acceptance of the long job')
+    await raw.sendRaw(encodeMessage({ type: 'cancel', id: 1 }))
+    const answer = await raw.next(response => response.id === 1 && response.type !== 'accepted', 'the end of the cancelled job')
+    assert.equal(answer.type, 'error')
+    const job = await jobFor(echoCid, 'after cancel')
+    await raw.send({ type: 'submit', id: 2, job: job.bytes })
+    await expectReceipt(raw, 2, job, worker.id)
+    await raw.close()
+  })
+
+  it('answers a job whose module nobody has with ContentFetchError instead of hanging', async () => {
+    const raw = await openStream()
+    const missing = CID.createV1(0x55, await sha256.digest(crypto.getRandomValues(new Uint8Array(32))))
+    const job = await jobFor(missing, 'x', { timeoutMs: 2000 })
+    await raw.send({ type: 'submit', id: 1, job: job.bytes })
+    try {
+      // by then a requester gives up on the worker (Peer.runOn's deadline)
+      const withinMs = job.spec.limits.timeoutMs + DEADLINE_GRACE_MS
+      const answer = await raw.next(response => response.id === 1 && response.type !== 'accepted', 'an answer to the job with a missing module', withinMs)
+      assert.equal(answer.type, 'error')
+      assert.equal(answer.type === 'error' && answer.error.name, 'ContentFetchError')
+    } finally {
+      // free the slot whatever happened, so the hang does not outlive the test
+      await raw.send({ type: 'cancel', id: 1 }).catch(() => {})
+      await raw.close()
+    }
+  })
+})
+
+describe('two peers through a bootstrap node', () => {
+  let bootstrap: BootstrapNode
+  let contributor: Peer
+  let requester: Peer
+
+  before(async () => {
+    bootstrap = await startBootstrap()
+    const address = bootstrap.addresses().find(addr => !addr.includes('/ws'))
+    assert.ok(address != null)
+    contributor = await createPeer({ bootstrap: [address], contribute: { threads: 2 } })
+    requester = await createPeer({ bootstrap: [address] })
+  })
+
+  after(async () => {
+    await requester?.stop()
+    await contributor?.stop()
+    await bootstrap?.stop()
+  })
+
+  it('run() executes on the contributor and returns a verified result', async () => {
+    const result = await requester.run({ module: echoWasm, input: 'hi' })
+    assert.equal(result.text(), 'HI')
+    assert.equal(result.worker, contributor.id)
+    assert.equal(result.receipt.worker, contributor.id)
+    assert.equal(result.receipt.job.toString(), result.job.toString())
+    assert.equal(result.receipts.length, 1)
+    // the receipt the requester kept verifies on its own
+    await verifyReceipt(result.receipts[0]?.signed ?? assert.fail('no signed receipt'), { job: result.job, worker: contributor.id })
+  })
+
+  it('map() over 20 inputs yields 20 ok results with the right outputs', async () => {
+    const inputs = Array.from({ length: 20 }, (_, i) => `input number ${i}`)
+    const results = []
+    for await (const result of requester.map(echoWasm, inputs)) {
+      results.push(result)
+    }
+    assert.equal(results.length, 20)
+    assert.deepEqual(results.map(r => r.index).sort((a, b) => a - b), inputs.map((_, i) => i))
+    for (const result of results) {
+      assert.ok(result.ok, `input ${result.index} failed: ${result.ok ? '' : `${result.error.name}: ${result.error.message}`}`)
+      assert.equal(result.result.text(), inputs[result.index]?.toUpperCase())
+      assert.equal(result.result.worker, contributor.id)
+    }
+  })
+})
