@@ -62,6 +62,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
     libp2p: helia.libp2p as unknown as Libp2p<PeerServices>,
     privateKey,
     content: new ContentStore(helia),
+    datastore: helia.datastore,
     createExecutor: slots => new WorkerPoolExecutor({ slots }),
     platform: 'node',
     shutdown: async () => {

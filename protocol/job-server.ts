@@ -15,6 +15,9 @@ import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
  * accepts jobs and never answers.
  */
 export type TestFault = 'wrong-output' | 'stall'
+
+/** How long a requester that was answered busy counts as waiting for a slot. */
+const FAIR_SHARE_WINDOW_MS = 1000
 export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
 
 export interface JobServerComponents {
@@ -52,6 +55,10 @@ export class JobServer extends EventTarget {
   private readonly slots: number
   private readonly fault?: TestFault
   private readonly running = new Set<AbortController>()
+  /** Jobs each requester holds slots with now. */
+  private readonly holding = new Map<string, number>()
+  /** When each requester was last turned away: it is waiting for a slot. */
+  private readonly refusedAt = new Map<string, number>()
   private busy = 0
 
   constructor (components: JobServerComponents, init: JobServerInit) {
@@ -108,7 +115,8 @@ export class JobServer extends EventTarget {
           inFlight.get(message.id)?.abort(new Error('cancelled by the requester'))
           continue
         }
-        if (this.busy >= this.slots || inFlight.size >= MAX_PIPELINED_REQUESTS) {
+        if (!this.admits(requester) || inFlight.size >= MAX_PIPELINED_REQUESTS) {
+          this.refusedAt.set(requester, Date.now())
           send({ type: 'busy', id: message.id })
           continue
         }
@@ -121,7 +129,7 @@ export class JobServer extends EventTarget {
         }
         const controller = new AbortController()
         inFlight.set(message.id, controller)
-        this.acquire(controller)
+        this.acquire(controller, requester)
         send({ type: 'accepted', id: message.id })
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
         this.runJob(job, controller.signal)
@@ -132,7 +140,7 @@ export class JobServer extends EventTarget {
           })
           .finally(() => {
             inFlight.delete(message.id)
-            this.release(controller)
+            this.release(controller, requester)
             this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
           })
       }
@@ -147,14 +155,51 @@ export class JobServer extends EventTarget {
     }
   }
 
-  private acquire (controller: AbortController): void {
+  /**
+   * Whether a requester may take a free slot. Slots are shared fairly: while
+   * another requester is waiting (turned away in the last second), one that
+   * already holds its share of the slots is answered busy, so a requester
+   * flooding us cannot starve the others.
+   */
+  private admits (requester: string): boolean {
+    if (this.busy >= this.slots) {
+      return false
+    }
+    const now = Date.now()
+    const contenders = new Set([requester])
+    for (const [peer, count] of this.holding) {
+      if (count > 0) {
+        contenders.add(peer)
+      }
+    }
+    let othersWaiting = false
+    for (const [peer, at] of this.refusedAt) {
+      if (now - at > FAIR_SHARE_WINDOW_MS) {
+        this.refusedAt.delete(peer)
+      } else if (peer !== requester) {
+        contenders.add(peer)
+        othersWaiting = true
+      }
+    }
+    const share = Math.ceil(this.slots / contenders.size)
+    return !othersWaiting || (this.holding.get(requester) ?? 0) < share
+  }
+
+  private acquire (controller: AbortController, requester: string): void {
     this.busy++
+    this.holding.set(requester, (this.holding.get(requester) ?? 0) + 1)
     this.running.add(controller)
     this.dispatchEvent(new Event('slots'))
   }
 
-  private release (controller: AbortController): void {
+  private release (controller: AbortController, requester: string): void {
     this.busy--
+    const held = (this.holding.get(requester) ?? 1) - 1
+    if (held > 0) {
+      this.holding.set(requester, held)
+    } else {
+      this.holding.delete(requester)
+    }
     this.running.delete(controller)
     this.dispatchEvent(new Event('slots'))
   }

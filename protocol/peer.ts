@@ -3,20 +3,24 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
-import { toString as bytesToString } from 'uint8arrays/to-string'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { CapacityService, type PeerCapacity } from './capacity.ts'
-import { ADVERT_SETTLE_MS, DEADLINE_GRACE_MS, DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ATTEMPTS, MAX_INLINE_BYTES, SOFTWARE_VERSION, WORKER_WAIT_MS } from './constants.ts'
-import { BootstrapError, errorFromWire, InvalidModuleError, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from './errors.ts'
+import { DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_INLINE_BYTES, SOFTWARE_VERSION } from './constants.ts'
+import { BootstrapError, InvalidModuleError, WorkerLostError } from './errors.ts'
 import { ABIS, type Abi, type Executor, type ResourceLimits } from './executor.ts'
 import { JobClient } from './job-client.ts'
 import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
 import { encodeJob, type EncodedJob } from './job.ts'
-import { checkOutput, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from './receipt.ts'
+import { Reputation, type Evidence, type PeerRecord } from './reputation.ts'
+import { Requester, type JobEvent, type RequesterInit, type RunResult } from './requester.ts'
+import { ResultStore } from './results.ts'
 import { Scheduler } from './scheduler.ts'
 import type { CapacityAdvert } from './advert.ts'
 import type { ContentStore } from './content.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
+import type { Datastore } from 'interface-datastore'
+
+export type { JobEvent, RunResult } from './requester.ts'
 
 export type PeerStatus = 'starting' | 'started' | 'stopping' | 'stopped'
 
@@ -42,23 +46,13 @@ export interface RunOptions {
    * @default 1
    */
   redundancy?: number
+  /**
+   * Take the result from this peer's result store if the same job (same
+   * CID) was accepted before, and store new results: a restarted batch does
+   * not run finished jobs again. @default false
+   */
+  resume?: boolean
   signal?: AbortSignal
-}
-
-export interface RunResult {
-  /** The job spec's CID: the job's identity. */
-  job: CID
-  output: Uint8Array
-  /** The output as UTF-8 text. */
-  text: () => string
-  /** The receipt of the worker whose output was accepted first. */
-  receipt: Receipt
-  /** Every verified receipt that agreed with the accepted output. */
-  receipts: VerifiedReceipt[]
-  /** Peer id of the worker that produced `receipt`. */
-  worker: string
-  /** From submission to accepted output, in milliseconds. */
-  durationMs: number
 }
 
 export interface MapOptions extends Omit<RunOptions, 'module' | 'input' | 'signal'> {
@@ -76,8 +70,6 @@ export interface ContributeOptions {
   /** Jobs to run at once. @default 1 */
   threads?: number
 }
-
-export interface JobEvent { job: string, worker?: string, error?: Error, durationMs?: number }
 
 export interface PeerEvents {
   /** The set of peers we know capacity for changed: read `peer.peers()`. */
@@ -110,21 +102,17 @@ export interface PeerComponents {
   libp2p: Libp2p<PeerServices>
   privateKey: PrivateKey
   content: ContentStore
+  /** Where reputation and accepted results persist (Helia's datastore). */
+  datastore: Datastore
   createExecutor: (slots: number) => Executor
   platform: CapacityAdvert['platform']
   /** Stops everything the composition root started (Helia, libp2p, stores). */
   shutdown: () => Promise<void>
 }
 
-export interface PeerInit {
+export interface PeerInit extends RequesterInit {
   /** Multiaddrs of bootstrap nodes to join through. Empty: a lone peer that others dial. */
   bootstrap: readonly string[]
-  /** Attempts per job before it is reported failed. @default MAX_ATTEMPTS */
-  maxAttempts?: number
-  /** How long to wait for a worker to advertise. @default WORKER_WAIT_MS */
-  workerWaitMs?: number
-  /** Time allowed beyond a job's own limit. @default DEADLINE_GRACE_MS */
-  deadlineGraceMs?: number
   /** How often adverts are re-published. */
   advertIntervalMs?: number
   /** The largest per-job memory limit we accept as a worker. @default 1 GiB */
@@ -133,12 +121,6 @@ export interface PeerInit {
   storageBytes?: number
   /** Test aid: misbehave as a worker (see TestFault). */
   fault?: TestFault
-}
-
-/** A verified result of one worker. */
-interface ReplicaResult {
-  verified: VerifiedReceipt
-  output: Uint8Array
 }
 
 /**
@@ -154,11 +136,10 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly init: PeerInit
   private readonly capacity: CapacityService
   private readonly client: JobClient
-  private readonly scheduler = new Scheduler()
-  private readonly wakers = new Set<() => void>()
+  private readonly reputation: Reputation
+  private readonly requester: Requester
   private worker?: { server: JobServer, executor: Executor }
   private announcing?: AbortController
-  private firstAdvertAt?: number
 
   constructor (components: PeerComponents, init: PeerInit) {
     super()
@@ -173,6 +154,17 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
         return components.libp2p.dialProtocol(id, protocol, { signal })
       }
     })
+    this.reputation = new Reputation(components.datastore)
+    this.requester = new Requester({
+      capacity: this.capacity,
+      client: this.client,
+      content: components.content,
+      scheduler: new Scheduler(this.reputation),
+      reputation: this.reputation,
+      results: new ResultStore(components.datastore, components.content),
+      selfId: this.id,
+      emit: (type, detail) => { this.safeDispatch(type, { detail }) }
+    }, init)
   }
 
   /** Joins the network through the bootstrap nodes. Rejects with BootstrapError when none can be reached. */
@@ -185,6 +177,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     libp2p.addEventListener('connection:close', this.onConnectionsChange)
     this.capacity.start()
     try {
+      await this.reputation.load(signal)
       await this.joinBootstrap(signal)
     } catch (err) {
       await this.stop()
@@ -210,6 +203,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     await this.stopContributing()
     this.client.stop()
     this.capacity.stop()
+    await this.reputation.stop()
     await this.components.shutdown()
     this.status = 'stopped'
   }
@@ -217,6 +211,16 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** Peers advertising capacity, newest advert first. */
   peers (): PeerCapacity[] {
     return this.capacity.peers()
+  }
+
+  /** This peer's record of the workers it has used: scores and bans, persisted across restarts. */
+  workers (): Array<{ peerId: string, record: PeerRecord, score: number }> {
+    return this.reputation.all()
+  }
+
+  /** The signed receipts that got a worker banned: proof anyone can verify. */
+  async evidence (peerId: string, signal?: AbortSignal): Promise<Evidence[]> {
+    return this.reputation.evidence(peerId, signal)
   }
 
   /** Addresses others can dial us at. */
@@ -294,7 +298,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     setMaxListeners(Infinity, signal) // every attempt and wait listens on it
     const module = await this.resolveModule(options.module, signal)
     const job = await this.prepareJob(module, options.input, options, signal)
-    return this.execute(job, signal)
+    return this.requester.execute(job, { signal, resume: options.resume === true })
   }
 
   /**
@@ -328,7 +332,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
         const i = index++
         running++
         this.prepareJob(moduleCid, next.value, options, signal)
-          .then(async job => this.execute(job, signal))
+          .then(async job => this.requester.execute(job, { signal, resume: options.resume === true }))
           .then(result => { settle({ index: i, ok: true, result }) }, (error: Error) => { settle({ index: i, ok: false, error }) })
       }
       const result = done.shift()
@@ -403,209 +407,6 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     })
   }
 
-  /** Runs replicas until a majority of `redundancy` agree on one output. */
-  private async execute (job: EncodedJob, signal: AbortSignal): Promise<RunResult> {
-    const started = performance.now()
-    const jobId = job.cid.toString()
-    this.safeDispatch('job:queued', { detail: { job: jobId } })
-    const redundancy = job.spec.redundancy
-    const quorum = Math.floor(redundancy / 2) + 1
-    const maxReplicas = redundancy * 2 + 1
-    const controller = new AbortController()
-    const replicaSignal = AbortSignal.any([signal, controller.signal])
-    const tried = new Set<string>()
-    const errors: Error[] = []
-    const groups = new Map<string, ReplicaResult[]>()
-    const running = new Set<Promise<void>>()
-    let launched = 0
-    const launch = (): void => {
-      launched++
-      const replica = this.runReplica(job, tried, errors, replicaSignal)
-        .then(result => {
-          const key = outcomeKey(result.verified.receipt)
-          groups.set(key, [...(groups.get(key) ?? []), result])
-        }, (err: Error) => { errors.push(err) })
-        .finally(() => { running.delete(replica) })
-      running.add(replica)
-    }
-    try {
-      for (let i = 0; i < redundancy; i++) {
-        launch()
-      }
-      while (true) {
-        await Promise.race(running)
-        signal.throwIfAborted()
-        const accepted = [...groups.values()].find(group => group.length >= quorum)
-        if (accepted != null) {
-          return this.accept(job, accepted, started)
-        }
-        const best = Math.max(0, ...[...groups.values()].map(group => group.length))
-        const missing = quorum - best - running.size
-        for (let i = 0; i < missing && launched < maxReplicas; i++) {
-          launch()
-        }
-        if (running.size === 0) {
-          const reason = groups.size > 1
-            ? `${launched} workers disagreed on the output and no ${quorum} of them agreed`
-            : `no worker could run it (${errors.length} attempt${errors.length === 1 ? '' : 's'} failed)`
-          throw new JobFailedError(`job ${jobId} failed: ${reason}${errors.length > 0 ? `; last error: ${errors.at(-1)?.message}` : ''}`, errors)
-        }
-      }
-    } catch (err) {
-      this.safeDispatch('job:failed', { detail: { job: jobId, error: err as Error } })
-      throw err
-    } finally {
-      controller.abort()
-    }
-  }
-
-  private accept (job: EncodedJob, group: ReplicaResult[], started: number): RunResult {
-    const first = group[0] as ReplicaResult
-    const { receipt } = first.verified
-    const durationMs = performance.now() - started
-    const jobId = job.cid.toString()
-    if (!receiptSucceeded(receipt)) {
-      const error = receipt.error != null
-        ? errorFromWire(receipt.error)
-        : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
-      error.receipt = receipt
-      error.output = first.output
-      this.safeDispatch('job:failed', { detail: { job: jobId, worker: receipt.worker, error, durationMs } })
-      throw error
-    }
-    this.safeDispatch('job:done', { detail: { job: jobId, worker: receipt.worker, durationMs } })
-    const output = first.output
-    return {
-      job: job.cid,
-      output,
-      text: () => bytesToString(output),
-      receipt,
-      receipts: group.map(result => result.verified),
-      worker: receipt.worker,
-      durationMs
-    }
-  }
-
-  /** Runs the job on one worker, moving to another when a worker is busy, lost or lies about its signature. */
-  private async runReplica (job: EncodedJob, tried: Set<string>, errors: Error[], signal: AbortSignal): Promise<ReplicaResult> {
-    const maxAttempts = this.init.maxAttempts ?? MAX_ATTEMPTS
-    let attempts = 0
-    let busyWaits = 0
-    while (true) {
-      const worker = await this.pickWorker(job, tried, signal)
-      tried.add(worker)
-      try {
-        return await this.runOn(worker, job, signal)
-      } catch (err) {
-        signal.throwIfAborted()
-        const error = err as Error
-        if (error instanceof WorkerBusyError) {
-          // not the worker's fault: let it finish what it has and ask again
-          tried.delete(worker)
-          await sleep(Math.min(1000, 20 * 2 ** Math.min(busyWaits++, 6)), signal)
-          continue
-        }
-        if (error instanceof WasmeshError && !error.retryable && error.name !== 'InvalidReceiptError') {
-          throw error
-        }
-        this.scheduler.failed(worker)
-        errors.push(new WorkerLostError(`${worker}: ${error.message}`, { cause: error }))
-        this.safeDispatch('job:retry', { detail: { job: job.cid.toString(), worker, error } })
-        if (++attempts >= maxAttempts) {
-          throw new JobFailedError(`job ${job.cid.toString()} failed on ${attempts} workers; last error: ${error.message}`, [...errors])
-        }
-        await sleep(50 * 2 ** (attempts - 1), signal)
-      }
-    }
-  }
-
-  private async runOn (worker: string, job: EncodedJob, signal: AbortSignal): Promise<ReplicaResult> {
-    const record = this.scheduler.record(worker)
-    const deadlineMs = job.spec.limits.timeoutMs + (this.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
-    const deadline = AbortSignal.timeout(deadlineMs)
-    const started = performance.now()
-    record.inFlight++
-    let signed
-    try {
-      signed = await this.client.submit(worker, job, {
-        signal: AbortSignal.any([signal, deadline]),
-        onAccepted: () => { this.safeDispatch('job:running', { detail: { job: job.cid.toString(), worker } }) }
-      })
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) {
-        throw new WorkerLostError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`)
-      }
-      throw err
-    } finally {
-      record.inFlight--
-      this.wake()
-    }
-    const verified = await verifyReceipt(signed, { job: job.cid, worker })
-    const { receipt } = verified
-    let output: Uint8Array
-    if (receipt.output instanceof Uint8Array) {
-      output = receipt.output
-    } else {
-      output = await this.components.content.get(receipt.output, { signal, maxBytes: job.spec.limits.outputBytes, what: 'output' })
-      await checkOutput(receipt, output)
-    }
-    this.scheduler.succeeded(worker, performance.now() - started - receipt.stats.execMs)
-    return { verified, output }
-  }
-
-  /**
-   * The best worker for the job that this job has not tried yet. Waits while
-   * every capable worker is saturated by our own jobs (that is backpressure,
-   * not failure); gives up with NoWorkersError when no capable worker is
-   * known for `workerWaitMs`.
-   */
-  private async pickWorker (job: EncodedJob, tried: ReadonlySet<string>, signal: AbortSignal): Promise<string> {
-    const waitMs = this.init.workerWaitMs ?? WORKER_WAIT_MS
-    const giveUpAt = Date.now() + waitMs
-    while (true) {
-      signal.throwIfAborted()
-      const peers = this.capacity.peers().filter(p => p.peerId !== this.id)
-      const best = this.scheduler.rank(job, peers, tried)[0]
-      const settling = this.firstAdvertAt == null || Date.now() - this.firstAdvertAt < ADVERT_SETTLE_MS
-      if (best != null && (!settling || best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
-        return best.peerId
-      }
-      if (best != null) {
-        // just joined: adverts are still arriving, and one may come from a worker that has the module
-        await this.waitForChange(ADVERT_SETTLE_MS - (Date.now() - (this.firstAdvertAt ?? Date.now())), signal)
-        continue
-      }
-      const busyForUs = peers.some(p => !tried.has(p.peerId) && this.scheduler.record(p.peerId).inFlight > 0)
-      if (!busyForUs && Date.now() >= giveUpAt) {
-        const known = peers.length
-        throw new NoWorkersError(known === 0
-          ? `no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`
-          : `none of the ${known} known workers can take this job now (all tried, full, or unable to give ${job.spec.limits.memoryBytes} bytes of memory)`)
-      }
-      await this.waitForChange(busyForUs ? 1000 : Math.max(1, giveUpAt - Date.now()), signal)
-    }
-  }
-
-  private async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
-    await new Promise<void>(resolve => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.wakers.delete(done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, timeoutMs)
-      this.wakers.add(done) // woken by capacity changes and finished jobs
-      signal.addEventListener('abort', done)
-    })
-  }
-
-  private wake (): void {
-    for (const waker of [...this.wakers]) {
-      waker()
-    }
-  }
-
   private async joinBootstrap (signal?: AbortSignal): Promise<void> {
     const { libp2p } = this.components
     if (this.init.bootstrap.length === 0) {
@@ -643,9 +444,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   }
 
   private readonly onCapacityChange = (): void => {
-    this.firstAdvertAt ??= Date.now()
     this.safeDispatch('peers', { detail: this.capacity.peers() })
-    this.wake()
+    this.requester.wake()
   }
 
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
@@ -670,23 +470,4 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly onWorkEnd = (event: Event): void => {
     this.safeDispatch('work:end', { detail: (event as CustomEvent<ServedJob>).detail })
   }
-}
-
-/** Receipts agree when they report the same output, exit code and failure. */
-function outcomeKey (receipt: Receipt): string {
-  return `${bytesToString(receipt.outputHash, 'base64')}:${receipt.exitCode}:${receipt.error?.name ?? ''}`
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -1,63 +1,57 @@
 import type { PeerCapacity } from './capacity.ts'
 import type { EncodedJob } from './job.ts'
-
-/** What this requester has seen of a worker. */
-export interface WorkerRecord {
-  successes: number
-  failures: number
-  /** Smoothed round trip of recent jobs, minus their execution time. */
-  rttMs?: number
-  /** Jobs we have sent it that are not answered yet. */
-  inFlight: number
-}
+import type { Reputation } from './reputation.ts'
 
 /**
  * Picks workers for jobs from the capacity adverts, with no coordinator:
- * every requester ranks the peers it has heard from by free slots (minus what
- * it has already sent them), whether the module is cached there, its own
- * record of them, and round-trip time.
+ * every requester ranks the peers it has heard from by free slots (minus
+ * what it already sent them), whether the module is cached there, their
+ * reputation with this requester, and their round-trip time. Banned peers
+ * are never picked.
  */
 export class Scheduler {
-  private readonly records = new Map<string, WorkerRecord>()
+  private readonly reputation: Reputation
+  private readonly inFlight = new Map<string, number>()
 
-  record (peerId: string): WorkerRecord {
-    let record = this.records.get(peerId)
-    if (record == null) {
-      record = { successes: 0, failures: 0, inFlight: 0 }
-      this.records.set(peerId, record)
+  constructor (reputation: Reputation) {
+    this.reputation = reputation
+  }
+
+  /** Jobs we have sent this worker that are not answered yet. */
+  inFlightTo (peerId: string): number {
+    return this.inFlight.get(peerId) ?? 0
+  }
+
+  begin (peerId: string): void {
+    this.inFlight.set(peerId, this.inFlightTo(peerId) + 1)
+  }
+
+  end (peerId: string): void {
+    const left = this.inFlightTo(peerId) - 1
+    if (left > 0) {
+      this.inFlight.set(peerId, left)
+    } else {
+      this.inFlight.delete(peerId)
     }
-    return record
   }
 
   /** Workers able to take the job now, best first. */
   rank (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
-    const module = job.spec.module.toString()
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
     for (const candidate of candidates) {
       const { advert, peerId } = candidate
-      if (exclude.has(peerId) || !advert.abis.includes(job.spec.abi) || advert.memoryBytes < job.spec.limits.memoryBytes) {
+      if (exclude.has(peerId) || this.reputation.isBanned(peerId) || !advert.abis.includes(job.spec.abi) || advert.memoryBytes < job.spec.limits.memoryBytes) {
         continue
       }
-      const record = this.record(peerId)
-      const free = advert.slots.free - record.inFlight
+      // what we sent since its advert may already fill it; other requesters' jobs show up as `busy` answers
+      const free = advert.slots.total - this.inFlightTo(peerId)
       if (free <= 0) {
         continue
       }
-      const cached = advert.cached.some(cid => cid.toString() === module)
-      const reliability = (record.successes + 1) / (record.successes + record.failures + 2)
-      const rttPenalty = (record.rttMs ?? 0) / 100
-      scored.push({ candidate, score: (cached ? 2 : 0) + reliability * 2 + Math.min(free, 8) / 8 - rttPenalty })
+      const cached = advert.cached.some(cid => cid.equals(job.spec.module))
+      const latencyPenalty = (this.reputation.get(peerId).latencyMs ?? 0) / 100
+      scored.push({ candidate, score: (cached ? 2 : 0) + this.reputation.score(peerId) * 2 + Math.min(advert.slots.free, free, 8) / 8 - latencyPenalty })
     }
     return scored.sort((a, b) => b.score - a.score).map(s => s.candidate)
-  }
-
-  succeeded (peerId: string, rttMs: number): void {
-    const record = this.record(peerId)
-    record.successes++
-    record.rttMs = record.rttMs == null ? rttMs : record.rttMs * 0.8 + rttMs * 0.2
-  }
-
-  failed (peerId: string): void {
-    this.record(peerId).failures++
   }
 }

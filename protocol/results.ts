@@ -1,0 +1,62 @@
+import { Key, type Datastore } from 'interface-datastore'
+import { CID } from 'multiformats/cid'
+import { decodeCbor, encodeCbor } from './cbor.ts'
+import { MAX_INLINE_BYTES } from './constants.ts'
+import { checkOutput, decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from './receipt.ts'
+import { asArray, asBytes, asRecord } from './validate.ts'
+import type { ContentStore } from './content.ts'
+
+const PREFIX = '/wasmesh/results/'
+
+export interface StoredResult {
+  receipts: VerifiedReceipt[]
+  output: Uint8Array
+}
+
+/**
+ * Accepted results by job CID, persisted in the peer's datastore. A job's CID
+ * names everything that determines its output, so a result accepted once is
+ * the result: a restarted batch takes finished jobs from here instead of
+ * running them again. Receipts are verified again when read, so a corrupted
+ * or edited store is caught, not trusted.
+ */
+export class ResultStore {
+  private readonly datastore: Datastore
+  private readonly content: ContentStore
+
+  constructor (datastore: Datastore, content: ContentStore) {
+    this.datastore = datastore
+    this.content = content
+  }
+
+  async get (job: CID, signal: AbortSignal): Promise<StoredResult | undefined> {
+    const key = new Key(PREFIX + job.toString())
+    if (!await this.datastore.has(key, { signal })) {
+      return undefined
+    }
+    try {
+      const record = asRecord(decodeCbor(await this.datastore.get(key, { signal }), 'stored result'), 'stored result')
+      const receipts = await Promise.all(asArray(record.receipts, 'stored receipts', 64).map(async bytes => verifyReceipt(decodeSignedReceipt(asBytes(bytes, 'stored receipt', MAX_INLINE_BYTES * 2)), { job })))
+      const outputRef = CID.asCID(record.output)
+      const output = outputRef != null
+        ? await this.content.get(outputRef, { signal, maxBytes: Number.MAX_SAFE_INTEGER, what: 'stored output' })
+        : asBytes(record.output, 'stored output', MAX_INLINE_BYTES)
+      const first = receipts[0]
+      if (first == null) {
+        return undefined
+      }
+      await checkOutput(first.receipt, output)
+      return { receipts, output }
+    } catch {
+      return undefined // unreadable or failed verification: run the job again
+    }
+  }
+
+  async put (job: CID, result: StoredResult, signal: AbortSignal): Promise<void> {
+    const output = result.output.byteLength <= MAX_INLINE_BYTES ? result.output : await this.content.add(result.output, signal)
+    await this.datastore.put(new Key(PREFIX + job.toString()), encodeCbor({
+      receipts: result.receipts.map(r => encodeSignedReceipt(r.signed)),
+      output
+    }), { signal })
+  }
+}
