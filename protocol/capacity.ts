@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from './advert.ts'
-import { ADVERT_INTERVAL_MS, ADVERT_TTL_MS, CAPACITY_TOPIC } from './constants.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_TTL_MS, CAPACITY_TOPIC } from './constants.ts'
 import type { PeerId } from '@libp2p/interface'
 
 export interface CapacityComponents {
@@ -13,6 +13,8 @@ export interface CapacityInit {
   intervalMs?: number
   /** @default ADVERT_TTL_MS */
   ttlMs?: number
+  /** Adverts are published at most this often. @default ADVERT_MIN_INTERVAL_MS */
+  minIntervalMs?: number
 }
 
 /** A remote peer's latest advert. */
@@ -44,13 +46,16 @@ export class CapacityService extends EventTarget {
   private local: LocalAdvert | undefined
   private seq = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
-  private publishQueued = false
+  private readonly minIntervalMs: number
+  private publishTimer?: ReturnType<typeof setTimeout>
+  private lastPublishAt = 0
 
   constructor (components: CapacityComponents, init: CapacityInit = {}) {
     super()
     this.components = components
     this.intervalMs = init.intervalMs ?? ADVERT_INTERVAL_MS
     this.ttlMs = init.ttlMs ?? ADVERT_TTL_MS
+    this.minIntervalMs = init.minIntervalMs ?? ADVERT_MIN_INTERVAL_MS
   }
 
   start (): void {
@@ -68,6 +73,8 @@ export class CapacityService extends EventTarget {
   stop (): void {
     const { pubsub } = this.components
     clearInterval(this.timer)
+    clearTimeout(this.publishTimer)
+    this.publishTimer = undefined
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(CAPACITY_TOPIC)
@@ -81,16 +88,22 @@ export class CapacityService extends EventTarget {
     this.publishSoon()
   }
 
-  /** Re-publishes our advert on the next tick, coalescing bursts of changes into one message. */
+  /**
+   * Re-publishes our advert soon: at once if the last one is older than
+   * `minIntervalMs`, else when it is, with every change in between folded
+   * into that one message. A busy worker's free slots change twice per job;
+   * an advert per change would cost more than the jobs (each one is signed,
+   * and verified at every hop).
+   */
   publishSoon (): void {
-    if (this.publishQueued) {
+    if (this.publishTimer != null) {
       return
     }
-    this.publishQueued = true
-    queueMicrotask(() => {
-      this.publishQueued = false
+    const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs - Date.now())
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined
       this.publish()
-    })
+    }, wait)
   }
 
   /**
@@ -137,6 +150,7 @@ export class CapacityService extends EventTarget {
   }
 
   private publishAdvert (advert: Omit<CapacityAdvert, 'seq'>): void {
+    this.lastPublishAt = Date.now()
     const data = encodeAdvert({ ...advert, seq: ++this.seq })
     this.components.pubsub.publish(CAPACITY_TOPIC, data).catch(() => {
       // no subscribed peer yet: the next interval or subscription change publishes again

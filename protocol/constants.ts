@@ -48,6 +48,9 @@ export const MAX_STRING_LENGTH = 4096
 /** How often a contributing peer re-publishes its advert when nothing changed. */
 export const ADVERT_INTERVAL_MS = 5_000
 
+/** Adverts are published at most this often, however fast slots change. */
+export const ADVERT_MIN_INTERVAL_MS = 500
+
 /** An advert older than this is forgotten: its peer is presumed gone. */
 export const ADVERT_TTL_MS = 3 * ADVERT_INTERVAL_MS
 

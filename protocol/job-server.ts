@@ -133,14 +133,12 @@ export class JobServer extends EventTarget {
         send({ type: 'accepted', id: message.id })
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
         this.runJob(job, controller.signal)
-          .then(signed => {
-            send({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) })
-          }, err => {
-            send({ type: 'error', id: message.id, error: errorToWire(err) })
-          })
-          .finally(() => {
+          .then(signed => ({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id: message.id, error: errorToWire(err) }) as const)
+          .then(response => {
+            // free the slot before answering: the requester sends its next job as soon as it reads this
             inFlight.delete(message.id)
             this.release(controller, requester)
+            send(response)
             this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
           })
       }

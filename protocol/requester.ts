@@ -270,12 +270,12 @@ export class Requester {
     }
   }
 
+  /** Sends the job to a worker `pickWorker` reserved, and verifies what comes back. */
   private async runOn (worker: string, job: EncodedJob, signal: AbortSignal): Promise<ReplicaResult> {
     const { client, content, scheduler, reputation, emit } = this.components
     const deadlineMs = job.spec.limits.timeoutMs + (this.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
     const deadline = AbortSignal.timeout(deadlineMs)
     const started = performance.now()
-    scheduler.begin(worker)
     let signed
     try {
       signed = await client.submit(worker, job, {
@@ -305,7 +305,8 @@ export class Requester {
   }
 
   /**
-   * The best worker for the job that this job has not tried yet. Waits while
+   * The best worker for the job that this job has not tried yet, with a slot
+   * reserved there (`runOn` releases it). Waits while
    * every capable worker is saturated by our own jobs (that is backpressure,
    * not failure); gives up with NoWorkersError when no capable worker is
    * known for `workerWaitMs`.
@@ -320,6 +321,8 @@ export class Requester {
       const best = scheduler.rank(job, peers, tried)[0]
       const settling = this.firstAdvertAt == null || Date.now() - this.firstAdvertAt < ADVERT_SETTLE_MS
       if (best != null && (!settling || best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
+        // reserve before yielding: every waiting job wakes at once, and each must see the others' picks
+        scheduler.begin(best.peerId)
         return best.peerId
       }
       if (best != null) {
