@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-import { readFile, rm, writeFile, mkdir } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { text } from 'node:stream/consumers'
+import { Presets, SingleBar } from 'cli-progress'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { fromString, toString } from 'uint8arrays'
 import { decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/receipt.ts'
 import { SOFTWARE_VERSION } from '../protocol/constants.ts'
 import { WasmeshError } from '../protocol/errors.ts'
-import { startBootstrap } from './bootstrap.ts'
+import { startBootstrap, type BootstrapNode } from './bootstrap.ts'
 import { createPeer } from './create-peer.ts'
 import { localNetworkFile, wasmeshHome } from './home.ts'
-import type { Peer, RunResult } from '../protocol/peer.ts'
+import { servePage } from './http-server.ts'
+import type { Peer, RunOptions, RunResult } from '../protocol/peer.ts'
 
 /** Exit codes: 0 verified success, 1 the job failed, 2 bad usage or input, 3 the network could not run it. */
 const EXIT_JOB_FAILED = 1
@@ -29,26 +31,37 @@ program.command('start')
   .option('--port <n>', 'bootstrap TCP port (WebSockets on port + 1)', integer, 4301)
   .option('--slots <n>', 'jobs the worker runs at once', integer, 2)
   .option('--data <dir>', 'state directory', join(wasmeshHome(), 'local'))
-  .action(async (options: { port: number, slots: number, data: string }) => {
-    const bootstrap = await startBootstrap({ port: options.port, dataDir: join(options.data, 'bootstrap') })
-    const addresses = bootstrap.addresses()
+  .option('--http-port <n>', 'serve the web page on this port (0 picks one)', integer, 4300)
+  .action(async (options: { port: number, slots: number, data: string, httpPort: number }) => {
+    const started: { node?: BootstrapNode } = {}
+    const page = await servePage({ port: options.httpPort, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
+      console.warn(`not serving the web page: ${err.message}`)
+      return undefined
+    })
+    const node = await startBootstrap({ port: options.port, dataDir: join(options.data, 'bootstrap') })
+    started.node = node
+    const addresses = node.addresses()
     const peer = await createPeer({ bootstrap: addresses, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
     await mkdir(wasmeshHome(), { recursive: true })
     await writeFile(localNetworkFile(), JSON.stringify({ bootstrap: addresses, pid: process.pid }, null, 2))
     logServedJobs(peer)
     console.log('wasmesh local network is running.')
-    console.log(`\nbootstrap/relay node ${bootstrap.peerId}:`)
+    console.log(`\nbootstrap/relay node ${node.peerId}:`)
     for (const addr of addresses) {
       console.log(`  ${addr}`)
     }
     console.log(`worker peer ${peer.id} with ${options.slots} slots`)
+    if (page != null) {
+      console.log(`\nweb page: ${page.url}  (open it, switch on Contribute, run a job)`)
+    }
     console.log('\nTry, in another terminal:')
     console.log('  npx wasmesh status')
     console.log('  echo hello | npx wasmesh run build/wasm/echo.wasm --input -')
     console.log('\nPress Ctrl-C to stop.')
     onShutdown(async () => {
+      await page?.close()
       await peer.stop()
-      await bootstrap.stop()
+      await node.stop()
       await rm(localNetworkFile(), { force: true })
     })
   })
@@ -58,12 +71,23 @@ program.command('bootstrap')
   .option('--port <n>', 'TCP port (WebSockets on port + 1); 0 picks free ports', integer, 0)
   .option('--host <ip>', 'interface to listen on', '127.0.0.1')
   .option('--data <dir>', 'state directory (keeps the peer id stable)', join(wasmeshHome(), 'bootstrap'))
-  .action(async (options: { port: number, host: string, data: string }) => {
+  .option('--http-port <n>', 'also serve the web page (and its config.json) on this port; 0 picks one. The URL goes to stderr', integer)
+  .action(async (options: { port: number, host: string, data: string, httpPort?: number }) => {
+    const started: { node?: BootstrapNode } = {}
+    // the page server first: when the page is not built, fail before a libp2p node keeps the process alive
+    const page = options.httpPort == null ? undefined : await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] })
     const node = await startBootstrap({ port: options.port, host: options.host, dataDir: options.data })
+    started.node = node
     for (const addr of node.addresses()) {
       console.log(addr)
     }
-    onShutdown(async () => { await node.stop() })
+    if (page != null) {
+      console.error(`web page: ${page.url}`)
+    }
+    onShutdown(async () => {
+      await page?.close()
+      await node.stop()
+    })
   })
 
 program.command('peer')
@@ -83,9 +107,12 @@ program.command('peer')
   })
 
 program.command('run')
-  .description('Run a Wasm module as a job on the network, verify the receipt, and write the job\'s stdout to stdout.')
+  .description('Run a Wasm module as a job on the network, verify the receipt, and write the job\'s stdout to stdout. With --inputs, run one job per file of a folder.')
   .argument('<module>', 'a .wasm file, a module CID, or an http(s) URL')
   .option('-i, --input <file|->', 'the job\'s stdin: a file, or - for this process\'s stdin')
+  .option('--inputs <dir>', 'batch: one job per file in this folder (needs --out)')
+  .option('--out <dir>', 'batch: write each output under its input\'s name; rerun with the same --out to resume')
+  .option('--concurrency <n>', 'batch: jobs in flight at once', integer, 64)
   .option('--arg <value...>', 'arguments passed to the module (argv[1…])', [])
   .option('--env <KEY=VALUE...>', 'environment variables for the module', [])
   .addOption(new Option('--abi <abi>', 'calling convention').choices(['wasi', 'direct']).default('wasi'))
@@ -97,18 +124,24 @@ program.command('run')
   .option('--json', 'print one JSON object (output, receipt, timings) instead of raw output')
   .action(async (modulePath: string, options: RunCommandOptions) => {
     const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
+    const jobOptions = {
+      abi: options.abi,
+      args: options.arg,
+      env: parseEnv(options.env),
+      limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
+      redundancy: options.redundancy
+    }
+    if (options.inputs != null || options.out != null) {
+      if (options.inputs == null || options.out == null) {
+        throw new UsageError('a batch needs both --inputs <dir> and --out <dir>')
+      }
+      await runBatch(module, options.inputs, options.out, options, jobOptions)
+      return
+    }
     const input = options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
     const peer = await createPeer({ bootstrap: options.bootstrap })
     try {
-      const result = await peer.run({
-        module,
-        input,
-        abi: options.abi,
-        args: options.arg,
-        env: parseEnv(options.env),
-        limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
-        redundancy: options.redundancy
-      })
+      const result = await peer.run({ module, input, ...jobOptions })
       if (options.json === true) {
         console.log(JSON.stringify(resultJson(result)))
       } else {
@@ -130,6 +163,61 @@ program.command('run')
       await peer.stop()
     }
   })
+
+/**
+ * One job per input file; outputs go under the same names in `outDir`. The
+ * requester's state (identity, accepted results with their receipts) lives in
+ * `outDir/.wasmesh`, so rerunning with the same --out takes finished jobs
+ * from there and runs only the rest.
+ */
+async function runBatch (module: Uint8Array | string, inputsDir: string, outDir: string, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
+  const names = (await readdir(inputsDir, { withFileTypes: true })).filter(entry => entry.isFile()).map(entry => entry.name).sort()
+  const stateDir = join(outDir, '.wasmesh')
+  await mkdir(join(stateDir, 'receipts'), { recursive: true })
+  const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: stateDir })
+  const bar = new SingleBar({ format: 'jobs {bar} {value}/{total} | {resumed} resumed, {failed} failed | {eta_formatted} left', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic)
+  const counts = { done: 0, resumed: 0, failed: 0 }
+  const failures: Array<{ input: string, error: { name: string, message: string } }> = []
+  bar.start(names.length, 0, { resumed: 0, failed: 0 })
+  const controller = new AbortController()
+  const interrupt = (): void => { controller.abort(new Error('interrupted')) }
+  process.once('SIGINT', interrupt)
+  try {
+    const inputs = (async function * () {
+      for (const name of names) {
+        yield await readFile(join(inputsDir, name))
+      }
+    })()
+    for await (const r of peer.map(module, inputs, { ...jobOptions, concurrency: options.concurrency, resume: true, signal: controller.signal })) {
+      const name = names[r.index] as string
+      if (r.ok) {
+        await writeFile(join(outDir, name), r.result.output)
+        await writeFile(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)))
+        counts.done++
+        counts.resumed += r.result.resumed ? 1 : 0
+      } else {
+        counts.failed++
+        failures.push({ input: name, error: { name: r.error.name, message: r.error.message } })
+      }
+      bar.increment({ resumed: counts.resumed, failed: counts.failed })
+    }
+  } finally {
+    bar.stop()
+    process.off('SIGINT', interrupt)
+    await peer.stop()
+  }
+  if (options.json === true) {
+    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, failures }))
+  } else {
+    console.error(`${counts.done} of ${names.length} jobs done (${counts.resumed} from an earlier run), ${counts.failed} failed; outputs in ${outDir}`)
+    for (const failure of failures) {
+      console.error(`  ${failure.input}: ${failure.error.name}: ${failure.error.message}`)
+    }
+  }
+  if (counts.failed > 0) {
+    process.exitCode = EXIT_JOB_FAILED
+  }
+}
 
 program.command('status')
   .description('List the peers advertising capacity, and what they offer.')
@@ -178,6 +266,9 @@ program.command('verify')
 
 interface RunCommandOptions {
   input?: string
+  inputs?: string
+  out?: string
+  concurrency: number
   arg: string[]
   env: string[]
   abi: 'wasi' | 'direct'

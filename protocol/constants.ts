@@ -21,6 +21,12 @@ export const MAX_ADVERT_BYTES = 8 * 1024
 /** Largest module a worker will fetch. */
 export const MAX_MODULE_BYTES = 64 * 1024 * 1024
 
+/** While a worker has jobs in flight on a stream, it says so this often, so the requester can tell a slow job from a vanished worker. */
+export const HEARTBEAT_INTERVAL_MS = 2_000
+
+/** Silence on a stream with jobs in flight after which the requester gives the worker up: three missed heartbeats. */
+export const HEARTBEAT_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS
+
 /** Job streams one connection may open to us: one is enough to pipeline, a few allow for reconnect overlap. */
 export const MAX_JOB_STREAMS_PER_CONNECTION = 4
 

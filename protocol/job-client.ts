@@ -1,5 +1,5 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { JOB_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
+import { HEARTBEAT_TIMEOUT_MS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
 import { errorFromWire, WorkerBusyError, WorkerLostError } from './errors.ts'
 import { decodeResponse, encodeMessage, type JobRequest } from './messages.ts'
 import { decodeSignedReceipt, type SignedReceipt } from './receipt.ts'
@@ -86,11 +86,19 @@ class Session {
   private nextId = 1
   private writes = Promise.resolve()
   private closed?: Error
+  private lastHeardAt = Date.now()
+  private readonly watchdog: ReturnType<typeof setInterval>
 
   constructor (stream: Stream, onClose: () => void) {
     this.stream = stream
     this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     this.onClose = onClose
+    // a worker that vanishes without closing (a tab killed, a machine asleep) is noticed by its silence
+    this.watchdog = setInterval(() => {
+      if (this.pending.size > 0 && Date.now() - this.lastHeardAt > HEARTBEAT_TIMEOUT_MS) {
+        this.close(new WorkerLostError(`the worker fell silent: no answer or heartbeat for ${HEARTBEAT_TIMEOUT_MS} ms`))
+      }
+    }, HEARTBEAT_TIMEOUT_MS / 3)
     void this.readLoop()
   }
 
@@ -99,6 +107,9 @@ class Session {
       throw this.closed
     }
     options.signal.throwIfAborted()
+    if (this.pending.size === 0) {
+      this.lastHeardAt = Date.now() // silence while idle does not count
+    }
     const id = this.nextId++
     const { promise, resolve, reject } = Promise.withResolvers<SignedReceipt>()
     this.pending.set(id, { resolve, reject, onAccepted: options.onAccepted })
@@ -122,6 +133,7 @@ class Session {
       return
     }
     this.closed = reason
+    clearInterval(this.watchdog)
     this.onClose()
     for (const pending of this.pending.values()) {
       pending.reject(reason)
@@ -140,6 +152,10 @@ class Session {
     try {
       while (true) {
         const response = decodeResponse((await this.lp.read()).subarray())
+        this.lastHeardAt = Date.now()
+        if (response.type === 'alive') {
+          continue
+        }
         const pending = this.pending.get(response.id)
         if (pending == null) {
           continue // answer to a cancelled request, or an error about an undecodable one

@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from './cbor.ts'
-import { FETCH_TIMEOUT_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
+import { FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
 import { errorToWire, MalformedMessageError } from './errors.ts'
 import { decodeJob, type EncodedJob } from './job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from './messages.ts'
@@ -101,6 +101,12 @@ export class JobServer extends EventTarget {
         // the requester went away; the read loop below sees the stream end and cleans up
       })
     }
+    // a stalled worker (the test fault) is one that fell silent: no heartbeat either
+    const heartbeat = setInterval(() => {
+      if (inFlight.size > 0 && this.fault !== 'stall') {
+        send({ type: 'alive', id: 0 })
+      }
+    }, HEARTBEAT_INTERVAL_MS)
     try {
       while (true) {
         const request = await lp.read()
@@ -145,6 +151,7 @@ export class JobServer extends EventTarget {
     } catch {
       // end of stream, reset, or a frame over the size limit: nothing more will come
     } finally {
+      clearInterval(heartbeat)
       // with the requester gone, nobody can use the results
       for (const controller of inFlight.values()) {
         controller.abort(new Error('the requester closed the stream'))

@@ -8,7 +8,9 @@ import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
  * worker and pipelines requests on it; `id` pairs each answer with its request.
  *
  *   requester → worker: submit | cancel
- *   worker → requester: accepted | busy | receipt | error
+ *   worker → requester: accepted | busy | receipt | error | alive
+ *
+ * `alive` (id 0) is the worker's heartbeat while it has jobs in flight.
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }
@@ -19,6 +21,7 @@ export type JobResponse =
   | { type: 'busy', id: number }
   | { type: 'receipt', id: number, receipt: Uint8Array }
   | { type: 'error', id: number, error: { name: string, message: string } }
+  | { type: 'alive', id: 0 }
 
 const MAX_ID = 2 ** 32 - 1
 
@@ -49,6 +52,9 @@ export function decodeResponse (bytes: Uint8Array): JobResponse {
     case 'busy':
       onlyKeys(message, ['type', 'id'], `${message.type} response`)
       return { type: message.type, id }
+    case 'alive':
+      onlyKeys(message, ['type', 'id'], 'alive response')
+      return { type: 'alive', id: 0 }
     case 'receipt':
       onlyKeys(message, ['type', 'id', 'receipt'], 'receipt response')
       return { type: 'receipt', id, receipt: asBytes(message.receipt, 'receipt response', MAX_MESSAGE_BYTES) }

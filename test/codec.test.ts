@@ -343,7 +343,8 @@ describe('job protocol messages', () => {
     { type: 'accepted', id: 1 },
     { type: 'busy', id: 2 },
     { type: 'receipt', id: 3, receipt: new Uint8Array([9, 9]) },
-    { type: 'error', id: 4, error: { name: 'ContentFetchError', message: 'not found' } }
+    { type: 'error', id: 4, error: { name: 'ContentFetchError', message: 'not found' } },
+    { type: 'alive', id: 0 }
   ]
 
   it('round-trips every request type', () => {

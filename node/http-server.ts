@@ -1,0 +1,98 @@
+/**
+ * A tiny static server for the built page (build/page), run by the bootstrap
+ * node: cross-origin isolation headers on every response, and a generated
+ * /config.json naming the bootstrap node's WebSocket multiaddrs, so the same
+ * build works on any host that serves a config.json next to it.
+ */
+import { createServer, type Server } from 'node:http'
+import { readFile, stat } from 'node:fs/promises'
+import { extname, join, normalize, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const DEFAULT_PAGE_DIR = fileURLToPath(new URL('../build/page/', import.meta.url))
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8'
+}
+
+const HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff'
+}
+
+export interface PageServerOptions {
+  /** 0 picks a free port. */
+  port: number
+  /** @default '127.0.0.1' */
+  host?: string
+  /** The built page. @default build/page */
+  root?: string
+  /** The bootstrap multiaddrs written into /config.json (browsers use the /ws and /wss ones). */
+  bootstrap: () => string[]
+}
+
+export interface PageServer {
+  url: string
+  close: () => Promise<void>
+}
+
+export async function servePage (options: PageServerOptions): Promise<PageServer> {
+  const root = resolve(options.root ?? DEFAULT_PAGE_DIR)
+  try {
+    await stat(join(root, 'index.html'))
+  } catch {
+    throw new Error(`the page is not built (no ${join(root, 'index.html')}): run \`npm run build:web\` first`)
+  }
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end()
+      return
+    }
+    if (path === '/config.json') {
+      const body = JSON.stringify({ bootstrap: options.bootstrap().filter(addr => /\/(ws|wss)(\/|$)/.test(addr)) })
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+      return
+    }
+    const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path))
+    if (file !== root && !file.startsWith(root + sep)) {
+      res.writeHead(403, HEADERS).end()
+      return
+    }
+    readFile(file).then(body => {
+      const cache = file.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': cache, 'Content-Length': body.byteLength })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    }, () => {
+      res.writeHead(404, { ...HEADERS, 'Content-Type': TYPES['.txt'] }).end('not found\n')
+    })
+  })
+  const host = options.host ?? '127.0.0.1'
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, host, () => { server.off('error', reject); resolveListen() })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address != null ? address.port : options.port
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    close: async () => closeServer(server)
+  }
+}
+
+async function closeServer (server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise<void>(done => { server.close(() => { done() }) })
+}

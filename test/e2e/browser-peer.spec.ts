@@ -1,0 +1,138 @@
+import { expect, test, type Browser, type Page } from '@playwright/test'
+import { contributing, joined, knowsWorker, startNetwork, type Network } from './network.ts'
+
+let net: Network
+
+test.beforeEach(async () => {
+  net = await startNetwork()
+})
+
+test.afterEach(async () => {
+  await net?.stop()
+})
+
+/** A tab in its own browser context: its own IndexedDB, so its own peer id. */
+async function openTab (browser: Browser, query = ''): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } })
+  const page = await context.newPage()
+  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
+  await page.goto(`${net.url}${query}`)
+  return page
+}
+
+async function runInPage (page: Page, demo: 'echo' | 'spin', input: string): Promise<void> {
+  await page.selectOption('#demo', demo)
+  await page.fill('#input', input)
+  await page.click('#run')
+  await expect(page.locator('#result')).toHaveAttribute('data-state', /ok|error/, { timeout: 60_000 })
+}
+
+test('a Node requester\'s job runs in a contributing browser tab', async ({ browser }, testInfo) => {
+  const tab = await openTab(browser, '?contribute=1')
+  const tabId = await contributing(tab)
+  const timings = await tab.evaluate(() => window.wasmesh.timings)
+  console.log(`page load → SDK loaded ${timings.sdkLoaded?.toFixed(0)} ms, → connected to bootstrap ${timings.connected?.toFixed(0)} ms, → relay+WebRTC address ${timings.reachable?.toFixed(0)} ms, → contributing ${timings.contributing?.toFixed(0)} ms`)
+  const result = await net.run('build/wasm/echo.wasm', 'hello from node')
+  expect(result.ok, JSON.stringify(result)).toBe(true)
+  expect(result.output).toBe('HELLO FROM NODE')
+  expect(result.worker).toBe(tabId)
+  expect(result.receipt?.worker).toBe(tabId)
+  await expect(tab.locator('#work-served')).toHaveText('1')
+  await expect(tab.locator('#contribute-toggle')).toBeChecked()
+  await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
+})
+
+test('a browser requester\'s job runs on a Node worker', async ({ browser }, testInfo) => {
+  const worker = await net.spawnPeer(1)
+  const tab = await openTab(browser)
+  await joined(tab)
+  await knowsWorker(tab, worker.id)
+  await expect(tab.locator(`#peers li[data-peer-id="${worker.id}"]`)).toBeVisible()
+  await runInPage(tab, 'echo', 'hello from the browser')
+  await expect(tab.locator('#result')).toHaveAttribute('data-state', 'ok')
+  await expect(tab.locator('#result-output')).toHaveText('HELLO FROM THE BROWSER')
+  await expect(tab.locator('#result-worker')).toContainText(worker.id)
+  await expect(tab.locator('#result-verified')).toHaveAttribute('data-verified', 'true')
+  await tab.screenshot({ path: testInfo.outputPath('browser-to-node.png'), fullPage: true })
+})
+
+test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connection', async ({ browser }, testInfo) => {
+  const b = await openTab(browser, '?contribute=1')
+  const bId = await contributing(b)
+  const a = await openTab(browser)
+  const aId = await joined(a)
+  expect(aId).not.toBe(bId)
+  await knowsWorker(a, bId)
+  await runInPage(a, 'echo', 'tab to tab')
+  await expect(a.locator('#result')).toHaveAttribute('data-state', 'ok')
+  await expect(a.locator('#result-output')).toHaveText('TAB TO TAB')
+  await expect(a.locator('#result-worker')).toContainText(bId)
+  await expect(a.locator('#result-verified')).toHaveAttribute('data-verified', 'true')
+  const connections = await a.evaluate(id => window.wasmesh.internals?.libp2p.getConnections().filter(c => c.remotePeer.toString() === id).map(c => ({ addr: c.remoteAddr.toString(), limited: c.limits != null, status: c.status })), bId)
+  const direct = connections?.filter(c => c.addr.includes('/webrtc') && !c.limited && c.status === 'open') ?? []
+  expect(direct.length, JSON.stringify(connections)).toBeGreaterThan(0)
+  // a second job reuses the WebRTC connection: measure the round trip
+  await runInPage(a, 'echo', 'again')
+  await expect(a.locator('#result-output')).toHaveText('AGAIN')
+  const rtt = await a.evaluate(() => window.wasmesh.lastResult?.durationMs)
+  console.log(`browser→browser job round trip (warm): ${rtt?.toFixed(1)} ms`)
+  await a.screenshot({ path: testInfo.outputPath('tab-a-requester.png'), fullPage: true })
+  await b.screenshot({ path: testInfo.outputPath('tab-b-worker.png'), fullPage: true })
+})
+
+test('closing the contributing tab mid-job: the job completes on another peer', async ({ browser }, testInfo) => {
+  const tab = await openTab(browser, '?contribute=1')
+  const tabId = await contributing(tab)
+  // ~8 s of work: long enough to close the tab while it runs
+  const job = net.run('build/wasm/spin.wasm', '8000')
+  await tab.waitForFunction(() => (window.wasmesh.peer?.contribution?.running ?? 0) > 0, undefined, { timeout: 30_000 })
+  await expect(tab.locator('#work-running')).toHaveText('1')
+  await tab.screenshot({ path: testInfo.outputPath('tab-running-spin.png'), fullPage: true })
+  const worker = await net.spawnPeer(1)
+  await tab.context().close()
+  const result = await job
+  expect(result.ok, JSON.stringify(result)).toBe(true)
+  expect(result.output).toContain('done')
+  expect(result.worker).toBe(worker.id)
+  expect(result.worker).not.toBe(tabId)
+})
+
+test('reloading the page keeps its peer id and its compiled modules', async ({ browser }, testInfo) => {
+  const tab = await openTab(browser, '?contribute=1')
+  const id = await contributing(tab)
+  const first = await net.run('build/wasm/echo.wasm', 'first')
+  expect(first.ok, JSON.stringify(first)).toBe(true)
+  expect(first.worker).toBe(id)
+  expect(first.receipt?.stats.moduleCached).toBe(false)
+  const cached = await tab.evaluate(() => window.wasmesh.internals?.executor()?.cachedModules() ?? [])
+  expect(cached).toHaveLength(1)
+
+  await tab.reload()
+  expect(await contributing(tab)).toBe(id)
+  expect(await tab.evaluate(() => window.wasmesh.internals?.executor()?.cachedModules() ?? [])).toEqual(cached)
+  const second = await net.run('build/wasm/echo.wasm', 'second')
+  expect(second.ok, JSON.stringify(second)).toBe(true)
+  expect(second.worker).toBe(id)
+  expect(second.output).toBe('SECOND')
+  // compiled at start from the IndexedDB blocks: no fetch, no compile
+  expect(second.receipt?.stats.moduleCached).toBe(true)
+  await expect(tab.locator('#peer-id')).toHaveText(id)
+  await tab.screenshot({ path: testInfo.outputPath('after-reload.png'), fullPage: true })
+})
+
+test('bad input gets a message in the page: not-wasm file, bootstrap down', async ({ browser }, testInfo) => {
+  const tab = await openTab(browser)
+  await joined(tab)
+  await tab.selectOption('#demo', 'file')
+  await tab.setInputFiles('#file', { name: 'notes.wasm', mimeType: 'application/wasm', buffer: Buffer.from('this is not wasm') })
+  await expect(tab.locator('#file-name')).toContainText('notes.wasm')
+  await tab.click('#run')
+  await expect(tab.locator('#result')).toHaveAttribute('data-state', 'error')
+  await expect(tab.locator('#result-output')).toContainText('not a WebAssembly module')
+  await tab.screenshot({ path: testInfo.outputPath('not-wasm.png'), fullPage: true })
+
+  const down = await openTab(browser, `?bootstrap=${encodeURIComponent('/ip4/127.0.0.1/tcp/9/ws/p2p/12D3KooWH7ETWV6x22ZJjq6zhHu17iiSmw8fggGwf3bc3APbPDdt')}`)
+  await expect(down.locator('#status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
+  await expect(down.locator('#banner')).toContainText('could not reach any bootstrap node')
+  await down.screenshot({ path: testInfo.outputPath('bootstrap-down.png'), fullPage: true })
+})
