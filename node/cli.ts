@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { text } from 'node:stream/consumers'
 import { Presets, SingleBar } from 'cli-progress'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { CID } from 'multiformats/cid'
 import { fromString, toString } from 'uint8arrays'
 import { decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/receipt.ts'
 import { SOFTWARE_VERSION } from '../protocol/constants.ts'
@@ -206,9 +207,13 @@ async function runBatch (module: Uint8Array | string, inputsDir: string, outDir:
     process.off('SIGINT', interrupt)
     await peer.stop()
   }
+  const workers = peer.workers().map(({ peerId, record, score }) => ({ peerId, score, ...record }))
   if (options.json === true) {
-    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, failures }))
+    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, failures, workers }))
   } else {
+    for (const worker of workers.filter(w => w.banned != null)) {
+      console.error(`banned ${worker.peerId}: ${worker.banned?.reason ?? ''} (signed evidence kept in ${stateDir})`)
+    }
     console.error(`${counts.done} of ${names.length} jobs done (${counts.resumed} from an earlier run), ${counts.failed} failed; outputs in ${outDir}`)
     for (const failure of failures) {
       console.error(`  ${failure.input}: ${failure.error.name}: ${failure.error.message}`)
@@ -255,12 +260,13 @@ program.command('status')
 program.command('verify')
   .description('Verify a receipt printed by `wasmesh run --json`, from its signature and the worker\'s peer id alone.')
   .argument('<file|->', 'JSON with a `receipt` field, as `run --json` prints')
-  .action(async (file: string) => {
+  .option('--job <cid>', 'also require the receipt to be for this job (refuses a valid receipt replayed for another job)')
+  .action(async (file: string, options: { job?: string }) => {
     const json = JSON.parse(file === '-' ? await text(process.stdin) : await readFile(file, 'utf8')) as { receipt?: { signed?: string } }
     if (typeof json.receipt?.signed !== 'string') {
       throw new UsageError('the file has no receipt.signed field: pass the JSON that `wasmesh run --json` printed')
     }
-    const { receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')))
+    const { receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), options.job != null ? { job: CID.parse(options.job) } : {})
     console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}`)
   })
 

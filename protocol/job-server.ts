@@ -16,7 +16,7 @@ import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
  */
 export type TestFault = 'wrong-output' | 'stall'
 
-/** How long a requester that was answered busy counts as waiting for a slot. */
+/** How long after its last busy answer a requester still counts as waiting in line. */
 const FAIR_SHARE_WINDOW_MS = 1000
 export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
 
@@ -55,10 +55,8 @@ export class JobServer extends EventTarget {
   private readonly slots: number
   private readonly fault?: TestFault
   private readonly running = new Set<AbortController>()
-  /** Jobs each requester holds slots with now. */
-  private readonly holding = new Map<string, number>()
-  /** When each requester was last turned away: it is waiting for a slot. */
-  private readonly refusedAt = new Map<string, number>()
+  /** Requesters turned away and still asking: since when, and when last. */
+  private readonly waiting = new Map<string, { since: number, last: number }>()
   private busy = 0
 
   constructor (components: JobServerComponents, init: JobServerInit) {
@@ -122,7 +120,7 @@ export class JobServer extends EventTarget {
           continue
         }
         if (!this.admits(requester) || inFlight.size >= MAX_PIPELINED_REQUESTS) {
-          this.refusedAt.set(requester, Date.now())
+          this.turnAway(requester)
           send({ type: 'busy', id: message.id })
           continue
         }
@@ -135,7 +133,7 @@ export class JobServer extends EventTarget {
         }
         const controller = new AbortController()
         inFlight.set(message.id, controller)
-        this.acquire(controller, requester)
+        this.acquire(controller)
         send({ type: 'accepted', id: message.id })
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
         this.runJob(job, controller.signal)
@@ -143,7 +141,7 @@ export class JobServer extends EventTarget {
           .then(response => {
             // free the slot before answering: the requester sends its next job as soon as it reads this
             inFlight.delete(message.id)
-            this.release(controller, requester)
+            this.release(controller)
             send(response)
             this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
           })
@@ -161,50 +159,47 @@ export class JobServer extends EventTarget {
   }
 
   /**
-   * Whether a requester may take a free slot. Slots are shared fairly: while
-   * another requester is waiting (turned away in the last second), one that
-   * already holds its share of the slots is answered busy, so a requester
-   * flooding us cannot starve the others.
+   * Whether a requester may take a free slot now. Slots are shared fairly:
+   * requesters turned away wait in line, by when they were first turned
+   * away, and a free slot goes to the longest waiting. Without this, a
+   * requester with a deep queue would take every slot the moment it frees,
+   * and starve the rest.
    */
   private admits (requester: string): boolean {
-    if (this.busy >= this.slots) {
+    const free = this.slots - this.busy
+    if (free <= 0) {
       return false
     }
     const now = Date.now()
-    const contenders = new Set([requester])
-    for (const [peer, count] of this.holding) {
-      if (count > 0) {
-        contenders.add(peer)
+    const mySince = this.waiting.get(requester)?.since ?? now
+    let ahead = 0
+    for (const [peer, wait] of this.waiting) {
+      if (now - wait.last > FAIR_SHARE_WINDOW_MS) {
+        this.waiting.delete(peer) // stopped asking: gone, or served elsewhere
+      } else if (peer !== requester && wait.since < mySince) {
+        ahead++
       }
     }
-    let othersWaiting = false
-    for (const [peer, at] of this.refusedAt) {
-      if (now - at > FAIR_SHARE_WINDOW_MS) {
-        this.refusedAt.delete(peer)
-      } else if (peer !== requester) {
-        contenders.add(peer)
-        othersWaiting = true
-      }
+    if (free <= ahead) {
+      return false
     }
-    const share = Math.ceil(this.slots / contenders.size)
-    return !othersWaiting || (this.holding.get(requester) ?? 0) < share
+    this.waiting.delete(requester)
+    return true
   }
 
-  private acquire (controller: AbortController, requester: string): void {
+  private turnAway (requester: string): void {
+    const now = Date.now()
+    this.waiting.set(requester, { since: this.waiting.get(requester)?.since ?? now, last: now })
+  }
+
+  private acquire (controller: AbortController): void {
     this.busy++
-    this.holding.set(requester, (this.holding.get(requester) ?? 0) + 1)
     this.running.add(controller)
     this.dispatchEvent(new Event('slots'))
   }
 
-  private release (controller: AbortController, requester: string): void {
+  private release (controller: AbortController): void {
     this.busy--
-    const held = (this.holding.get(requester) ?? 1) - 1
-    if (held > 0) {
-      this.holding.set(requester, held)
-    } else {
-      this.holding.delete(requester)
-    }
     this.running.delete(controller)
     this.dispatchEvent(new Event('slots'))
   }

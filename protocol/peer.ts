@@ -49,7 +49,9 @@ export interface RunOptions {
   /**
    * Take the result from this peer's result store if the same job (same
    * CID) was accepted before, and store new results: a restarted batch does
-   * not run finished jobs again. @default false
+   * not run finished jobs again, and identical jobs in flight at once run
+   * once. Callers sharing a run share its outcome, an abort included.
+   * @default false
    */
   resume?: boolean
   signal?: AbortSignal

@@ -81,6 +81,8 @@ export class Requester {
   private readonly components: RequesterComponents
   private readonly init: RequesterInit
   private readonly wakers = new Set<() => void>()
+  /** Jobs running with `resume`, by CID. */
+  private readonly running = new Map<string, Promise<RunResult>>()
   private firstAdvertAt?: number
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
@@ -98,7 +100,25 @@ export class Requester {
     }
   }
 
+  /**
+   * Runs a job and resolves with its accepted result. With `resume`, a job
+   * already accepted is read back from the result store, and the same job
+   * asked for again while it runs shares that run: one CID, one result.
+   */
   async execute (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
+    if (!options.resume) {
+      return this.executeOnce(job, options)
+    }
+    const key = job.cid.toString()
+    let running = this.running.get(key)
+    if (running == null) {
+      running = this.executeOnce(job, options).finally(() => { this.running.delete(key) })
+      this.running.set(key, running)
+    }
+    return running
+  }
+
+  private async executeOnce (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
     const { signal } = options
     const { emit, results, reputation } = this.components
     const started = performance.now()
@@ -144,7 +164,7 @@ export class Requester {
           const first = accepted[0] as ReplicaResult
           if (!spotChecked) {
             spotChecked = true
-            if (receiptSucceeded(first.verified.receipt) && Math.random() < reputation.spotCheckRate(first.verified.receipt.worker)) {
+            if (receiptSucceeded(first.verified.receipt) && this.anotherWorker(job, tried) && Math.random() < reputation.spotCheckRate(first.verified.receipt.worker)) {
               quorum = 2
               launch()
               continue
@@ -338,6 +358,12 @@ export class Requester {
       }
       await this.waitForChange(busyForUs ? 1000 : Math.max(1, giveUpAt - Date.now()), signal)
     }
+  }
+
+  /** Whether some capable worker this job has not tried is known, busy or not: a spot check needs one. */
+  private anotherWorker (job: EncodedJob, tried: ReadonlySet<string>): boolean {
+    const { capacity, scheduler, selfId } = this.components
+    return scheduler.eligible(job, capacity.peers().filter(p => p.peerId !== selfId), tried).length > 0
   }
 
   private async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {

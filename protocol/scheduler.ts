@@ -35,14 +35,17 @@ export class Scheduler {
     }
   }
 
+  /** Workers that could run the job at all, busy or not: capable, not banned, not excluded. */
+  eligible (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
+    return candidates.filter(({ advert, peerId }) => !exclude.has(peerId) && !this.reputation.isBanned(peerId) &&
+      advert.abis.includes(job.spec.abi) && advert.memoryBytes >= job.spec.limits.memoryBytes)
+  }
+
   /** Workers able to take the job now, best first. */
   rank (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
-    for (const candidate of candidates) {
+    for (const candidate of this.eligible(job, candidates, exclude)) {
       const { advert, peerId } = candidate
-      if (exclude.has(peerId) || this.reputation.isBanned(peerId) || !advert.abis.includes(job.spec.abi) || advert.memoryBytes < job.spec.limits.memoryBytes) {
-        continue
-      }
       // what we sent since its advert may already fill it; other requesters' jobs show up as `busy` answers
       const free = advert.slots.total - this.inFlightTo(peerId)
       if (free <= 0) {

@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, before, describe, it } from 'node:test'
+import { decodeSignedReceipt, encodeSignedReceipt } from '../protocol/receipt.ts'
+import { decodeCbor, encodeCbor } from '../protocol/cbor.ts'
+import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { explain, runCli, TestNetwork, type CliProcess, type TestWorker } from './helpers/processes.ts'
+import { fromString, toString } from 'uint8arrays'
+
+/**
+ * Jobs that survive churn and liars: every test runs a real network of
+ * processes on loopback and checks what a user would see: every output back
+ * and correct, no job lost or accepted twice, liars banned, stalls and dead
+ * bootstrap nodes routed around. Each test starts its own network.
+ */
+describe('faults across processes', () => {
+  let network: TestNetwork
+
+  before(async () => {
+    await buildWasm()
+  })
+
+  afterEach(async () => {
+    await network?.stop()
+  })
+
+  /**
+   * Writes `count` input files and returns the folder, with what echo.wasm
+   * makes of each. With `spinMs`, inputs are for spin.wasm instead: about
+   * that many milliseconds of work each, every input distinct (identical
+   * inputs would be one job, run once).
+   */
+  async function inputs (count: number, spinMs?: number): Promise<{ dir: string, expected: Map<string, string> }> {
+    const dir = join(network.home, 'in')
+    await mkdir(dir, { recursive: true })
+    const expected = new Map<string, string>()
+    for (let i = 0; i < count; i++) {
+      const file = `job-${String(i).padStart(4, '0')}.txt`
+      await writeFile(join(dir, file), spinMs != null ? String(spinMs + i) : `input number ${i}`)
+      expected.set(file, spinMs != null ? 'done\n' : `INPUT NUMBER ${i}`)
+    }
+    return { dir, expected }
+  }
+
+  /** Every expected output is there, exactly as echo.wasm makes it, and nothing else. */
+  async function checkOutputs (outDir: string, expected: Map<string, string>): Promise<void> {
+    const written = (await readdir(outDir)).filter(name => !name.startsWith('.')).sort()
+    assert.deepEqual(written, [...expected.keys()].sort(), 'missing or extra outputs')
+    for (const [file, output] of expected) {
+      assert.equal(await readFile(join(outDir, file), 'utf8'), output, `wrong output for ${file}`)
+    }
+  }
+
+  function batch (module: string, inputsDir: string, outDir: string, extra: string[] = []): CliProcess {
+    return network.spawn(['run', wasmPath(module), '--inputs', inputsDir, '--out', outDir, '--bootstrap', network.bootstrapAddr, '--json', ...extra])
+  }
+
+  async function finished (process: CliProcess): Promise<{ code: number | null, summary: BatchSummary }> {
+    const code = await process.exited
+    const line = process.lines.at(-1) ?? ''
+    assert.ok(line.startsWith('{'), `no JSON summary: stdout ${process.lines.join(' | ')}; stderr ${process.stderr.slice(-5).join(' | ')}`)
+    return { code, summary: JSON.parse(line) as BatchSummary }
+  }
+
+  it('churn: half of four workers die during a 1,000-job batch; every output comes back once and correct', async () => {
+    network = await TestNetwork.start()
+    const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map(async name => network.startWorker(name, 2)))
+    const { dir, expected } = await inputs(1000)
+
+    const calm = Date.now()
+    const baseline = await finished(batch('echo', dir, join(network.home, 'out-calm')))
+    const calmMs = Date.now() - calm
+    assert.equal(baseline.code, 0)
+
+    const churned = Date.now()
+    const run = batch('echo', dir, join(network.home, 'out'))
+    // once a tenth of the batch is back, kill two workers without warning
+    await waitFor(async () => (await readdir(join(network.home, 'out')).catch(() => [])).length > 100)
+    for (const victim of workers.slice(0, 2)) {
+      victim.process.kill('SIGKILL')
+    }
+    const { code, summary } = await finished(run)
+    const churnMs = Date.now() - churned
+    assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
+    assert.equal(summary.done, 1000)
+    assert.equal(summary.failed, 0)
+    await checkOutputs(join(network.home, 'out'), expected)
+    // one receipt per input, each for a distinct job: nothing accepted twice
+    const receipts = await readdir(join(network.home, 'out', '.wasmesh', 'receipts'))
+    assert.equal(receipts.length, 1000)
+    const jobs = new Set(await Promise.all(receipts.map(async file => (JSON.parse(await readFile(join(network.home, 'out', '.wasmesh', 'receipts', file), 'utf8')) as { job: string }).job)))
+    assert.equal(jobs.size, 1000)
+    console.log(`churn: 1000 jobs in ${churnMs} ms with 2 of 4 workers killed, ${calmMs} ms without: ratio ${(churnMs / calmMs).toFixed(2)}`)
+  })
+
+  it('liar: with redundancy 2, a worker returning wrong outputs under valid signatures is outvoted and banned', async () => {
+    network = await TestNetwork.start()
+    await network.startWorker('honest-1', 2)
+    await network.startWorker('honest-2', 2)
+    const liar = await network.startWorker('liar', 2, { WASMESH_TEST_FAULT: 'wrong-output' })
+    const { dir, expected } = await inputs(40)
+    const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--redundancy', '2', '--concurrency', '4']))
+    assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
+    await checkOutputs(join(network.home, 'out'), expected)
+    const record = summary.workers.find(w => w.peerId === liar.peerId)
+    assert.ok(record?.banned != null, `the liar was not banned: ${JSON.stringify(summary.workers)}`)
+    assert.ok(record.disagreements >= 1)
+    for (const honest of summary.workers.filter(w => w.peerId !== liar.peerId)) {
+      assert.equal(honest.banned, undefined, `an honest worker was banned: ${JSON.stringify(honest)}`)
+    }
+  })
+
+  it('stall: jobs taken by a worker that never answers move to the others', async () => {
+    network = await TestNetwork.start()
+    await network.startWorker('stall', 2, { WASMESH_TEST_FAULT: 'stall' })
+    await network.startWorker('ok-1', 1)
+    await network.startWorker('ok-2', 1)
+    const { dir, expected } = await inputs(12)
+    const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--timeout', '2000']))
+    assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
+    await checkOutputs(join(network.home, 'out'), expected)
+  })
+
+  it('forged receipts: a changed byte, a swapped peer id, and a receipt replayed for another job are refused', async () => {
+    network = await TestNetwork.start()
+    const worker = await network.startWorker('w', 1)
+    const other = await network.startWorker('other', 1)
+    const first = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'one')
+    const second = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'two')
+    assert.equal(first.code, 0, explain(first))
+    assert.equal(second.code, 0, explain(second))
+    const json = JSON.parse(first.stdout)
+    const secondJob = JSON.parse(second.stdout).job as string
+
+    const verify = async (name: string, signed: Uint8Array, extra: string[] = []): Promise<{ code: number | null, stderr: string }> => {
+      const file = join(network.home, `${name}.json`)
+      await writeFile(file, JSON.stringify({ ...json, receipt: { ...json.receipt, signed: toString(signed, 'base64') } }))
+      return runCli(['verify', file, ...extra], network.env)
+    }
+    const original = fromString(json.receipt.signed, 'base64')
+    assert.equal((await verify('original', original, ['--job', json.job])).code, 0)
+
+    const signed = decodeSignedReceipt(original)
+    const payload = decodeCbor(signed.payload, 'receipt') as Record<string, unknown>
+    const swapped = encodeSignedReceipt({ payload: encodeCbor({ ...payload, worker: payload.worker === worker.peerId ? other.peerId : worker.peerId }), signature: signed.signature })
+    const swappedResult = await verify('swapped', swapped)
+    assert.notEqual(swappedResult.code, 0)
+    assert.match(swappedResult.stderr, /InvalidReceiptError: the signature does not match/)
+
+    const changed = encodeSignedReceipt({ payload: encodeCbor({ ...payload, exitCode: 1 }), signature: signed.signature })
+    const changedResult = await verify('changed', changed)
+    assert.notEqual(changedResult.code, 0)
+    assert.match(changedResult.stderr, /InvalidReceiptError/)
+
+    const replayed = await verify('replayed', original, ['--job', secondJob])
+    assert.notEqual(replayed.code, 0)
+    assert.match(replayed.stderr, /InvalidReceiptError: the receipt is for job/)
+  })
+
+  it('restart: a requester killed mid-batch resumes with the same --out and runs no finished job again', async () => {
+    network = await TestNetwork.start()
+    const workers = await Promise.all([network.startWorker('w1', 1), network.startWorker('w2', 1)])
+    const { dir, expected } = await inputs(300)
+    const out = join(network.home, 'out')
+    const first = batch('echo', dir, out, ['--concurrency', '8'])
+    await waitFor(async () => (await readdir(join(out, '.wasmesh', 'receipts')).catch(() => [])).length > 60)
+    first.kill('SIGKILL')
+    await first.exited
+    const doneBefore = await readdir(join(out, '.wasmesh', 'receipts'))
+    const jobsBefore = await Promise.all(doneBefore.map(async file => (JSON.parse(await readFile(join(out, '.wasmesh', 'receipts', file), 'utf8')) as { job: string }).job))
+    const linesBefore = workers.map(w => w.process.lines.length)
+
+    const { code, summary } = await finished(batch('echo', dir, out, ['--concurrency', '8']))
+    assert.equal(code, 0)
+    assert.equal(summary.done, 300)
+    assert.ok(summary.resumed >= doneBefore.length, `resumed ${summary.resumed}, but ${doneBefore.length} were done before the restart`)
+    await checkOutputs(out, expected)
+    // no worker started any job again that was finished before the restart
+    const rerun = workers.flatMap((w, i) => w.process.lines.slice(linesBefore[i]).filter(line => line.startsWith('job started ')).map(line => line.split(' ')[2]))
+    for (const job of jobsBefore) {
+      assert.ok(!rerun.includes(job), `job ${job} ran again after the restart`)
+    }
+  })
+
+  it('bootstrap loss: running jobs finish, and a new peer gets a clear error', async () => {
+    network = await TestNetwork.start()
+    await network.startWorker('w', 1)
+    const job = network.run(['run', wasmPath('spin'), '--input', '-', '--json'], '2000')
+    await waitFor(async () => network.processes.some(p => p.lines.some(line => line.startsWith('job started '))))
+    network.processes[0]?.kill('SIGKILL') // the bootstrap node
+    const result = await job
+    assert.equal(result.code, 0, explain(result))
+    assert.equal(JSON.parse(result.stdout).output, 'done\n')
+    const late = await network.run(['status'])
+    assert.equal(late.code, 3)
+    assert.match(late.stderr, /BootstrapError: could not reach any bootstrap node/)
+  })
+
+  it('flood: a requester asking for ten times the capacity gets busy answers, worker memory stays bounded, and a second requester is served', async () => {
+    network = await TestNetwork.start()
+    const workers = await Promise.all([network.startWorker('w1', 1), network.startWorker('w2', 1)])
+    const { dir } = await inputs(60, 200)
+    const flood = batch('spin', dir, join(network.home, 'out'), ['--concurrency', '20'])
+    await waitFor(async () => workers.every(w => w.process.lines.some(line => line.startsWith('job started '))))
+    const rssBefore = await Promise.all(workers.map(async w => rssMiB(w)))
+    const served = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'me too')
+    assert.equal(served.code, 0, explain(served))
+    assert.equal(JSON.parse(served.stdout).output, 'ME TOO')
+    assert.equal(flood.child.exitCode, null, 'the flood ended before the second requester was served: the test proves nothing')
+    const rssDuring = await Promise.all(workers.map(async w => rssMiB(w)))
+    for (const [i, rss] of rssDuring.entries()) {
+      assert.ok(rss < (rssBefore[i] as number) + 100, `worker ${i} grew from ${rssBefore[i]} to ${rss} MiB under the flood`)
+    }
+    const { code } = await finished(flood)
+    assert.equal(code, 0)
+  })
+})
+
+interface BatchSummary {
+  ok: boolean
+  total: number
+  done: number
+  resumed: number
+  failed: number
+  failures: Array<{ input: string, error: { name: string, message: string } }>
+  workers: Array<{ peerId: string, score: number, disagreements: number, banned?: { reason: string } }>
+}
+
+async function waitFor (condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const giveUp = Date.now() + timeoutMs
+  while (!await condition()) {
+    if (Date.now() > giveUp) {
+      throw new Error(`condition not met within ${timeoutMs} ms`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+async function rssMiB (worker: TestWorker): Promise<number> {
+  const status = await readFile(`/proc/${worker.process.child.pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
