@@ -6,11 +6,12 @@ import { CID } from 'multiformats/cid'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { CapacityService, type PeerCapacity } from './capacity.ts'
 import { DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_INLINE_BYTES, SOFTWARE_VERSION } from './constants.ts'
-import { BootstrapError, InvalidModuleError, WorkerLostError } from './errors.ts'
+import { BootstrapError, InvalidModuleError, JobFailedError, WorkerLostError } from './errors.ts'
 import { ABIS, type Abi, type Executor, type ResourceLimits } from './executor.ts'
 import { JobClient } from './job-client.ts'
 import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
 import { encodeJob, type EncodedJob } from './job.ts'
+import { BatchStore } from './batches.ts'
 import { Reputation, type Evidence, type PeerRecord } from './reputation.ts'
 import { Requester, type JobEvent, type RequesterInit, type RunResult } from './requester.ts'
 import { ResultStore } from './results.ts'
@@ -140,6 +141,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly client: JobClient
   private readonly reputation: Reputation
   private readonly requester: Requester
+  private readonly results: ResultStore
+  private readonly batches: BatchStore
   private worker?: { server: JobServer, executor: Executor }
   private announcing?: AbortController
 
@@ -157,13 +160,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       }
     })
     this.reputation = new Reputation(components.datastore)
+    this.results = new ResultStore(components.datastore, components.content)
+    this.batches = new BatchStore(components.datastore)
     this.requester = new Requester({
       capacity: this.capacity,
       client: this.client,
       content: components.content,
       scheduler: new Scheduler(this.reputation),
       reputation: this.reputation,
-      results: new ResultStore(components.datastore, components.content),
+      results: this.results,
       selfId: this.id,
       emit: (type, detail) => { this.safeDispatch(type, { detail }) }
     }, init)
@@ -310,8 +315,61 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
    */
   async * map (module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
     const signal = options.signal ?? new AbortController().signal
-    setMaxListeners(Infinity, signal) // every job of the batch listens on it
     const moduleCid = await this.resolveModule(module, signal)
+    const prepare = async function * (peer: Peer): AsyncGenerator<() => Promise<EncodedJob>> {
+      for await (const input of inputs) {
+        yield async () => peer.prepareJob(moduleCid, input, options, signal)
+      }
+    }
+    yield * this.runJobs(prepare(this), { ...options, signal })
+  }
+
+  /**
+   * Like `map`, but the batch survives restarts: its jobs are stored (in the
+   * data dir on Node, IndexedDB in browsers) before any runs, and results as
+   * they are accepted. After a restart or a page reload, `resume(id)` runs
+   * what is left; finished jobs are not run again. Results are yielded as in
+   * `map`, for every job of the batch, finished ones included.
+   */
+  async * batch (id: string, module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
+    const signal = options.signal ?? new AbortController().signal
+    const moduleCid = await this.resolveModule(module, signal)
+    const jobs: EncodedJob[] = []
+    for await (const input of inputs) {
+      jobs.push(await this.prepareJob(moduleCid, input, options, signal))
+    }
+    await this.batches.save(id, jobs, signal)
+    yield * this.runJobs(jobs.map(job => async () => job), { ...options, resume: true, signal })
+  }
+
+  /** Runs what is left of a stored batch (see `batch`). Rejects if no batch has that id. */
+  async * resume (id: string, options: Pick<MapOptions, 'concurrency' | 'signal'> = {}): AsyncGenerator<MapResult> {
+    const record = await this.batches.get(id, options.signal)
+    if (record == null) {
+      throw new JobFailedError(`no stored batch is named "${id}"`, [])
+    }
+    const jobs = await this.batches.jobs(record, options.signal)
+    yield * this.runJobs(jobs.map(job => async () => job), { ...options, resume: true, signal: options.signal ?? new AbortController().signal })
+  }
+
+  /** Stored batches, oldest first, with how many of their jobs have an accepted result. */
+  async listBatches (signal?: AbortSignal): Promise<Array<{ id: string, total: number, done: number, createdAt: number }>> {
+    const records = await this.batches.list(signal)
+    return Promise.all(records.map(async record => {
+      const finished = await Promise.all(record.jobs.map(async cid => this.results.has(cid, signal)))
+      return { id: record.id, total: record.jobs.length, done: finished.filter(Boolean).length, createdAt: record.createdAt }
+    }))
+  }
+
+  /** Forgets a stored batch (its accepted results stay in the result store). */
+  async deleteBatch (id: string, signal?: AbortSignal): Promise<void> {
+    await this.batches.delete(id, signal)
+  }
+
+  /** Runs jobs `concurrency` at a time and yields results in completion order. */
+  private async * runJobs (jobs: Iterable<() => Promise<EncodedJob>> | AsyncIterable<() => Promise<EncodedJob>>, options: MapOptions & { signal: AbortSignal }): AsyncGenerator<MapResult> {
+    const { signal } = options
+    setMaxListeners(Infinity, signal) // every job in flight listens on it
     const concurrency = Math.max(1, options.concurrency ?? 64)
     const done: MapResult[] = []
     let wake: (() => void) | undefined
@@ -322,7 +380,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       done.push(result)
       wake?.()
     }
-    const iterator = (Symbol.asyncIterator in inputs ? inputs[Symbol.asyncIterator]() : inputs[Symbol.iterator]()) as AsyncIterator<InputRef> | Iterator<InputRef>
+    const iterator = (Symbol.asyncIterator in jobs ? jobs[Symbol.asyncIterator]() : jobs[Symbol.iterator]()) as AsyncIterator<() => Promise<EncodedJob>> | Iterator<() => Promise<EncodedJob>>
     let exhausted = false
     while (!exhausted || running > 0 || done.length > 0) {
       while (!exhausted && running < concurrency) {
@@ -333,7 +391,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
         }
         const i = index++
         running++
-        this.prepareJob(moduleCid, next.value, options, signal)
+        next.value()
           .then(async job => this.requester.execute(job, { signal, resume: options.resume === true }))
           .then(result => { settle({ index: i, ok: true, result }) }, (error: Error) => { settle({ index: i, ok: false, error }) })
       }

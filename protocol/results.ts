@@ -29,6 +29,11 @@ export class ResultStore {
     this.content = content
   }
 
+  /** Whether a result for the job is stored (not verified: `get` does that). */
+  async has (job: CID, signal?: AbortSignal): Promise<boolean> {
+    return this.datastore.has(new Key(PREFIX + job.toString()), { signal })
+  }
+
   async get (job: CID, signal: AbortSignal): Promise<StoredResult | undefined> {
     const key = new Key(PREFIX + job.toString())
     if (!await this.datastore.has(key, { signal })) {
