@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/executor.ts'
-import { WorkerPoolExecutor } from '../node/executor/worker-pool.ts'
+import { WorkerPoolExecutor, spawnThread } from '../node/executor/worker-pool.ts'
+import { PoolExecutor } from '../protocol/runtime/pool.ts'
+import type { WorkerHost } from '../protocol/runtime/pool.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 
 const encoder = new TextEncoder()
@@ -43,7 +45,7 @@ function job (name: string, options: JobOptions = {}): ExecuteRequest {
   return request
 }
 
-async function assertEcho (pool: WorkerPoolExecutor, text: string): Promise<ExecuteResult> {
+async function assertEcho (pool: PoolExecutor, text: string): Promise<ExecuteResult> {
   const result = await pool.execute(job('echo', { input: text }))
   assert.equal(result.error, undefined)
   assert.equal(result.exitCode, 0)
@@ -177,5 +179,179 @@ describe('WorkerPoolExecutor with one slot', () => {
     controller.abort(new Error('not needed'))
     await assert.rejects(queued, { message: 'not needed' })
     assert.equal((await busy).exitCode, 0)
+  })
+})
+
+interface Post {
+  /** Which worker (in spawn order) the job went to. */
+  worker: number
+  key: string
+  sentModule: boolean
+  drop: string[]
+}
+
+/** A pool of real job threads that records what each job message carried. */
+function spyingPool (slots: number, cacheSize: number): { pool: PoolExecutor, posts: Post[], workers: WorkerHost[] } {
+  const posts: Post[] = []
+  const workers: WorkerHost[] = []
+  const spawn = spawnThread(128)
+  let spawned = 0
+  const pool = new PoolExecutor({
+    slots,
+    cacheSize,
+    spawn: events => {
+      const worker = spawned++
+      const host = spawn(events)
+      workers.push(host)
+      return {
+        post: job => {
+          posts.push({ worker, key: job.key, sentModule: job.module !== undefined, drop: job.drop })
+          host.post(job)
+        },
+        terminate: host.terminate
+      }
+    }
+  })
+  return { pool, posts, workers }
+}
+
+/** What the last post carried, without the worker index. */
+function lastPost (posts: Post[]): Omit<Post, 'worker'> {
+  const { key, sentModule, drop } = posts.at(-1) ?? assert.fail('nothing was posted')
+  return { key, sentModule, drop }
+}
+
+describe('PoolExecutor module reuse', () => {
+  const echo = 'echo:wasi:64'
+  const spin = 'spin:wasi:64'
+
+  it('posts a module once per worker, and again to a worker respawned after a time limit', async () => {
+    const { pool, posts } = spyingPool(1, 64)
+    await pool.start()
+    try {
+      await assertEcho(pool, 'first')
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: true, drop: [] })
+      await assertEcho(pool, 'second')
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: false, drop: [] })
+
+      const result = await pool.execute(job('loop', { timeoutMs: 300 }))
+      assert.equal(result.error?.name, 'TimeLimitError')
+      // The fresh worker holds nothing: the cached module is sent again.
+      const echoed = await assertEcho(pool, 'after the time limit')
+      assert.equal(echoed.stats.moduleCached, true)
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: true, drop: [] })
+      assert.equal(posts.at(-1)?.worker, 1)
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('posts the module again after an abort respawned the worker', async () => {
+    const { pool, posts } = spyingPool(1, 64)
+    await pool.start()
+    try {
+      await assertEcho(pool, 'before')
+      const controller = new AbortController()
+      const running = pool.execute(job('spin', { input: '3000', signal: controller.signal }))
+      setTimeout(() => { controller.abort(new Error('caller gave up')) }, 100)
+      await assert.rejects(running, { message: 'caller gave up' })
+      await assertEcho(pool, 'after')
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: true, drop: [] })
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('reports a worker that died mid-job and sends its replacement the module', async () => {
+    const { pool, posts, workers } = spyingPool(1, 64)
+    await pool.start()
+    try {
+      await assertEcho(pool, 'before')
+      const running = pool.execute(job('spin', { input: '3000' }))
+      while (posts.length < 2) {
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      // Behind the pool's back, as a crash would.
+      await workers[0]?.terminate()
+      const result = await running
+      assert.equal(result.error?.name, 'ExecutorError')
+      assert.match(result.error.message, /worker died/)
+      await assertEcho(pool, 'after')
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: true, drop: [] })
+      assert.equal(posts.at(-1)?.worker, 1)
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('replaces a worker that was not sent a module it needs', async () => {
+    const spawn = spawnThread(128)
+    let posts = 0
+    const pool = new PoolExecutor({
+      slots: 1,
+      spawn: events => {
+        const host = spawn(events)
+        return {
+          // Loses the module of the very first job, as a wrong record of the worker would.
+          post: ({ module, ...job }) => { host.post(posts++ === 0 ? job : { ...job, module }) },
+          terminate: host.terminate
+        }
+      }
+    })
+    await pool.start()
+    try {
+      const result = await pool.execute(job('echo', { input: 'lost' }))
+      assert.equal(result.error?.name, 'ExecutorError')
+      assert.match(result.error.message, /not sent module echo:wasi:64/)
+      await assertEcho(pool, 'found')
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('keeps each worker within the cache size', async () => {
+    const { pool, posts } = spyingPool(1, 1)
+    await pool.start()
+    try {
+      await assertEcho(pool, 'one')
+      assert.equal((await pool.execute(job('spin', { input: '1' }))).exitCode, 0)
+      assert.deepEqual(lastPost(posts), { key: spin, sentModule: true, drop: [echo] })
+      // Evicted from both the cache and the worker: compiled and sent again.
+      const again = await assertEcho(pool, 'two')
+      assert.equal(again.stats.moduleCached, false)
+      assert.deepEqual(lastPost(posts), { key: echo, sentModule: true, drop: [spin] })
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('runs a worker\'s own copy of a module the cache has evicted', async () => {
+    const { pool, posts } = spyingPool(2, 1)
+    await pool.start()
+    try {
+      // One worker runs spin while the other runs echo; echo then evicts spin from the cache.
+      const busy = pool.execute(job('spin', { input: '300' }))
+      while (posts.length === 0) {
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      await assertEcho(pool, 'other worker')
+      assert.equal((await busy).exitCode, 0)
+      assert.deepEqual(pool.cachedModules(), ['echo'])
+
+      // Both workers get spin: the one that ran it before keeps its copy, the other is sent the new compile.
+      const loads = { count: 0 }
+      const results = await Promise.all([0, 1].map(async () => await pool.execute(job('spin', { input: '200', loads }))))
+      for (const result of results) {
+        assert.equal(result.exitCode, 0)
+        assert.equal(decoder.decode(result.output), 'done\n')
+        assert.equal(result.stats.moduleCached, false)
+      }
+      const spins = posts.slice(-2)
+      assert.deepEqual(spins.map(post => post.key), [spin, spin])
+      assert.notEqual(spins[0]?.worker, spins[1]?.worker)
+      assert.deepEqual(spins.map(post => post.sentModule).sort(), [false, true])
+    } finally {
+      await pool.stop()
+    }
   })
 })
