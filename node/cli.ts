@@ -338,9 +338,9 @@ function resultJson (result: RunResult): Record<string, unknown> {
   }
 }
 
+/** One line per job served: every line is a synchronous write, which costs more than a tiny job. */
 function logServedJobs (peer: Peer): void {
   peer.addEventListener('work:start', event => { console.log(`job started ${event.detail.job} from ${event.detail.requester}`) })
-  peer.addEventListener('work:end', event => { console.log(`job ended ${event.detail.job}`) })
 }
 
 function onShutdown (stop: () => Promise<void>): void {

@@ -13,7 +13,7 @@ export interface JobClientComponents {
 
 export interface SubmitOptions {
   signal: AbortSignal
-  /** Called when the worker takes the job into a slot. */
+  /** Called when the worker says the job is running (only for jobs that take more than a few milliseconds). */
   onAccepted?: () => void
 }
 

@@ -16,6 +16,13 @@ import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
  */
 export type TestFault = 'wrong-output' | 'stall'
 
+/**
+ * A job still running this long after it was taken is announced with
+ * `accepted`. Most jobs finish sooner, and each message is a socket write:
+ * on a busy worker, writes cost more than the jobs.
+ */
+const ACCEPTED_NOTICE_MS = 5
+
 /** How long after its last busy answer a requester still counts as waiting in line. */
 const FAIR_SHARE_WINDOW_MS = 1000
 export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
@@ -134,11 +141,13 @@ export class JobServer extends EventTarget {
         const controller = new AbortController()
         inFlight.set(message.id, controller)
         this.acquire(controller)
-        send({ type: 'accepted', id: message.id })
+        // a fast job's receipt says all that `accepted` would: announce only jobs still running after a moment
+        const acceptedNotice = setTimeout(() => { send({ type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
         this.runJob(job, controller.signal)
           .then(signed => ({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id: message.id, error: errorToWire(err) }) as const)
           .then(response => {
+            clearTimeout(acceptedNotice)
             // free the slot before answering: the requester sends its next job as soon as it reads this
             inFlight.delete(message.id)
             this.release(controller)
