@@ -52,9 +52,9 @@ function validSpec (overrides: Partial<JobSpec> = {}): JobSpec {
   }
 }
 
-/** A job spec as a plain record, with fields replaced or (undefined) removed, encoded without validation. */
-function rawJob (overrides: Record<string, unknown>): Uint8Array {
-  const record: Record<string, unknown> = { ...validSpec() }
+/** A record with fields replaced or (undefined) removed, encoded without validation. */
+function encodeWith (base: object, overrides: Record<string, unknown>): Uint8Array {
+  const record: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) {
       delete record[key]
@@ -63,6 +63,11 @@ function rawJob (overrides: Record<string, unknown>): Uint8Array {
     }
   }
   return encodeCbor(record)
+}
+
+/** A job spec with fields replaced or removed, encoded without validation. */
+function rawJob (overrides: Record<string, unknown>): Uint8Array {
+  return encodeWith(validSpec(), overrides)
 }
 
 function validAdvert (overrides: Partial<CapacityAdvert> = {}): CapacityAdvert {
@@ -82,15 +87,7 @@ function validAdvert (overrides: Partial<CapacityAdvert> = {}): CapacityAdvert {
 }
 
 function rawAdvert (overrides: Record<string, unknown>): Uint8Array {
-  const record: Record<string, unknown> = { ...validAdvert() }
-  for (const [key, value] of Object.entries(overrides)) {
-    if (value === undefined) {
-      delete record[key]
-    } else {
-      record[key] = value
-    }
-  }
-  return encodeCbor(record)
+  return encodeWith(validAdvert(), overrides)
 }
 
 async function rejectsMalformed (promise: Promise<unknown>, message?: RegExp): Promise<void> {
