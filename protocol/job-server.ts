@@ -4,10 +4,10 @@ import { FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES
 import { errorToWire, MalformedMessageError } from './errors.ts'
 import { decodeJob, type EncodedJob } from './job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from './messages.ts'
-import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt } from './receipt.ts'
+import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from './receipt.ts'
 import type { ContentStore } from './content.ts'
 import type { Executor } from './executor.ts'
-import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 /**
  * Faults a worker can be told to simulate, for testing requesters from
@@ -29,7 +29,8 @@ export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
 
 export interface JobServerComponents {
   registrar: Pick<Libp2p, 'handle' | 'unhandle'>
-  privateKey: PrivateKey
+  /** Signs receipts with the peer's key. */
+  signer: Signer
   peerId: PeerId
   executor: Executor
   content: ContentStore
@@ -215,7 +216,7 @@ export class JobServer extends EventTarget {
 
   /** Fetches what the job needs, runs it, and signs the receipt. */
   private async runJob (job: EncodedJob, signal: AbortSignal): Promise<SignedReceipt> {
-    const { content, executor, peerId, privateKey } = this.components
+    const { content, executor, peerId, signer } = this.components
     const { spec } = job
     if (this.fault === 'stall') {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
@@ -266,6 +267,6 @@ export class JobServer extends EventTarget {
     if (result.error != null) {
       receipt.error = result.error
     }
-    return signReceipt(receipt, privateKey)
+    return signReceipt(receipt, signer)
   }
 }

@@ -1,4 +1,4 @@
-import { KEEP_ALIVE, type Libp2p, type PeerId, type PrivateKey } from '@libp2p/interface'
+import { KEEP_ALIVE, type Libp2p, type PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
@@ -13,6 +13,7 @@ import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
 import { encodeJob, type EncodedJob } from './job.ts'
 import { BatchStore } from './batches.ts'
 import { Reputation, type Evidence, type PeerRecord } from './reputation.ts'
+import type { SignatureVerifier, Signer } from './receipt.ts'
 import { Requester, type JobEvent, type RequesterInit, type RunResult } from './requester.ts'
 import { ResultStore } from './results.ts'
 import { Scheduler } from './scheduler.ts'
@@ -103,7 +104,10 @@ export type PeerServices = {
 /** What the composition roots (node/, web/) plug in. */
 export interface PeerComponents {
   libp2p: Libp2p<PeerServices>
-  privateKey: PrivateKey
+  /** Signs our receipts: the peer's private key, or a faster signer for the same key. */
+  signer: Signer
+  /** Checks others' receipt signatures; the libp2p key's own check when unset. */
+  verifySignature?: SignatureVerifier
   content: ContentStore
   /** Where reputation and accepted results persist (Helia's datastore). */
   datastore: Datastore
@@ -170,6 +174,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       reputation: this.reputation,
       results: this.results,
       selfId: this.id,
+      verifySignature: components.verifySignature,
       emit: (type, detail) => { this.safeDispatch(type, { detail }) }
     }, init)
   }
@@ -259,10 +264,10 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       return
     }
     await this.stopContributing()
-    const { libp2p, privateKey, content } = this.components
+    const { libp2p, signer, content } = this.components
     const executor = this.components.createExecutor(threads)
     await executor.start()
-    const server = new JobServer({ registrar: libp2p, privateKey, peerId: libp2p.peerId, executor, content }, { slots: threads, fault: this.init.fault })
+    const server = new JobServer({ registrar: libp2p, signer, peerId: libp2p.peerId, executor, content }, { slots: threads, fault: this.init.fault })
     server.addEventListener('slots', this.onSlotsChange)
     server.addEventListener('job:start', this.onWorkStart)
     server.addEventListener('job:end', this.onWorkEnd)

@@ -6,7 +6,7 @@ import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_INLINE_BYTES, MAX_STRING_LENGTH, RECEIPT_SIGNING_DOMAIN } from './constants.ts'
 import { InvalidReceiptError, MalformedMessageError } from './errors.ts'
 import { asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PublicKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 /** What a worker states, under its signature, about one run of a job. */
@@ -57,9 +57,22 @@ export interface VerifiedReceipt {
 export const MAX_STDERR_BYTES = 4096
 const domain = fromString(RECEIPT_SIGNING_DOMAIN)
 
-export async function signReceipt (receipt: Receipt, privateKey: PrivateKey): Promise<SignedReceipt> {
+/** Signs bytes with the peer's key. A libp2p PrivateKey is one; a platform may supply a faster one for the same key. */
+export interface Signer {
+  sign: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>
+}
+
+/**
+ * Checks a signature by a peer's public key. The default is the libp2p key's
+ * own `verify`; a platform may supply a faster one that gives the same answers.
+ */
+export type SignatureVerifier = (peerId: string, publicKey: PublicKey, data: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>
+
+const libp2pVerify: SignatureVerifier = async (_peerId, publicKey, data, signature) => publicKey.verify(data, signature)
+
+export async function signReceipt (receipt: Receipt, signer: Signer): Promise<SignedReceipt> {
   const payload = encodeCbor(validateReceipt(receipt))
-  const signature = await privateKey.sign(concat([domain, payload]))
+  const signature = await signer.sign(concat([domain, payload]))
   return { payload, signature }
 }
 
@@ -69,7 +82,7 @@ export async function signReceipt (receipt: Receipt, privateKey: PrivateKey): Pr
  * pin the job and the worker, so a valid receipt for another job, or from a
  * peer other than the one asked, is refused too.
  */
-export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID, worker?: string } = {}): Promise<VerifiedReceipt> {
+export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID, worker?: string } = {}, verifySignature: SignatureVerifier = libp2pVerify): Promise<VerifiedReceipt> {
   const receipt = validateReceipt(decodeCbor(signed.payload, 'receipt'))
   let publicKey
   try {
@@ -82,7 +95,7 @@ export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID,
   }
   let valid: boolean
   try {
-    valid = await publicKey.verify(concat([domain, signed.payload]), signed.signature)
+    valid = await verifySignature(receipt.worker, publicKey, concat([domain, signed.payload]), signed.signature)
   } catch {
     valid = false // e.g. a signature of the wrong length for the key type
   }

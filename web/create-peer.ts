@@ -112,7 +112,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   let executor: WebWorkerExecutor | undefined
   const peer = new Peer({
     libp2p,
-    privateKey,
+    signer: privateKey,
     content,
     datastore: helia.datastore,
     createExecutor: slots => {
