@@ -14,7 +14,7 @@ import { TEST_FAULTS, type TestFault } from '../protocol/job-server.ts'
 import { resolveBootstrap } from './bootstrap-list.ts'
 import { WorkerPoolExecutor } from './executor/worker-pool.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { nodeSignatureVerifier, nodeSigner } from './signing.ts'
+import { nodeSigner } from './signing.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -62,7 +62,6 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
   const peer = new Peer({
     libp2p: helia.libp2p as unknown as Libp2p<PeerServices>,
     signer: nodeSigner(privateKey),
-    verifySignature: nodeSignatureVerifier(),
     content: new ContentStore(helia),
     datastore: helia.datastore,
     createExecutor: slots => new WorkerPoolExecutor({ slots }),

@@ -13,7 +13,7 @@ import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
 import { encodeJob, type EncodedJob } from './job.ts'
 import { BatchStore } from './batches.ts'
 import { Reputation, type Evidence, type PeerRecord } from './reputation.ts'
-import type { SignatureVerifier, Signer } from './receipt.ts'
+import type { Signer } from './receipt.ts'
 import { Requester, type JobEvent, type RequesterInit, type RunResult } from './requester.ts'
 import { ResultStore } from './results.ts'
 import { Scheduler } from './scheduler.ts'
@@ -106,8 +106,6 @@ export interface PeerComponents {
   libp2p: Libp2p<PeerServices>
   /** Signs our receipts: the peer's private key, or a faster signer for the same key. */
   signer: Signer
-  /** Checks others' receipt signatures; the libp2p key's own check when unset. */
-  verifySignature?: SignatureVerifier
   content: ContentStore
   /** Where reputation and accepted results persist (Helia's datastore). */
   datastore: Datastore
@@ -174,7 +172,6 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
       reputation: this.reputation,
       results: this.results,
       selfId: this.id,
-      verifySignature: components.verifySignature,
       emit: (type, detail) => { this.safeDispatch(type, { detail }) }
     }, init)
   }

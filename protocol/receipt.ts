@@ -6,7 +6,6 @@ import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_INLINE_BYTES, MAX_STRING_LENGTH, RECEIPT_SIGNING_DOMAIN } from './constants.ts'
 import { InvalidReceiptError, MalformedMessageError } from './errors.ts'
 import { asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
-import type { PublicKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 /** What a worker states, under its signature, about one run of a job. */
@@ -62,14 +61,6 @@ export interface Signer {
   sign: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>
 }
 
-/**
- * Checks a signature by a peer's public key. The default is the libp2p key's
- * own `verify`; a platform may supply a faster one that gives the same answers.
- */
-export type SignatureVerifier = (peerId: string, publicKey: PublicKey, data: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>
-
-const libp2pVerify: SignatureVerifier = async (_peerId, publicKey, data, signature) => publicKey.verify(data, signature)
-
 export async function signReceipt (receipt: Receipt, signer: Signer): Promise<SignedReceipt> {
   const payload = encodeCbor(validateReceipt(receipt))
   const signature = await signer.sign(concat([domain, payload]))
@@ -82,7 +73,7 @@ export async function signReceipt (receipt: Receipt, signer: Signer): Promise<Si
  * pin the job and the worker, so a valid receipt for another job, or from a
  * peer other than the one asked, is refused too.
  */
-export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID, worker?: string } = {}, verifySignature: SignatureVerifier = libp2pVerify): Promise<VerifiedReceipt> {
+export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID, worker?: string } = {}): Promise<VerifiedReceipt> {
   const receipt = validateReceipt(decodeCbor(signed.payload, 'receipt'))
   let publicKey
   try {
@@ -95,7 +86,7 @@ export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID,
   }
   let valid: boolean
   try {
-    valid = await verifySignature(receipt.worker, publicKey, concat([domain, signed.payload]), signed.signature)
+    valid = await publicKey.verify(concat([domain, signed.payload]), signed.signature)
   } catch {
     valid = false // e.g. a signature of the wrong length for the key type
   }

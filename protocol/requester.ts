@@ -1,7 +1,7 @@
 import { toString as bytesToString } from 'uint8arrays/to-string'
 import { DEADLINE_GRACE_MS, MAX_ATTEMPTS, WORKER_WAIT_MS, ADVERT_SETTLE_MS } from './constants.ts'
 import { errorFromWire, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from './errors.ts'
-import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type SignatureVerifier, type VerifiedReceipt } from './receipt.ts'
+import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from './receipt.ts'
 import type { CapacityService } from './capacity.ts'
 import type { ContentStore } from './content.ts'
 import type { JobClient } from './job-client.ts'
@@ -42,8 +42,6 @@ export interface RequesterComponents {
   results: ResultStore
   selfId: string
   emit: (type: JobEventType, detail: JobEvent) => void
-  /** Checks receipt signatures; the libp2p key's own check when unset. */
-  verifySignature?: SignatureVerifier
 }
 
 export interface RequesterInit {
@@ -313,7 +311,7 @@ export class Requester {
       scheduler.end(worker)
       this.wake()
     }
-    const verified = await verifyReceipt(signed, { job: job.cid, worker }, this.components.verifySignature)
+    const verified = await verifyReceipt(signed, { job: job.cid, worker })
     const { receipt } = verified
     let output: Uint8Array
     if (receipt.output instanceof Uint8Array) {
