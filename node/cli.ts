@@ -343,7 +343,19 @@ function logServedJobs (peer: Peer): void {
   peer.addEventListener('work:start', event => { console.log(`job started ${event.detail.job} from ${event.detail.requester}`) })
 }
 
+/**
+ * For the long-running commands: a stray rejection inside a library (a peer
+ * that vanished mid-handshake, say) is logged, not fatal. A bootstrap node or
+ * worker going down for it would cost every peer that depends on it.
+ */
+function keepRunning (): void {
+  process.on('unhandledRejection', reason => {
+    console.error(`warning: unhandled rejection, still running: ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}`)
+  })
+}
+
 function onShutdown (stop: () => Promise<void>): void {
+  keepRunning()
   let stopping = false
   const handler = (): void => {
     if (stopping) {

@@ -15,8 +15,12 @@ export class CliProcess {
   readonly stderr: string[] = []
   private readonly waiters = new Set<() => void>()
   readonly exited: Promise<number | null>
+  /** How the process ended, once it has. */
+  exit?: { code: number | null, signal: NodeJS.Signals | null }
+  readonly args: string[]
 
   constructor (args: string[], env: NodeJS.ProcessEnv) {
+    this.args = args
     this.child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     createInterface({ input: this.child.stdout! }).on('line', line => {
       this.lines.push(line)
@@ -25,7 +29,10 @@ export class CliProcess {
       }
     })
     createInterface({ input: this.child.stderr! }).on('line', line => { this.stderr.push(line) })
-    this.exited = new Promise(resolve => this.child.on('exit', code => { resolve(code) }))
+    this.exited = new Promise(resolve => this.child.on('exit', (code, signal) => {
+      this.exit = { code, signal }
+      resolve(code)
+    }))
   }
 
   /** Resolves with the first stdout line matching `pattern`, waiting for it if need be. */
@@ -96,6 +103,7 @@ export class TestNetwork {
   readonly env: NodeJS.ProcessEnv
   readonly processes: CliProcess[] = []
   bootstrapAddr = ''
+  private stopping = false
 
   private constructor (home: string) {
     this.home = home
@@ -123,10 +131,22 @@ export class TestNetwork {
   }
 
   async run (args: string[], stdin?: string): Promise<CliResult> {
-    return runCli([...args, '--bootstrap', this.bootstrapAddr], this.env, stdin)
+    const result = await runCli([...args, '--bootstrap', this.bootstrapAddr], this.env, stdin)
+    if (result.code !== 0) {
+      result.stderr += this.casualties()
+    }
+    return result
+  }
+
+  /** Network processes that ended without the test stopping them, with the end of their stderr: why a command failed. */
+  casualties (): string {
+    return this.processes.filter(p => p.exit != null && !this.stopping)
+      .map(p => `\n[${p.args[0]} process ended: code ${p.exit?.code}, signal ${p.exit?.signal}; stderr: ${p.stderr.slice(-15).join(' | ')}]`)
+      .join('')
   }
 
   async stop (): Promise<void> {
+    this.stopping = true
     for (const p of this.processes) {
       p.kill('SIGKILL')
     }
