@@ -82,10 +82,16 @@ export class CapacityService extends EventTarget {
     this.table.clear()
   }
 
-  /** Sets what we advertise; undefined stops advertising (peers forget us after the TTL). */
+  /**
+   * Sets what we advertise; undefined stops advertising (peers forget us
+   * after the TTL). Published at once: starting or stopping to contribute is
+   * news, unlike the free-slot changes the throttle folds together.
+   */
   setLocal (local: LocalAdvert | undefined): void {
     this.local = local
-    this.publishSoon()
+    clearTimeout(this.publishTimer)
+    this.publishTimer = undefined
+    this.publish()
   }
 
   /**

@@ -146,13 +146,16 @@ async function waitForReservation (libp2p: Libp2p, timeoutMs: number, signal?: A
     const done = (value: boolean): void => {
       clearTimeout(timer)
       libp2p.removeEventListener('self:peer:update', onUpdate)
+      libp2p.removeEventListener('transport:listening', onUpdate)
       signal?.removeEventListener('abort', onAbort)
       resolve(value)
     }
     const onUpdate = (): void => { if (ready()) done(true) }
     const onAbort = (): void => { done(false) }
     const timer = setTimeout(() => { done(false) }, timeoutMs)
+    // self:peer:update comes a debounced second after the address exists; the listener event does not
     libp2p.addEventListener('self:peer:update', onUpdate)
+    libp2p.addEventListener('transport:listening', onUpdate)
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }

@@ -142,6 +142,10 @@ export class Proc {
       if (this.errors.length > 50) {
         this.errors.shift()
       }
+      // some lines only go to stderr (the bootstrap node's `web page: URL`)
+      for (const waiter of this.waiters) {
+        waiter(line)
+      }
     })
     this.exited = new Promise(resolve => this.child.on('exit', code => { resolve(code) }))
   }
@@ -151,7 +155,7 @@ export class Proc {
   }
 
   async waitForLine (pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-    const existing = this.recent.find(line => pattern.test(line))
+    const existing = [...this.recent, ...this.errors].find(line => pattern.test(line))
     if (existing != null) {
       return existing
     }

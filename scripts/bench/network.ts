@@ -22,16 +22,25 @@ export class BenchNetwork {
   readonly peers: Peer[] = []
   bootstrap?: Proc
   bootstrapAddr = ''
+  /** With `page`: the bootstrap node's WebSocket multiaddr and the URL of the page it serves. */
+  wsAddr = ''
+  pageUrl = ''
 
   private constructor (home: string) {
     this.home = home
     this.env = { ...process.env, WASMESH_HOME: home, WASMESH_BOOTSTRAP: '', NODE_NO_WARNINGS: '1' }
   }
 
-  static async start (label: string): Promise<BenchNetwork> {
+  /** `page`: the bootstrap node also serves build/page on a free port (`--http-port 0`), as test/e2e/network.ts does. */
+  static async start (label: string, options: { page?: boolean } = {}): Promise<BenchNetwork> {
     const network = new BenchNetwork(await mkdtemp(join(tmpdir(), `wasmesh-bench-${label}-`)))
-    network.bootstrap = spawnNode([cliPath, 'bootstrap', '--port', '0', '--data', join(network.home, 'bootstrap')], network.env)
+    const http = options.page === true ? ['--http-port', '0'] : []
+    network.bootstrap = spawnNode([cliPath, 'bootstrap', '--port', '0', ...http, '--data', join(network.home, 'bootstrap')], network.env)
     network.bootstrapAddr = await network.bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    if (options.page === true) {
+      network.wsAddr = await network.bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\//)
+      network.pageUrl = (await network.bootstrap.waitForLine(/^web page: http:\/\/\S+$/)).slice('web page: '.length)
+    }
     return network
   }
 

@@ -21,6 +21,7 @@ import { WorkerPoolExecutor } from '../../node/executor/worker-pool.ts'
 import { buildWasm, wasmPath } from '../build-wasm.ts'
 import { ECHO_PROTOCOL } from './echo-server.ts'
 import { BenchNetwork } from './network.ts'
+import { browserBench } from './browser.ts'
 import {
   EMPTY_DIRECT_WAT, EMPTY_WASI_WAT, bigEchoModule, fromRuns, freshBigModule, killAll, machine, median, notMeasured,
   percentile, repoRoot, round, rssMb, sleep, spawnNode, watToWasm, withBaseline, type Metric
@@ -555,12 +556,10 @@ async function gossipRound (n: number, curve: Array<Record<string, number | null
   }
 }
 
-// BROWSER HOOK. Browser metrics come from the browser bench (another engineer): when
-// it exists, import it here and replace these placeholders with its results,
-// e.g. Object.assign(results, await browserBench({ quick })).
-for (const [name, unit] of [['browser_job_rtt_p50_ms', 'ms'], ['page_to_contributing_ms', 'ms'], ['initial_js_gzip_kb', 'KiB']] as const) {
-  results[name] ??= notMeasured(unit, 'not measured: the browser bench (Playwright + Chromium) is being built separately; it plugs into the BROWSER HOOK in scripts/bench/run.ts')
-}
+// 10. browser figures: Chromium driven by Playwright against a bootstrap process serving build/page (scripts/bench/browser.ts)
+await section('browser', [['initial_js_gzip_kb', 'KiB'], ['page_to_contributing_ms', 'ms'], ['browser_echo_rtt_p50_ms', 'ms'], ['browser_job_rtt_p50_ms', 'ms']], async () => {
+  Object.assign(results, await browserBench({ quick, log }))
+})
 
 await killAll()
 
