@@ -24,6 +24,7 @@ import { meshPubsub } from '../protocol/gossip.ts'
 import { BootstrapError } from '../protocol/errors.ts'
 import { Peer, type ContributeOptions, type PeerInit, type PeerServices } from '../protocol/peer.ts'
 import { CID } from 'multiformats/cid'
+import { webSigner } from './signing.ts'
 import { WebWorkerExecutor, type CachedModuleEntry, type ModuleCachePersistence } from './executor.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
@@ -112,7 +113,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   let executor: WebWorkerExecutor | undefined
   const peer = new Peer({
     libp2p,
-    signer: privateKey,
+    signer: await webSigner(privateKey),
     content,
     datastore: helia.datastore,
     createExecutor: slots => {
