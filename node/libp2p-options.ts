@@ -31,6 +31,11 @@ export function nodeLibp2pOptions (init: NodeLibp2pInit): Libp2pOptions<Record<s
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
+    // libp2p refuses a host's 6th connection in a second: far too few for a rendezvous
+    // node, where a classroom or a carrier NAT is one host joining at once
+    connectionManager: init.relay === true
+      ? { maxConnections: 5000, inboundConnectionThreshold: 200, maxIncomingPendingConnections: 200 }
+      : { inboundConnectionThreshold: 50, maxIncomingPendingConnections: 50 },
     services: {
       identify: identify(),
       ping: ping(),

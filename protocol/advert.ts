@@ -1,5 +1,5 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from './constants.ts'
+import { ADVERT_INTERVAL_BOUNDS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from './constants.ts'
 import { ABIS, type Abi } from './executor.ts'
 import { MalformedMessageError } from './errors.ts'
 import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
@@ -28,6 +28,8 @@ export interface CapacityAdvert {
   platform: 'node' | 'browser'
   /** Increases with every advert from the same peer, so stale ones can be ignored. */
   seq: number
+  /** When the next advert is due, at the latest: peers forget one that misses three. */
+  intervalMs: number
 }
 
 export const PLATFORMS = ['node', 'browser'] as const
@@ -43,7 +45,7 @@ export function decodeAdvert (bytes: Uint8Array): CapacityAdvert {
   return validateAdvert(decodeCbor(bytes, 'capacity advert'))
 }
 
-const ADVERT_KEYS = ['v', 'slots', 'memoryBytes', 'storageBytes', 'abis', 'cached', 'addrs', 'version', 'platform', 'seq'] as const
+const ADVERT_KEYS = ['v', 'slots', 'memoryBytes', 'storageBytes', 'abis', 'cached', 'addrs', 'version', 'platform', 'seq', 'intervalMs'] as const
 
 export function validateAdvert (value: unknown): CapacityAdvert {
   const record = asRecord(value, 'capacity advert')
@@ -64,6 +66,7 @@ export function validateAdvert (value: unknown): CapacityAdvert {
     addrs: asArray(record.addrs, 'advert.addrs', MAX_ADVERTISED_ADDRS).map((addr, i) => asBytes(addr, `advert.addrs[${i}]`, 512)),
     version: asString(record.version, 'advert.version', 64),
     platform: oneOf(record.platform, 'advert.platform', PLATFORMS),
-    seq: asInteger(record.seq, 'advert.seq', 0, Number.MAX_SAFE_INTEGER)
+    seq: asInteger(record.seq, 'advert.seq', 0, Number.MAX_SAFE_INTEGER),
+    intervalMs: asInteger(record.intervalMs, 'advert.intervalMs', ADVERT_INTERVAL_BOUNDS.min, ADVERT_INTERVAL_BOUNDS.max)
   }
 }

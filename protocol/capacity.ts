@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from './advert.ts'
-import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_TTL_MS, CAPACITY_TOPIC } from './constants.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC } from './constants.ts'
 import type { PeerId } from '@libp2p/interface'
 
 export interface CapacityComponents {
@@ -9,10 +9,8 @@ export interface CapacityComponents {
 }
 
 export interface CapacityInit {
-  /** @default ADVERT_INTERVAL_MS */
+  /** Re-publish interval in a small mesh; it stretches as the mesh grows. @default ADVERT_INTERVAL_MS */
   intervalMs?: number
-  /** @default ADVERT_TTL_MS */
-  ttlMs?: number
   /** Adverts are published at most this often. @default ADVERT_MIN_INTERVAL_MS */
   minIntervalMs?: number
 }
@@ -25,8 +23,11 @@ export interface PeerCapacity {
   seenAt: number
 }
 
-/** Builds our own advert (without `seq`), or undefined when we do not contribute. */
-export type LocalAdvert = () => Omit<CapacityAdvert, 'seq'> | undefined
+/** What a peer says in its advert; the service adds `seq` and `intervalMs` when it publishes. */
+export type AdvertContent = Omit<CapacityAdvert, 'seq' | 'intervalMs'>
+
+/** Builds our own advert, or undefined when we do not contribute. */
+export type LocalAdvert = () => AdvertContent | undefined
 
 /**
  * Publishes our capacity on the gossipsub topic and keeps the table of what
@@ -39,13 +40,12 @@ export type LocalAdvert = () => Omit<CapacityAdvert, 'seq'> | undefined
 export class CapacityService extends EventTarget {
   private readonly components: CapacityComponents
   private readonly intervalMs: number
-  private readonly ttlMs: number
   private readonly table = new Map<string, PeerCapacity>()
   /** Peers we have heard any advert from: a new one makes us re-publish, so joiners learn of us at once. */
   private readonly heard = new Set<string>()
   private local: LocalAdvert | undefined
   private seq = Date.now()
-  private timer: ReturnType<typeof setInterval> | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
   private readonly minIntervalMs: number
   private publishTimer?: ReturnType<typeof setTimeout>
   private lastPublishAt = 0
@@ -54,7 +54,6 @@ export class CapacityService extends EventTarget {
     super()
     this.components = components
     this.intervalMs = init.intervalMs ?? ADVERT_INTERVAL_MS
-    this.ttlMs = init.ttlMs ?? ADVERT_TTL_MS
     this.minIntervalMs = init.minIntervalMs ?? ADVERT_MIN_INTERVAL_MS
   }
 
@@ -64,15 +63,32 @@ export class CapacityService extends EventTarget {
     pubsub.addEventListener('message', this.onMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(CAPACITY_TOPIC)
-    this.timer = setInterval(() => {
+    this.schedule()
+  }
+
+  /**
+   * How much longer than in a 4-peer mesh we wait between adverts:
+   * N / (2 log2 N) for N peers heard of. Every peer hears every advert, so a
+   * fixed interval would make each peer's gossip traffic grow with N; with
+   * this, it grows with log N. Free-slot changes are throttled by the same
+   * factor, and requesters learn the rest from `busy` answers.
+   */
+  private stretch (): number {
+    const peers = this.table.size + 1
+    return Math.max(1, peers / (2 * Math.log2(Math.max(peers, 2))))
+  }
+
+  private schedule (): void {
+    this.timer = setTimeout(() => {
       this.prune()
       this.publish()
-    }, this.intervalMs)
+      this.schedule()
+    }, this.intervalMs * this.stretch())
   }
 
   stop (): void {
     const { pubsub } = this.components
-    clearInterval(this.timer)
+    clearTimeout(this.timer)
     clearTimeout(this.publishTimer)
     this.publishTimer = undefined
     pubsub.removeEventListener('message', this.onMessage)
@@ -105,7 +121,7 @@ export class CapacityService extends EventTarget {
     if (this.publishTimer != null) {
       return
     }
-    const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs - Date.now())
+    const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs * this.stretch() - Date.now())
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined
       this.publish()
@@ -118,7 +134,7 @@ export class CapacityService extends EventTarget {
    * joining requester learns their capacity within a heartbeat rather than
    * an advert interval.
    */
-  async announce (advert: Omit<CapacityAdvert, 'seq'>, signal: AbortSignal): Promise<void> {
+  async announce (advert: AdvertContent, signal: AbortSignal): Promise<void> {
     const { pubsub } = this.components
     while (pubsub.getSubscribers(CAPACITY_TOPIC).length === 0) {
       await new Promise(resolve => setTimeout(resolve, 50))
@@ -155,9 +171,9 @@ export class CapacityService extends EventTarget {
     }
   }
 
-  private publishAdvert (advert: Omit<CapacityAdvert, 'seq'>): void {
+  private publishAdvert (advert: AdvertContent): void {
     this.lastPublishAt = Date.now()
-    const data = encodeAdvert({ ...advert, seq: ++this.seq })
+    const data = encodeAdvert({ ...advert, seq: ++this.seq, intervalMs: Math.round(this.intervalMs * this.stretch()) })
     this.components.pubsub.publish(CAPACITY_TOPIC, data).catch(() => {
       // no subscribed peer yet: the next interval or subscription change publishes again
     })
@@ -215,10 +231,11 @@ export class CapacityService extends EventTarget {
   }
 
   private prune (): void {
-    const cutoff = Date.now() - this.ttlMs
+    const now = Date.now()
     let changed = false
     for (const [peerId, entry] of this.table) {
-      if (entry.seenAt < cutoff) {
+      // three missed adverts, by the interval the peer itself announced
+      if (now - entry.seenAt > ADVERT_MISSES_TO_FORGET * entry.advert.intervalMs) {
         this.table.delete(peerId)
         changed = true
       }

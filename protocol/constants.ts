@@ -51,14 +51,17 @@ export const MAX_ARGS = 256
 export const MAX_ENV = 256
 export const MAX_STRING_LENGTH = 4096
 
-/** How often a contributing peer re-publishes its advert when nothing changed. */
+/** How often a contributing peer re-publishes its advert when nothing changed, in a small mesh (see CapacityService: it stretches with the mesh). */
 export const ADVERT_INTERVAL_MS = 5_000
 
 /** Adverts are published at most this often, however fast slots change. */
 export const ADVERT_MIN_INTERVAL_MS = 500
 
-/** An advert older than this is forgotten: its peer is presumed gone. */
-export const ADVERT_TTL_MS = 3 * ADVERT_INTERVAL_MS
+/** A peer that misses this many of its adverts (by the interval it announced) is presumed gone. */
+export const ADVERT_MISSES_TO_FORGET = 3
+
+/** Bounds of the re-publish interval an advert may announce. */
+export const ADVERT_INTERVAL_BOUNDS = { min: 100, max: 10 * 60 * 1000 } as const
 
 /** Cached module CIDs listed in one advert. */
 export const MAX_ADVERTISED_MODULES = 32

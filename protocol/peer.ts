@@ -4,7 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
-import { CapacityService, type PeerCapacity } from './capacity.ts'
+import { CapacityService, type AdvertContent, type PeerCapacity } from './capacity.ts'
 import { DEFAULT_LIMITS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_INLINE_BYTES, SOFTWARE_VERSION } from './constants.ts'
 import { BootstrapError, InvalidModuleError, JobFailedError, WorkerLostError } from './errors.ts'
 import { ABIS, type Abi, type Executor, type ResourceLimits } from './executor.ts'
@@ -247,7 +247,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   }
 
   /** The advert we publish while contributing. */
-  localAdvert (): Omit<CapacityAdvert, 'seq'> | undefined {
+  localAdvert (): AdvertContent | undefined {
     return this.worker == null ? undefined : this.advertFor(this.worker)
   }
 
@@ -410,7 +410,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   }
 
   /** Our advert with a given worker, or a zero-slot one without. */
-  private advertFor (worker: { server: JobServer, executor: Executor } | undefined): Omit<CapacityAdvert, 'seq'> {
+  private advertFor (worker: { server: JobServer, executor: Executor } | undefined): AdvertContent {
     return {
       v: 1,
       slots: { total: worker?.server.totalSlots ?? 0, free: worker?.server.freeSlots ?? 0 },

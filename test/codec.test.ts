@@ -82,6 +82,7 @@ function validAdvert (overrides: Partial<CapacityAdvert> = {}): CapacityAdvert {
     version: '0.1.0',
     platform: 'node',
     seq: 7,
+    intervalMs: 5000,
     ...overrides
   }
 }

@@ -5,7 +5,7 @@
  * Query parameters: `?bootstrap=<multiaddr>` (repeatable) overrides
  * config.json; `?contribute=N` switches contributing on with N threads.
  */
-import type { Peer, PeerCapacity, RunResult } from './index.ts'
+import type { AdvertContent, Peer, PeerCapacity, RunResult } from './index.ts'
 import type { PeerInternals } from './create-peer.ts'
 import type * as SdkModule from './index.ts'
 
@@ -98,10 +98,10 @@ function renderPeers (): void {
   if (peer == null) {
     return
   }
-  const peers = peer.peers().filter(p => p.peerId !== peer?.id)
+  const peers: PeerRow[] = peer.peers().filter(p => p.peerId !== peer?.id)
   const own = peer.localAdvert()
   if (own != null) {
-    peers.unshift({ peerId: peer.id, advert: { ...own, seq: 0 }, seenAt: Date.now() })
+    peers.unshift({ peerId: peer.id, advert: own, seenAt: Date.now() })
   }
   const list = $('peers')
   $('peer-count').textContent = String(peers.length)
@@ -118,7 +118,10 @@ function renderPeers (): void {
   }
 }
 
-function peerRow (p: PeerCapacity, self: boolean): HTMLLIElement {
+/** A peer as listed: what it advertises (our own row has no seq or interval yet). */
+type PeerRow = Omit<PeerCapacity, 'advert'> & { advert: AdvertContent }
+
+function peerRow (p: PeerRow, self: boolean): HTMLLIElement {
   const { advert } = p
   const li = document.createElement('li')
   li.dataset.peerId = p.peerId
