@@ -9,6 +9,7 @@ import { fromString, toString } from 'uint8arrays'
 import { decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/receipt.ts'
 import { SOFTWARE_VERSION } from '../protocol/constants.ts'
 import { WasmeshError } from '../protocol/errors.ts'
+import { appCommand } from './apps.ts'
 import { startBootstrap, type BootstrapNode } from './bootstrap.ts'
 import { createPeer } from './create-peer.ts'
 import { localNetworkFile, wasmeshHome } from './home.ts'
@@ -269,6 +270,8 @@ program.command('verify')
     const { receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), options.job != null ? { job: CID.parse(options.job) } : {})
     console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}`)
   })
+
+program.addCommand(appCommand(bootstrapOption))
 
 interface RunCommandOptions {
   input?: string

@@ -5,6 +5,7 @@
  * Query parameters: `?bootstrap=<multiaddr>` (repeatable) overrides
  * config.json; `?contribute=N` switches contributing on with N threads.
  */
+import { enableApps, wireApps, type AppRunState } from './apps-panel.ts'
 import type { AdvertContent, Peer, PeerCapacity, RunResult } from './index.ts'
 import type { PeerInternals } from './create-peer.ts'
 import type * as SdkModule from './index.ts'
@@ -25,6 +26,8 @@ export interface DebugHandle {
   timings: Timings
   error?: string
   lastResult?: { worker: string, durationMs: number, output: string, verified: boolean }
+  /** The last app run from the Apps card, updated as its jobs arrive. */
+  app?: AppRunState
 }
 
 declare global {
@@ -329,6 +332,7 @@ function wireForm (): void {
 
 async function main (): Promise<void> {
   wireForm()
+  wireApps(() => peer, state => { debug.app = state })
   const params = new URLSearchParams(location.search)
   const threadsInput = $<HTMLInputElement>('threads')
   threadsInput.value = String(navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1)
@@ -387,6 +391,7 @@ async function main (): Promise<void> {
   setStatus('connected', 'Connected')
   $<HTMLInputElement>('contribute-toggle').disabled = false
   $<HTMLButtonElement>('run').disabled = false
+  enableApps()
   peer.addEventListener('peers', renderPeers)
   peer.addEventListener('contribution', () => { renderSelf(); renderPeers() })
   peer.addEventListener('work:end', () => { served++; renderSelf() })

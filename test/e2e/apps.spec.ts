@@ -1,0 +1,96 @@
+/**
+ * The apps from the page: the fractal's tiles are computed by several peers
+ * (Node workers and a contributing tab) and drawn as they arrive; the hash
+ * search and Monte Carlo finish with the same answer `wasmesh app` gives.
+ */
+import { spawn } from 'node:child_process'
+import { expect, test, type Browser, type Page } from '@playwright/test'
+import { contributing, joined, knowsWorker, startNetwork, type Network } from './network.ts'
+
+let net: Network
+const cwd = new URL('../../', import.meta.url).pathname
+
+test.beforeEach(async () => {
+  net = await startNetwork()
+})
+
+test.afterEach(async () => {
+  await net?.stop()
+})
+
+async function openTab (browser: Browser, query = ''): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1600 } })
+  const page = await context.newPage()
+  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
+  await page.goto(`${net.url}${query}`)
+  return page
+}
+
+/** Runs `wasmesh app <args> --json` against the test network and parses its output. */
+async function cliApp (args: string[]): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, ['node/cli.ts', 'app', ...args, '--bootstrap', net.tcp, '--json'], { cwd, env: { ...process.env, WASMESH_HOME: net.home, WASMESH_BOOTSTRAP: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise(resolve => child.once('exit', resolve))
+  expect(code, stderr).toBe(0)
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>
+}
+
+async function runApp (page: Page, app: string): Promise<NonNullable<Window['wasmesh']['app']>> {
+  await page.selectOption('#app', app)
+  await page.click('#app-run')
+  await expect(page.locator('#app-result')).toHaveAttribute('data-state', /ok|error/, { timeout: 120_000 })
+  const state = await page.evaluate(() => window.wasmesh.app)
+  expect(state?.state, state?.error).toBe('ok')
+  return state as NonNullable<Window['wasmesh']['app']>
+}
+
+test('the fractal renders tile by tile on several peers, and the same answers come back in the page and the CLI', async ({ browser }, testInfo) => {
+  test.setTimeout(300_000)
+  const [a, b] = await Promise.all([net.spawnPeer(2), net.spawnPeer(2)])
+  const worker = await openTab(browser, '?contribute=2')
+  const tabId = await contributing(worker)
+  const tab = await openTab(browser)
+  await joined(tab)
+  for (const id of [a.id, b.id, tabId]) {
+    await knowsWorker(tab, id)
+  }
+
+  await tab.selectOption('#mb-tile', '32')
+  await tab.selectOption('#app', 'mandelbrot')
+  await tab.click('#app-run')
+  // part-way: some tiles drawn, more to come
+  await tab.waitForFunction(() => (window.wasmesh.app?.done ?? 0) > 0)
+  await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('fractal-in-progress.png') })
+  await expect(tab.locator('#app-result')).toHaveAttribute('data-state', /ok|error/, { timeout: 120_000 })
+  const fractal = await tab.evaluate(() => window.wasmesh.app)
+  expect(fractal?.state, fractal?.error).toBe('ok')
+  expect(fractal?.done).toBe(256)
+  const workers = Object.keys(fractal?.workers ?? {})
+  console.log(`fractal tiles per worker: ${JSON.stringify(fractal?.workers)}`)
+  expect(workers.length).toBeGreaterThanOrEqual(2)
+  await expect(tab.locator('#app-workers li')).toHaveCount(workers.length)
+  await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('fractal.png') })
+  await tab.screenshot({ path: testInfo.outputPath('fractal-page.png'), fullPage: true })
+
+  const out = testInfo.outputPath('fractal-cli.png')
+  const cliFractal = await cliApp(['mandelbrot', '--tile', '32', '--out', out])
+  expect(cliFractal.imageSha256).toBe(fractal?.answer)
+
+  await tab.selectOption('#app', 'hashsearch')
+  await tab.fill('#hs-bits', '16')
+  await tab.fill('#hs-count', '1000000')
+  const search = await runApp(tab, 'hashsearch')
+  await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('hashsearch.png') })
+  const cliSearch = await cliApp(['hashsearch', '--bits', '16', '--count', '1000000'])
+  expect((cliSearch.matches as Array<{ nonce: number }>).map(m => m.nonce).join(',')).toBe(search.answer)
+
+  await tab.selectOption('#app', 'montecarlo')
+  await tab.fill('#mc-samples', '5000000')
+  const pi = await runApp(tab, 'montecarlo')
+  await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('montecarlo.png') })
+  const cliPi = await cliApp(['montecarlo', '--samples', '5000000'])
+  expect(`${String(cliPi.inside)}/5000000`).toBe(pi.answer)
+})
