@@ -25,7 +25,8 @@ export class WebWorkerExecutor extends PoolExecutor {
 }
 
 function defaultWorker (): Worker {
-  return new Worker(new URL('./job-worker.ts', import.meta.url), { type: 'module', name: 'wasmesh-job' })
+  // .js: tsc does not rewrite URLs, and the package ships the built file; Vite resolves it to the .ts source in this repo
+  return new Worker(new URL('./job-worker.js', import.meta.url), { type: 'module', name: 'wasmesh-job' })
 }
 
 function spawnWebWorker (create: () => Worker): SpawnWorker {

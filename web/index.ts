@@ -1,8 +1,10 @@
 /**
  * wasmesh for browsers: create a peer, run Wasm jobs on the network,
- * contribute compute from this tab. Same API as the Node entry (node/index.ts).
+ * contribute compute from this tab, and let visitors opt in with the
+ * `<wasmesh-contribute>` element. Same API as the Node entry (node/index.ts).
  *
  * @packageDocumentation
  */
 export { createPeer, type CreatePeerOptions } from './create-peer.ts'
+export { ContributeElement, defineContributeElement, type ContributeChoice, type ContributeState } from './contribute-element.ts'
 export * from '../protocol/public.ts'

@@ -1,0 +1,257 @@
+/**
+ * The published package, used as a user would: `npm pack` this repo, install
+ * the tarball into a copy of apps/example-dapp in a temp folder, then
+ * (a) a Node script imports 'wasmesh' and runs a job on a local network,
+ * (b) the app is typechecked and built with Vite, its bundle holds no Node
+ * built-in, and Chromium runs a job from it on a Node worker and drives
+ * `<wasmesh-contribute>`.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { chromium, type Browser, type Page } from '@playwright/test'
+import playwrightConfig from '../../playwright.config.ts'
+import { servePage, type PageServer } from '../../node/http-server.ts'
+import { TestNetwork, repoRoot, type TestWorker } from '../helpers/processes.ts'
+import type { ContributeElement } from '../../web/contribute-element.ts'
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs a command to completion; rejects with its output unless it exits 0. */
+async function exec (command: string, args: string[], options: { cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number }): Promise<Run> {
+  const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const timeoutMs = options.timeoutMs ?? 120_000
+  let timedOut = false
+  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
+  const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+  clearTimeout(timer)
+  if (code !== 0) {
+    throw new Error(`${command} ${args.join(' ')} (in ${options.cwd}) ${timedOut ? `took over ${timeoutMs} ms` : `exited ${code}`}\n${stdout}\n${stderr}`)
+  }
+  return { code, stdout, stderr }
+}
+
+/** npm as the test runner's npm when run by `npm test`, else the one on PATH. */
+async function npm (args: string[], cwd: string, timeoutMs = 240_000): Promise<Run> {
+  const cli = process.env.npm_execpath
+  return cli != null && cli.endsWith('.js') ? exec(process.execPath, [cli, ...args], { cwd, timeoutMs }) : exec('npm', args, { cwd, timeoutMs })
+}
+
+const NODE_CHECK = `
+import { readFile } from 'node:fs/promises'
+import { createPeer, verifyReceipt } from 'wasmesh'
+
+const [bootstrap, modulePath] = process.argv.slice(2)
+const peer = await createPeer({ bootstrap: [bootstrap] })
+try {
+  const result = await peer.run({ module: await readFile(modulePath), input: 'hello from node', signal: AbortSignal.timeout(60_000) })
+  const { receipt } = await verifyReceipt(result.receipts[0].signed, { job: result.job, worker: result.worker })
+  console.log(JSON.stringify({ entry: import.meta.resolve('wasmesh'), output: result.text(), worker: result.worker, signedBy: receipt.worker, exitCode: receipt.exitCode }))
+} finally {
+  await peer.stop()
+}
+`
+
+// Only the Node build has dataDir and startBootstrap: this compiles only if the `node` condition picked its types.
+const NODE_TYPES = `
+import { createPeer, startBootstrap, type CreatePeerOptions } from 'wasmesh'
+
+const options: CreatePeerOptions = { dataDir: 'state', bootstrap: [] }
+export const peer = createPeer(options)
+export const bootstrap = startBootstrap
+`
+
+const NODE_TSCONFIG = {
+  compilerOptions: { target: 'ES2023', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2024'], types: [], strict: true, skipLibCheck: true, noEmit: true },
+  files: ['node-types.ts']
+}
+
+let work: string
+let app: string
+let network: TestNetwork
+let worker: TestWorker
+let wsAddr: string
+let server: PageServer | undefined
+let browser: Browser | undefined
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'wasmesh-package-'))
+  app = join(work, 'app')
+  const networkReady = (async () => {
+    network = await TestNetwork.start()
+    wsAddr = await network.processes[0]!.waitForLine(/\/ws\/p2p\//)
+    worker = await network.startWorker('worker', 2)
+  })()
+  // awaited below; until then a failure must not surface as an unhandled rejection
+  networkReady.catch(() => {})
+  // the app as committed, without whatever a local `npm install` left in it
+  await cp(join(repoRoot, 'apps', 'example-dapp'), app, {
+    recursive: true,
+    filter: source => !/[/\\](node_modules|dist)$|\.tgz$/.test(source)
+  })
+  // prepack builds dist/ first, and its script banners come before the JSON
+  const { stdout } = await npm(['pack', '--json', '--pack-destination', work], repoRoot)
+  const packed = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const { filename, files } = packed[0]!
+  const paths = files.map(f => f.path)
+  for (const expected of ['dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/web/job-worker.js', 'dist/web/contribute-element.js']) {
+    assert.ok(paths.includes(expected), `the package lacks ${expected}`)
+  }
+  // neither the demo page nor generated API docs (docs/api/) belong in the package
+  const strays = paths.filter(p => /(^|\/)app\.js$|\.html$/.test(p))
+  assert.deepEqual(strays, [], `the package holds files it should not: ${strays.join(', ')}`)
+  await cp(join(work, filename), join(app, 'wasmesh.tgz'))
+  // the app's .npmrc applies (legacy peer deps, no lockfile); the npm cache is enough when it already holds every package
+  await npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], app)
+  await writeFile(join(app, 'node-check.mjs'), NODE_CHECK)
+  await writeFile(join(app, 'node-types.ts'), NODE_TYPES)
+  await writeFile(join(app, 'tsconfig.node.json'), JSON.stringify(NODE_TSCONFIG))
+  await networkReady
+}, { timeout: 360_000 })
+
+after(async () => {
+  await browser?.close()
+  await server?.close()
+  await network?.stop()
+  if (work != null) {
+    await rm(work, { recursive: true, force: true })
+  }
+})
+
+test('the browser build\'s worker URLs name files the package ships', async () => {
+  const web = join(app, 'node_modules', 'wasmesh', 'dist', 'web')
+  for (const file of (await readdir(web)).filter(f => f.endsWith('.js'))) {
+    const source = await readFile(join(web, file), 'utf8')
+    for (const [, url] of source.matchAll(/new URL\('([^']+)', import\.meta\.url\)/g)) {
+      assert.ok(existsSync(join(web, url!)), `dist/web/${file} loads ${url}, which the package does not contain`)
+    }
+  }
+})
+
+test('types: a bundler project gets the browser build\'s, a NodeNext project the Node build\'s', async () => {
+  const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc')
+  await Promise.all([
+    exec(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app }),
+    exec(process.execPath, [tsc, '-p', 'tsconfig.node.json'], { cwd: app })
+  ])
+})
+
+test('the Vite bundle holds no Node built-in and carries the job worker', async () => {
+  const build = await exec(process.execPath, [join(app, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], { cwd: app })
+  const viteLog = build.stdout + build.stderr
+  assert.doesNotMatch(viteLog, /externalized for browser compatibility/, viteLog)
+  const assets = join(app, 'dist', 'assets')
+  const scripts = (await readdir(assets)).filter(f => f.endsWith('.js'))
+  assert.ok(scripts.some(f => f.startsWith('job-worker')), `no job-worker chunk among ${scripts.join(', ')}`)
+  for (const file of scripts) {
+    const source = await readFile(join(assets, file), 'utf8')
+    assert.doesNotMatch(source, /(?:from\s*|import\s*\(\s*|require\s*\(\s*)["']node:/, `${file} imports a node: module`)
+    assert.doesNotMatch(source, /__vite-browser-external/, `${file} holds a Node built-in stubbed out by Vite`)
+  }
+})
+
+test('Node: import { createPeer } from \'wasmesh\' runs a job with a verified receipt', async () => {
+  const { stdout } = await exec(process.execPath, ['node-check.mjs', network.bootstrapAddr, join(app, 'public', 'echo.wasm')], {
+    cwd: app,
+    env: { WASMESH_HOME: network.home, WASMESH_BOOTSTRAP: '' },
+    timeoutMs: 90_000
+  })
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as { entry: string, output: string, worker: string, signedBy: string, exitCode: number }
+  assert.match(result.entry, /node_modules\/wasmesh\/dist\/node\/index\.js$/)
+  assert.equal(result.output, 'HELLO FROM NODE')
+  assert.equal(result.worker, worker.peerId)
+  assert.equal(result.signedBy, worker.peerId)
+  assert.equal(result.exitCode, 0)
+})
+
+/** The element's state and its peer's contribution, read in the page. */
+async function contribution (page: Page): Promise<{ state: string, threads: number, contributing?: number }> {
+  return page.locator('wasmesh-contribute').evaluate(el => {
+    const element = el as ContributeElement
+    return { state: element.state, threads: element.threads, contributing: element.peer?.contribution?.threads }
+  })
+}
+
+async function waitForState (page: Page, state: string): Promise<void> {
+  await page.waitForFunction(s => (document.querySelector('wasmesh-contribute') as ContributeElement | null)?.state === s, state, { timeout: 30_000 })
+}
+
+test('browser: the example dApp runs a job on the Node worker and drives <wasmesh-contribute>', async () => {
+  // built by the test above
+  server = await servePage({ port: 0, root: join(app, 'dist'), bootstrap: () => [wsAddr] })
+  const launch = playwrightConfig.use?.launchOptions ?? {}
+  browser = await chromium.launch({ ...launch, headless: true })
+  const page = await browser.newPage()
+  const errors: string[] = []
+  page.on('pageerror', err => { errors.push(err.message) })
+  // a battery the test can unplug: headless Chromium reports a charging one
+  await page.addInitScript(() => {
+    const battery = Object.assign(new EventTarget(), { charging: true })
+    Object.defineProperty(navigator, 'getBattery', { value: async () => battery })
+    Object.assign(window, { testBattery: battery })
+  })
+  await page.goto(server.url)
+  await page.waitForSelector('#status[data-state=connected]', { timeout: 30_000 }).catch(async (err: Error) => {
+    throw new Error(`${err.message}; status: ${await page.locator('#status').textContent()}; page errors: ${errors.join(' | ')}`)
+  })
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true)
+  await page.waitForFunction(() => document.getElementById('workers')?.textContent !== '0', undefined, { timeout: 30_000 })
+
+  await page.fill('#input', 'hello from the browser')
+  await page.click('#run')
+  await page.waitForSelector('#result[data-state=ok], #result[data-state=error]', { timeout: 60_000 })
+  assert.equal(await page.locator('#output').textContent(), 'HELLO FROM THE BROWSER')
+  assert.equal(await page.locator('#worker').textContent(), worker.peerId)
+  assert.equal(await page.locator('#verified').getAttribute('data-verified'), 'true')
+  assert.deepEqual(errors, [])
+
+  // consent first: nothing runs until the visitor flips the labelled switch
+  assert.deepEqual(await contribution(page), { state: 'off', threads: await page.evaluate(() => Math.max(1, Math.floor(navigator.hardwareConcurrency / 2))), contributing: undefined })
+  const toggle = page.getByRole('switch', { name: 'Let this page run jobs for others' })
+  assert.equal(await toggle.isChecked(), false)
+  await toggle.check()
+  await waitForState(page, 'on')
+  const on = await contribution(page)
+  assert.equal(on.contributing, on.threads)
+  assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('wasmesh-contribute') ?? 'null')?.enabled), true)
+
+  // pause-on-battery, then pause-when-hidden
+  await page.evaluate(() => {
+    const battery = (window as unknown as { testBattery: EventTarget & { charging: boolean } }).testBattery
+    battery.charging = false
+    battery.dispatchEvent(new Event('chargingchange'))
+  })
+  await waitForState(page, 'paused')
+  await page.waitForFunction(() => (document.querySelector('wasmesh-contribute') as ContributeElement).peer?.contribution == null)
+  await page.evaluate(() => {
+    const battery = (window as unknown as { testBattery: EventTarget & { charging: boolean } }).testBattery
+    battery.charging = true
+    battery.dispatchEvent(new Event('chargingchange'))
+  })
+  await waitForState(page, 'on')
+  const setHidden = async (hidden: boolean): Promise<void> => {
+    await page.evaluate(h => {
+      Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true })
+      document.dispatchEvent(new Event('visibilitychange'))
+    }, hidden)
+  }
+  await setHidden(true)
+  await waitForState(page, 'paused')
+  assert.equal((await contribution(page)).contributing, undefined)
+  await setHidden(false)
+  await waitForState(page, 'on')
+
+  // the choice is remembered: after a reload the page contributes without asking again
+  await page.reload()
+  await page.waitForSelector('#status[data-state=connected]', { timeout: 30_000 })
+  await waitForState(page, 'on')
+  assert.equal(await page.getByRole('switch', { name: 'Let this page run jobs for others' }).isChecked(), true)
+})
