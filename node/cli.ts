@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { text } from 'node:stream/consumers'
 import { Presets, SingleBar } from 'cli-progress'
 import { Command, InvalidArgumentError, Option } from 'commander'
@@ -176,6 +176,7 @@ async function runBatch (module: Uint8Array | string, inputsDir: string, outDir:
   const names = (await readdir(inputsDir, { withFileTypes: true })).filter(entry => entry.isFile()).map(entry => entry.name).sort()
   const stateDir = join(outDir, '.wasmesh')
   await mkdir(join(stateDir, 'receipts'), { recursive: true })
+  await mkdir(join(stateDir, 'tmp'), { recursive: true })
   const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: stateDir })
   const bar = new SingleBar({ format: 'jobs {bar} {value}/{total} | {resumed} resumed, {failed} failed | {eta_formatted} left', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic)
   const counts = { done: 0, resumed: 0, failed: 0 }
@@ -193,8 +194,8 @@ async function runBatch (module: Uint8Array | string, inputsDir: string, outDir:
     for await (const r of peer.map(module, inputs, { ...jobOptions, concurrency: options.concurrency, resume: true, signal: controller.signal })) {
       const name = names[r.index] as string
       if (r.ok) {
-        await writeFile(join(outDir, name), r.result.output)
-        await writeFile(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)))
+        await writeAtomically(join(outDir, name), r.result.output, stateDir)
+        await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)), stateDir)
         counts.done++
         counts.resumed += r.result.resumed ? 1 : 0
       } else {
@@ -272,6 +273,17 @@ program.command('verify')
   })
 
 program.addCommand(appCommand(bootstrapOption))
+
+/**
+ * Writes a file whole or not at all: into the state dir first, then renamed
+ * into place, so a requester killed mid-batch never leaves a truncated
+ * output or receipt behind.
+ */
+async function writeAtomically (path: string, data: Uint8Array | string, stateDir: string): Promise<void> {
+  const temporary = join(stateDir, 'tmp', `${process.pid}-${basename(path)}`)
+  await writeFile(temporary, data)
+  await rename(temporary, path)
+}
 
 interface RunCommandOptions {
   input?: string
