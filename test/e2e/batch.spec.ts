@@ -11,7 +11,7 @@ test.afterEach(async () => {
   await net?.stop()
 })
 
-test('a page reload mid-batch resumes the batch from IndexedDB without rerunning finished jobs', async ({ browser }) => {
+test('a batch started through the SDK survives a reload: the page resumes it from IndexedDB without rerunning finished jobs', async ({ browser }) => {
   const worker = await net.spawnPeer(1)
   const page = await (await browser.newContext()).newPage()
   await page.goto(net.url)
@@ -36,28 +36,24 @@ test('a page reload mid-batch resumes the batch from IndexedDB without rerunning
   await page.reload()
   await joined(page)
 
-  const stored = await page.evaluate(async () => window.wasmesh.peer!.listBatches())
-  expect(stored).toHaveLength(1)
-  expect(stored[0]?.total).toBe(20)
-  expect(stored[0]?.done).toBeGreaterThanOrEqual(finishedBefore.length)
-
-  await knowsWorker(page, worker.id)
-  const resumed = await page.evaluate(async () => {
-    const results: Array<{ index: number, ok: boolean, job?: string, resumed?: boolean, output?: string }> = []
-    for await (const result of window.wasmesh.peer!.resume('reload-test')) {
-      results.push(result.ok
-        ? { index: result.index, ok: true, job: result.result.job.toString(), resumed: result.result.resumed, output: result.result.text() }
-        : { index: result.index, ok: false, output: result.error.message })
-    }
-    return results
-  })
-  expect(resumed).toHaveLength(20)
-  for (const result of resumed) {
-    expect(result.ok, result.output).toBe(true)
-    expect(result.output).toBe('done\n')
+  // the page lists the stored batch and resumes it by itself
+  await page.waitForFunction(() => window.wasmesh.batch?.id === 'reload-test', undefined, { timeout: 30_000 })
+  const resumedFrom = await page.evaluate(() => window.wasmesh.batch?.resumedFrom)
+  expect(resumedFrom).toBeGreaterThanOrEqual(finishedBefore.length)
+  await expect(page.locator('#batch-note')).toContainText(`Resumed after the reload: ${resumedFrom} finished job`)
+  await page.waitForFunction(() => window.wasmesh.batch?.state !== 'running', undefined, { timeout: 60_000 })
+  const batch = await page.evaluate(() => window.wasmesh.batch)
+  expect(batch?.state, JSON.stringify(batch?.rows.filter(row => row.state !== 'ok'))).toBe('ok')
+  expect(batch?.total).toBe(20)
+  expect(batch?.done).toBe(20)
+  for (const row of batch?.rows ?? []) {
+    expect(row.output).toBe('done\n')
+    expect(row.verified).toBe(true)
   }
   for (const job of finishedBefore) {
-    expect(resumed.find(result => result.job === job)?.resumed, `job ${job} ran again after the reload`).toBe(true)
+    expect(batch?.rows.find(row => row.job === job)?.resumed, `job ${job} ran again after the reload`).toBe(true)
   }
-  expect(new Set(resumed.map(result => result.index)).size).toBe(20)
+  expect(new Set(batch?.rows.map(row => row.job)).size).toBe(20)
+  // a finished batch is forgotten: the next reload does not resume it
+  expect(await page.evaluate(async () => window.wasmesh.peer!.listBatches())).toEqual([])
 })
