@@ -4,8 +4,8 @@
  * search and Monte Carlo finish with the same answer `wasmesh app` gives.
  */
 import { spawn } from 'node:child_process'
-import { expect, test, type Browser, type Page } from '@playwright/test'
-import { contributing, joined, knowsWorker, startNetwork, type Network } from './network.ts'
+import { expect, test, type Page } from '@playwright/test'
+import { contributing, joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
 
 let net: Network
 const cwd = new URL('../../', import.meta.url).pathname
@@ -18,13 +18,6 @@ test.afterEach(async () => {
   await net?.stop()
 })
 
-async function openTab (browser: Browser, query = ''): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1600 } })
-  const page = await context.newPage()
-  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
-  await page.goto(`${net.url}${query}`)
-  return page
-}
 
 /** Runs `wasmesh app <args> --json` against the test network and parses its output. */
 async function cliApp (args: string[]): Promise<Record<string, unknown>> {
@@ -50,9 +43,9 @@ async function runApp (page: Page, app: string): Promise<NonNullable<Window['was
 test('the fractal renders tile by tile on several peers, and the same answers come back in the page and the CLI', async ({ browser }, testInfo) => {
   test.setTimeout(300_000)
   const [a, b] = await Promise.all([net.spawnPeer(2), net.spawnPeer(2)])
-  const worker = await openTab(browser, '?contribute=2')
+  const worker = await openTab(browser, net, { query: '?contribute=2', height: 1600 })
   const tabId = await contributing(worker)
-  const tab = await openTab(browser)
+  const tab = await openTab(browser, net, { height: 1600 })
   await joined(tab)
   for (const id of [a.id, b.id, tabId]) {
     await knowsWorker(tab, id)

@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Page } from '@playwright/test'
-import { contributing, joined, knowsWorker, startNetwork, type Network } from './network.ts'
+import { expect, test, type Page } from '@playwright/test'
+import { contributing, joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
 
 let net: Network
 
@@ -11,14 +11,6 @@ test.afterEach(async () => {
   await net?.stop()
 })
 
-/** A tab in its own browser context: its own IndexedDB, so its own peer id. */
-async function openTab (browser: Browser, query = ''): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } })
-  const page = await context.newPage()
-  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
-  await page.goto(`${net.url}${query}`)
-  return page
-}
 
 async function runInPage (page: Page, demo: 'echo' | 'spin', input: string): Promise<void> {
   await page.selectOption('#demo', demo)
@@ -28,7 +20,7 @@ async function runInPage (page: Page, demo: 'echo' | 'spin', input: string): Pro
 }
 
 test('a Node requester\'s job runs in a contributing browser tab', async ({ browser }, testInfo) => {
-  const tab = await openTab(browser, '?contribute=1')
+  const tab = await openTab(browser, net, { query: '?contribute=1' })
   const tabId = await contributing(tab)
   const timings = await tab.evaluate(() => window.wasmesh.timings)
   console.log(`page load → SDK loaded ${timings.sdkLoaded?.toFixed(0)} ms, → connected to bootstrap ${timings.connected?.toFixed(0)} ms, → relay+WebRTC address ${timings.reachable?.toFixed(0)} ms, → contributing ${timings.contributing?.toFixed(0)} ms`)
@@ -44,7 +36,7 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
 
 test('a browser requester\'s job runs on a Node worker', async ({ browser }, testInfo) => {
   const worker = await net.spawnPeer(1)
-  const tab = await openTab(browser)
+  const tab = await openTab(browser, net)
   await joined(tab)
   await knowsWorker(tab, worker.id)
   await expect(tab.locator(`#peers li[data-peer-id="${worker.id}"]`)).toBeVisible()
@@ -57,9 +49,9 @@ test('a browser requester\'s job runs on a Node worker', async ({ browser }, tes
 })
 
 test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connection', async ({ browser }, testInfo) => {
-  const b = await openTab(browser, '?contribute=1')
+  const b = await openTab(browser, net, { query: '?contribute=1' })
   const bId = await contributing(b)
-  const a = await openTab(browser)
+  const a = await openTab(browser, net)
   const aId = await joined(a)
   expect(aId).not.toBe(bId)
   await knowsWorker(a, bId)
@@ -81,7 +73,7 @@ test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connec
 })
 
 test('closing the contributing tab mid-job: the job completes on another peer', async ({ browser }, testInfo) => {
-  const tab = await openTab(browser, '?contribute=1')
+  const tab = await openTab(browser, net, { query: '?contribute=1' })
   const tabId = await contributing(tab)
   // ~8 s of work: long enough to close the tab while it runs
   const job = net.run('build/wasm/spin.wasm', '8000')
@@ -98,7 +90,7 @@ test('closing the contributing tab mid-job: the job completes on another peer', 
 })
 
 test('reloading the page keeps its peer id and its compiled modules', async ({ browser }, testInfo) => {
-  const tab = await openTab(browser, '?contribute=1')
+  const tab = await openTab(browser, net, { query: '?contribute=1' })
   const id = await contributing(tab)
   const first = await net.run('build/wasm/echo.wasm', 'first')
   expect(first.ok, JSON.stringify(first)).toBe(true)
@@ -121,7 +113,7 @@ test('reloading the page keeps its peer id and its compiled modules', async ({ b
 })
 
 test('bad input gets a message in the page: not-wasm file, bootstrap down', async ({ browser }, testInfo) => {
-  const tab = await openTab(browser)
+  const tab = await openTab(browser, net)
   await joined(tab)
   await tab.selectOption('#demo', 'file')
   await tab.setInputFiles('#file', { name: 'notes.wasm', mimeType: 'application/wasm', buffer: Buffer.from('this is not wasm') })
@@ -131,7 +123,7 @@ test('bad input gets a message in the page: not-wasm file, bootstrap down', asyn
   await expect(tab.locator('#result-output')).toContainText('not a WebAssembly module')
   await tab.screenshot({ path: testInfo.outputPath('not-wasm.png'), fullPage: true })
 
-  const down = await openTab(browser, `?bootstrap=${encodeURIComponent('/ip4/127.0.0.1/tcp/9/ws/p2p/12D3KooWH7ETWV6x22ZJjq6zhHu17iiSmw8fggGwf3bc3APbPDdt')}`)
+  const down = await openTab(browser, net, { query: `?bootstrap=${encodeURIComponent('/ip4/127.0.0.1/tcp/9/ws/p2p/12D3KooWH7ETWV6x22ZJjq6zhHu17iiSmw8fggGwf3bc3APbPDdt')}` })
   await expect(down.locator('#status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
   await expect(down.locator('#banner')).toContainText('could not reach any bootstrap node')
   await down.screenshot({ path: testInfo.outputPath('bootstrap-down.png'), fullPage: true })

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Page } from '@playwright/test'
+import type { Browser, Page } from '@playwright/test'
 import type { DebugHandle } from '../../web/app.ts'
 
 declare global {
@@ -158,4 +158,17 @@ export async function contributing (page: Page): Promise<string> {
 /** Waits until the page knows `peerId` advertises free capacity. */
 export async function knowsWorker (page: Page, peerId: string): Promise<void> {
   await page.waitForFunction(id => window.wasmesh.peer?.peers().some(p => p.peerId === id && p.advert.slots.free > 0) === true, peerId, { timeout: 30_000 })
+}
+
+/**
+ * Opens the page in a tab of its own browser context (its own IndexedDB, so
+ * its own peer id), logging the page's errors. `query` is appended to the
+ * page's URL; `height` sets the viewport for fuller screenshots.
+ */
+export async function openTab (browser: Browser, net: Network, options: { query?: string, height?: number } = {}): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: options.height ?? 1000 } })
+  const page = await context.newPage()
+  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
+  await page.goto(`${net.url}${options.query ?? ''}`)
+  return page
 }

@@ -3,8 +3,8 @@
  * and a row per job; stored in IndexedDB as they run, so a reload resumes the
  * batch by itself without running finished jobs again.
  */
-import { expect, test, type Browser, type Page } from '@playwright/test'
-import { joined, knowsWorker, startNetwork, type Network } from './network.ts'
+import { expect, test, type Page } from '@playwright/test'
+import { joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
 
 let net: Network
 const cwd = new URL('../../', import.meta.url).pathname
@@ -17,13 +17,6 @@ test.afterEach(async () => {
   await net?.stop()
 })
 
-async function openTab (browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 1000 } })
-  const page = await context.newPage()
-  page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
-  await page.goto(net.url)
-  return page
-}
 
 async function batchMode (page: Page): Promise<void> {
   await page.locator('.segmented').getByText('Batch', { exact: true }).click()
@@ -32,7 +25,7 @@ async function batchMode (page: Page): Promise<void> {
 
 test('a batch run from the page resumes by itself after a reload, without rerunning finished jobs', async ({ browser }, testInfo) => {
   const worker = await net.spawnPeer(1)
-  const page = await openTab(browser)
+  const page = await openTab(browser, net)
   await joined(page)
   await knowsWorker(page, worker.id)
 
@@ -96,7 +89,7 @@ test('a batch run from the page resumes by itself after a reload, without rerunn
 
 test('bad batch input gets a message, failed jobs are counted, and a batch can be discarded', async ({ browser }, testInfo) => {
   const worker = await net.spawnPeer(1)
-  const page = await openTab(browser)
+  const page = await openTab(browser, net)
   await joined(page)
   await knowsWorker(page, worker.id)
   await batchMode(page)
