@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError, type Option } from 'commander'
 import { hashsearch, mandelbrot, montecarlo } from '../apps/index.ts'
 import type { AppRunOptions, JobDone } from '../apps/shared.ts'
 import { createPeer } from './create-peer.ts'
+import { stopWithin } from './stop.ts'
 import type { Peer } from '../protocol/peer.ts'
 
 const WASM_DIR = fileURLToPath(new URL('../build/wasm/', import.meta.url))
@@ -126,7 +127,7 @@ async function withPeer (options: CommonOptions, file: string, total: number, un
   } finally {
     bar.stop()
     process.off('SIGINT', interrupt)
-    await peer.stop()
+    await stopWithin(peer)
   }
 }
 

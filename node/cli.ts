@@ -12,6 +12,7 @@ import { WasmeshError } from '../protocol/errors.ts'
 import { appCommand } from './apps.ts'
 import { startBootstrap, type BootstrapNode } from './bootstrap.ts'
 import { createPeer } from './create-peer.ts'
+import { stopWithin } from './stop.ts'
 import { localNetworkFile, wasmeshHome } from './home.ts'
 import { servePage } from './http-server.ts'
 import type { Peer, RunOptions, RunResult } from '../protocol/peer.ts'
@@ -62,7 +63,7 @@ program.command('start')
     console.log('\nPress Ctrl-C to stop.')
     onShutdown(async () => {
       await page?.close()
-      await peer.stop()
+      await stopWithin(peer)
       await node.stop()
       await rm(localNetworkFile(), { force: true })
     })
@@ -105,7 +106,7 @@ program.command('peer')
       console.log(`listening ${addr}`)
     }
     logServedJobs(peer)
-    onShutdown(async () => { await peer.stop() })
+    onShutdown(async () => { await stopWithin(peer) })
   })
 
 program.command('run')
@@ -162,7 +163,7 @@ program.command('run')
       }
       process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
     } finally {
-      await peer.stop()
+      await stopWithin(peer)
     }
   })
 
@@ -207,7 +208,7 @@ async function runBatch (module: Uint8Array | string, inputsDir: string, outDir:
   } finally {
     bar.stop()
     process.off('SIGINT', interrupt)
-    await peer.stop()
+    await stopWithin(peer)
   }
   const workers = peer.workers().map(({ peerId, record, score }) => ({ peerId, score, ...record }))
   if (options.json === true) {
@@ -255,7 +256,7 @@ program.command('status')
         console.log(`${p.peerId}  ${p.platform}  slots ${p.slots.free}/${p.slots.total} free  mem ${p.memoryMiB} MiB  abis ${p.abis.join(',')}  cached ${p.cached.length} module(s)  v${p.version}`)
       }
     } finally {
-      await peer.stop()
+      await stopWithin(peer)
     }
   })
 

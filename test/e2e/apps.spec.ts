@@ -26,8 +26,11 @@ async function cliApp (args: string[]): Promise<Record<string, unknown>> {
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  // a stuck CLI must fail the test with what it printed, not run into the test's own timeout
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 120_000)
   const code = await new Promise(resolve => child.once('exit', resolve))
-  expect(code, stderr).toBe(0)
+  clearTimeout(timer)
+  expect(code, `wasmesh app ${args.join(' ')} (killed after 120 s if code is null): ${stderr.slice(-3000)}`).toBe(0)
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>
 }
 
