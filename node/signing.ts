@@ -1,9 +1,7 @@
 import { createPrivateKey, sign } from 'node:crypto'
+import { ed25519Pkcs8 } from '../protocol/ed25519.ts'
 import type { Signer } from '../protocol/receipt.ts'
 import type { PrivateKey } from '@libp2p/interface'
-
-// the DER header that wraps a raw Ed25519 seed as PKCS #8
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
 
 /**
  * Ed25519 signing with the key imported into OpenSSL once. @libp2p/crypto
@@ -14,6 +12,6 @@ export function nodeSigner (key: PrivateKey): Signer {
   if (key.type !== 'Ed25519') {
     return key
   }
-  const keyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, key.raw.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+  const keyObject = createPrivateKey({ key: Buffer.from(ed25519Pkcs8(key)), format: 'der', type: 'pkcs8' })
   return { sign: data => sign(null, data, keyObject) }
 }

@@ -92,8 +92,9 @@ export class Requester {
 
   /** Something changed that may let a waiting job go: adverts, or a job answered. */
   wake (): void {
-    if (this.components.capacity.peers().length > 0) {
-      this.firstAdvertAt ??= Date.now()
+    // runs after every job: look at the table only until the first advert came
+    if (this.firstAdvertAt == null && this.components.capacity.peers().length > 0) {
+      this.firstAdvertAt = Date.now()
     }
     for (const waker of [...this.wakers]) {
       waker()

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process'
 import { expect, test, type Page } from '@playwright/test'
 import { contributing, joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
+import { cliPath, repoRoot } from '../helpers/processes.ts'
 
 let net: Network
-const cwd = new URL('../../', import.meta.url).pathname
 
 test.beforeEach(async () => {
   net = await startNetwork()
@@ -21,7 +21,7 @@ test.afterEach(async () => {
 
 /** Runs `wasmesh app <args> --json` against the test network and parses its output. */
 async function cliApp (args: string[]): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, ['node/cli.ts', 'app', ...args, '--bootstrap', net.tcp, '--json'], { cwd, env: { ...process.env, WASMESH_HOME: net.home, WASMESH_BOOTSTRAP: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [cliPath, 'app', ...args, '--bootstrap', net.tcp, '--json'], { cwd: repoRoot, env: { ...process.env, WASMESH_HOME: net.home, WASMESH_BOOTSTRAP: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

@@ -7,14 +7,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from '@playwright/test'
+import { cliPath, repoRoot } from '../helpers/processes.ts'
 import type { DebugHandle } from '../../web/app.ts'
 
 declare global {
   interface Window { wasmesh: DebugHandle }
 }
 
-const CLI = ['node/cli.ts']
-const cwd = new URL('../../', import.meta.url).pathname
 
 export interface Network {
   home: string
@@ -42,7 +41,7 @@ export interface RunJson {
 }
 
 function start (args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [...CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Resolves with the first match of `pattern` in the process's stdout+stderr. */

@@ -3,11 +3,12 @@
  * and a row per job; stored in IndexedDB as they run, so a reload resumes the
  * batch by itself without running finished jobs again.
  */
+import { join } from 'node:path'
 import { expect, test, type Page } from '@playwright/test'
 import { joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
+import { repoRoot } from '../helpers/processes.ts'
 
 let net: Network
-const cwd = new URL('../../', import.meta.url).pathname
 
 test.beforeEach(async () => {
   net = await startNetwork()
@@ -115,7 +116,7 @@ test('bad batch input gets a message, failed jobs are counted, and a batch can b
   await page.locator('#run-card').screenshot({ path: testInfo.outputPath('batch-bad-input.png') })
 
   // every job of a module that traps fails with a signed receipt: counted, shown, and the batch ends
-  await page.setInputFiles('#file', `${cwd}build/wasm/trap.wasm`)
+  await page.setInputFiles('#file', join(repoRoot, 'build/wasm/trap.wasm'))
   await expect(page.locator('#file-name')).toContainText('trap.wasm')
   await page.fill('#batch-name', 'traps')
   await page.click('#batch-run')
