@@ -1,5 +1,5 @@
 import { unixfs, type UnixFS } from '@helia/unixfs'
-import { ContentFetchError } from './errors.ts'
+import { ContentFetchError, WasmeshError } from './errors.ts'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -52,6 +52,10 @@ export class ContentStore {
         throw err
       }
       if (options.signal.aborted) {
+        // aborted for a reason of ours (the worker is stopping, the job was cancelled): say that, not "too slow"
+        if (options.signal.reason instanceof WasmeshError) {
+          throw options.signal.reason
+        }
         throw new ContentFetchError(`could not fetch the ${options.what} ${cid.toString()}: no connected peer sent it in time`, { cause: err })
       }
       throw new ContentFetchError(`could not read the ${options.what} ${cid.toString()}: ${(err as Error).message}`, { cause: err })

@@ -1,7 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from './cbor.ts'
 import { FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from './constants.ts'
-import { errorToWire, MalformedMessageError } from './errors.ts'
+import { errorToWire, MalformedMessageError, WorkerLostError } from './errors.ts'
 import { decodeJob, type EncodedJob } from './job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from './messages.ts'
 import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from './receipt.ts'
@@ -94,7 +94,8 @@ export class JobServer extends EventTarget {
   async stop (): Promise<void> {
     await this.components.registrar.unhandle(JOB_PROTOCOL)
     for (const controller of this.running) {
-      controller.abort(new Error('the worker is shutting down'))
+      // retryable: the job is fine, this worker is going away
+      controller.abort(new WorkerLostError('the worker is shutting down'))
     }
   }
 

@@ -352,3 +352,41 @@ describe('two peers through a bootstrap node', () => {
     }
   })
 })
+
+describe('a worker that stops mid-job', () => {
+  let bootstrap: BootstrapNode
+  let workers: Peer[]
+  let requester: Peer
+
+  before(async () => {
+    bootstrap = await startBootstrap()
+    const address = bootstrap.addresses()[0] as string
+    workers = await Promise.all([1, 2].map(async () => createPeer({ bootstrap: [address], contribute: { threads: 1 } })))
+    requester = await createPeer({ bootstrap: [address], spotCheck: false })
+  })
+
+  after(async () => {
+    await requester?.stop()
+    await Promise.all(workers.map(async worker => worker.stop()))
+    await bootstrap?.stop()
+  })
+
+  it('tells the requester it went away, and the job completes on the other worker', async () => {
+    // stop the first worker to start the job while the module runs (its fetch takes milliseconds, the
+    // spin over a second): it answers before its connections close
+    let stopping: Peer | undefined
+    for (const worker of workers) {
+      worker.addEventListener('work:start', () => {
+        if (stopping == null) {
+          stopping = worker
+          setTimeout(() => { void worker.stopContributing() }, 300)
+        }
+      })
+    }
+    const result = await requester.run({ module: spinWasm, input: '1500' })
+    assert.equal(result.text(), 'done\n')
+    const stopped = workers.filter(worker => worker.contribution == null)
+    assert.equal(stopped.length, 1, 'exactly one worker should have stopped mid-job')
+    assert.notEqual(result.worker, stopped[0]?.id)
+  })
+})
