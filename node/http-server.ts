@@ -4,7 +4,7 @@
  * /config.json naming the bootstrap node's WebSocket multiaddrs, so the same
  * build works on any host that serves a config.json next to it.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,6 +32,29 @@ const HEADERS = {
   'X-Content-Type-Options': 'nosniff'
 }
 
+/** Time a client gets to send its request headers: a slow client holds a socket no longer. */
+const HEADERS_TIMEOUT_MS = 10_000
+/** Time a client gets to send its whole request. */
+const REQUEST_TIMEOUT_MS = 30_000
+
+/** The request path, percent-decoded; undefined when the encoding is malformed or names a NUL byte. */
+function decodePath (url: string): string | undefined {
+  try {
+    const path = decodeURIComponent(new URL(url, 'http://x').pathname)
+    return path.includes('\0') ? undefined : path
+  } catch {
+    return undefined
+  }
+}
+
+function fail (res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.writeHead(status, { ...HEADERS, 'Content-Type': TYPES['.txt'] }).end(message)
+}
+
 export interface PageServerOptions {
   /** 0 picks a free port. */
   port: number
@@ -56,9 +79,32 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
     throw new Error(`the page is not built (no ${join(root, 'index.html')}): run \`npm run build:web\` first`)
   }
   const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+    // fenced: nothing a client sends may take the process (and the libp2p node beside it) down
+    try {
+      handle(req, res)
+    } catch (err) {
+      fail(res, 500, `internal error: ${(err as Error).message}`)
+    }
+  })
+  // slow clients may not hold sockets open for ever (slowloris); Node answers oversized headers with 431 by itself
+  server.headersTimeout = HEADERS_TIMEOUT_MS
+  server.requestTimeout = REQUEST_TIMEOUT_MS
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
+    }
+    socket.destroy()
+  })
+
+  function handle (req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end()
+      return
+    }
+    const path = decodePath(req.url ?? '/')
+    if (path == null) {
+      fail(res, 400, 'bad request: the path is not valid percent-encoded UTF-8\n')
       return
     }
     if (path === '/config.json') {
@@ -68,7 +114,7 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
     }
     const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path))
     if (file !== root && !file.startsWith(root + sep)) {
-      res.writeHead(403, HEADERS).end()
+      fail(res, 403, 'forbidden\n')
       return
     }
     readFile(file).then(body => {
@@ -76,9 +122,9 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
       res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': cache, 'Content-Length': body.byteLength })
       res.end(req.method === 'HEAD' ? undefined : body)
     }, () => {
-      res.writeHead(404, { ...HEADERS, 'Content-Type': TYPES['.txt'] }).end('not found\n')
+      fail(res, 404, 'not found\n')
     })
-  })
+  }
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject)

@@ -28,16 +28,21 @@ export class CliProcess {
         waiter()
       }
     })
-    createInterface({ input: this.child.stderr! }).on('line', line => { this.stderr.push(line) })
+    createInterface({ input: this.child.stderr! }).on('line', line => {
+      this.stderr.push(line)
+      for (const waiter of this.waiters) {
+        waiter()
+      }
+    })
     this.exited = new Promise(resolve => this.child.on('exit', (code, signal) => {
       this.exit = { code, signal }
       resolve(code)
     }))
   }
 
-  /** Resolves with the first stdout line matching `pattern`, waiting for it if need be. */
-  async waitForLine (pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-    const found = (): string | undefined => this.lines.find(line => pattern.test(line))
+  /** Resolves with the first line of `stream` matching `pattern`, waiting for it if need be. */
+  async waitForLine (pattern: RegExp, timeoutMs = 30_000, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+    const found = (): string | undefined => (stream === 'stdout' ? this.lines : this.stderr).find(line => pattern.test(line))
     const existing = found()
     if (existing != null) {
       return existing
@@ -110,9 +115,11 @@ export class TestNetwork {
     this.env = { ...process.env, WASMESH_HOME: home, WASMESH_BOOTSTRAP: '' }
   }
 
-  static async start (): Promise<TestNetwork> {
+  /** @param options.httpPort - also serve the page from the bootstrap node (0 picks a port) */
+  static async start (options: { httpPort?: number } = {}): Promise<TestNetwork> {
     const network = new TestNetwork(await mkdtemp(join(tmpdir(), 'wasmesh-test-')))
-    const bootstrap = network.spawn(['bootstrap', '--port', '0', '--data', join(network.home, 'bootstrap')])
+    const http = options.httpPort == null ? [] : ['--http-port', String(options.httpPort)]
+    const bootstrap = network.spawn(['bootstrap', '--port', '0', '--data', join(network.home, 'bootstrap'), ...http])
     network.bootstrapAddr = await bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
     return network
   }
