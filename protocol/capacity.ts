@@ -35,7 +35,8 @@ export type LocalAdvert = () => AdvertContent | undefined
  * message's signer is the advertising peer; a validator drops anything that
  * does not decode, before gossipsub forwards it.
  *
- * Emits `change` whenever the table changes.
+ * Emits `change` whenever the table changes, and `published` (detail: the
+ * advert) whenever we publish ours.
  */
 export class CapacityService extends EventTarget {
   private readonly components: CapacityComponents
@@ -173,10 +174,11 @@ export class CapacityService extends EventTarget {
 
   private publishAdvert (advert: AdvertContent): void {
     this.lastPublishAt = Date.now()
-    const data = encodeAdvert({ ...advert, seq: ++this.seq, intervalMs: Math.round(this.intervalMs * this.stretch()) })
-    this.components.pubsub.publish(CAPACITY_TOPIC, data).catch(() => {
+    const published = { ...advert, seq: ++this.seq, intervalMs: Math.round(this.intervalMs * this.stretch()) }
+    this.components.pubsub.publish(CAPACITY_TOPIC, encodeAdvert(published)).catch(() => {
       // no subscribed peer yet: the next interval or subscription change publishes again
     })
+    this.dispatchEvent(new CustomEvent('published', { detail: published }))
   }
 
   private readonly validate = (_from: PeerId, message: Message): TopicValidatorResult => {

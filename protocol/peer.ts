@@ -78,8 +78,12 @@ export interface ContributeOptions {
 export interface PeerEvents {
   /** The set of peers we know capacity for changed: read `peer.peers()`. */
   'peers': CustomEvent<PeerCapacity[]>
-  /** Connected peers changed: `detail` is how many. */
+  /** Connected peers changed: `detail` is how many; read `peer.connections()` for the links. */
   'connections': CustomEvent<number>
+  /** Our own dialable addresses changed: `detail` is `peer.addresses()`. */
+  'addresses': CustomEvent<string[]>
+  /** We published our capacity advert (on contributing, on load changes, and every interval). */
+  'advert': CustomEvent<CapacityAdvert>
   /** Our contribution started, stopped or changed load: read `peer.contribution`. */
   'contribution': CustomEvent<Contribution | undefined>
   'job:queued': CustomEvent<JobEvent>
@@ -90,6 +94,18 @@ export interface PeerEvents {
   /** A job we run for someone else started or ended. */
   'work:start': CustomEvent<ServedJob>
   'work:end': CustomEvent<ServedJob>
+}
+
+/** How a connection to another peer is carried. */
+export type ConnectionTransport = 'webrtc' | 'relay' | 'websockets' | 'tcp' | 'other'
+
+/** A live connection to another peer, as `peer.connections()` reports it. */
+export interface PeerConnection {
+  peerId: string
+  remoteAddr: string
+  transport: ConnectionTransport
+  /** False for a relayed connection: its bytes pass through a relay node. */
+  direct: boolean
 }
 
 export interface Contribution {
@@ -181,6 +197,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     this.status = 'starting'
     const { libp2p } = this.components
     this.capacity.addEventListener('change', this.onCapacityChange)
+    this.capacity.addEventListener('published', this.onPublished)
+    libp2p.addEventListener('self:peer:update', this.onAddressesChange)
     libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     libp2p.addEventListener('connection:open', this.onConnectionsChange)
     libp2p.addEventListener('connection:close', this.onConnectionsChange)
@@ -209,6 +227,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     libp2p.removeEventListener('connection:open', this.onConnectionsChange)
     libp2p.removeEventListener('connection:close', this.onConnectionsChange)
     this.capacity.removeEventListener('change', this.onCapacityChange)
+    this.capacity.removeEventListener('published', this.onPublished)
+    libp2p.removeEventListener('self:peer:update', this.onAddressesChange)
     await this.stopContributing()
     this.client.stop()
     this.capacity.stop()
@@ -235,6 +255,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** Addresses others can dial us at. */
   addresses (): string[] {
     return this.components.libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  /** Our live connections and how each is carried. */
+  connections (): PeerConnection[] {
+    return this.components.libp2p.getConnections().map(connection => {
+      const remoteAddr = connection.remoteAddr.toString()
+      const transport = transportOf(remoteAddr)
+      return { peerId: connection.remotePeer.toString(), remoteAddr, transport, direct: transport !== 'relay' }
+    })
   }
 
   /** Our contribution, or undefined when we do not contribute. */
@@ -510,6 +539,14 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     this.requester.wake()
   }
 
+  private readonly onPublished = (event: Event): void => {
+    this.safeDispatch('advert', { detail: (event as CustomEvent<CapacityAdvert>).detail })
+  }
+
+  private readonly onAddressesChange = (): void => {
+    this.safeDispatch('addresses', { detail: this.addresses() })
+  }
+
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail.toString()
     this.client.drop(peerId, new WorkerLostError(`${peerId} disconnected`))
@@ -532,4 +569,18 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly onWorkEnd = (event: Event): void => {
     this.safeDispatch('work:end', { detail: (event as CustomEvent<ServedJob>).detail })
   }
+}
+
+/** A relayed WebRTC connection is direct once upgraded; a bare circuit address is relayed. */
+function transportOf (remoteAddr: string): ConnectionTransport {
+  if (remoteAddr.includes('/webrtc')) {
+    return 'webrtc'
+  }
+  if (remoteAddr.includes('/p2p-circuit')) {
+    return 'relay'
+  }
+  if (/\/wss?(\/|$)/.test(remoteAddr)) {
+    return 'websockets'
+  }
+  return remoteAddr.includes('/tcp/') ? 'tcp' : 'other'
 }

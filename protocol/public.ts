@@ -1,5 +1,5 @@
 /** The platform-independent part of the public API, re-exported by both entry points. */
-export type { Peer, PeerStatus, PeerEvents, RunOptions, RunResult, MapOptions, MapResult, ModuleRef, InputRef, ContributeOptions, Contribution, JobEvent } from './peer.ts'
+export type { Peer, PeerStatus, PeerEvents, RunOptions, RunResult, MapOptions, MapResult, ModuleRef, InputRef, ContributeOptions, Contribution, JobEvent, PeerConnection, ConnectionTransport } from './peer.ts'
 export type { PeerCapacity, AdvertContent } from './capacity.ts'
 export type { ServedJob } from './job-server.ts'
 export type { PeerRecord, Evidence } from './reputation.ts'
