@@ -1,10 +1,10 @@
 /**
  * What the app drivers share: they split a workload into jobs, hand them to
  * `peer.map` and assemble the outputs as they arrive. Isomorphic (no `node:`
- * or DOM imports), so the CLI (node/apps.ts) and the page (web/app.ts) run
+ * or DOM imports), so the CLI (apps/cli/commands/app.ts) and the page (web/app.ts) run
  * the same code.
  */
-import type { MapOptions, ModuleRef, Peer } from '../protocol/peer.ts'
+import type { MapOptions, ModuleRef, Peer } from '../protocol/public.ts'
 
 /** All a driver needs of a peer; tests can pass a stand-in. */
 export type MapPeer = Pick<Peer, 'map'>

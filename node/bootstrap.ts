@@ -4,7 +4,7 @@ import { LevelDatastore } from 'datastore-level'
 import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2p } from 'libp2p'
-import { CapacityService } from '../protocol/capacity.ts'
+import { CapacityService } from '../protocol/net/capacity.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
 import type { PeerServices } from '../protocol/peer.ts'
@@ -53,7 +53,7 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
     datastore
   }) as unknown as Libp2p<PeerServices>
   // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
-  const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId })
+  const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
   capacity.start()
   return {
     peerId: libp2p.peerId.toString(),

@@ -6,4 +6,5 @@
  */
 export { createPeer, type CreatePeerOptions } from './create-peer.ts'
 export { startBootstrap, type BootstrapNode, type BootstrapOptions } from './bootstrap.ts'
+export { localNetworkFile, wasmeshHome } from './home.ts'
 export * from '../protocol/public.ts'

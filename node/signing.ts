@@ -1,6 +1,6 @@
 import { createPrivateKey, sign } from 'node:crypto'
-import { ed25519Pkcs8 } from '../protocol/ed25519.ts'
-import type { Signer } from '../protocol/receipt.ts'
+import { ed25519Pkcs8 } from '../protocol/wire/ed25519.ts'
+import type { Signer } from '../protocol/wire/receipt.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**

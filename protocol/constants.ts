@@ -84,4 +84,16 @@ export const ADVERT_SETTLE_MS = 300
 /** How long `run` waits for a worker to advertise capacity before giving up. */
 export const WORKER_WAIT_MS = 10_000
 
+/** How long joining waits for a bootstrap node to answer: a dial on a working network takes well under a second. */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+
+/** How long a joining peer keeps trying to tell the topic it is there; later adverts carry the news anyway. */
+export const ANNOUNCE_TIMEOUT_MS = 10_000
+
+/** Jobs `map` and batches keep in flight at once: enough to fill a few workers' slots and pipelines. */
+export const MAP_CONCURRENCY = 64
+
+/** The largest per-job memory limit a worker accepts unless told otherwise: a phone or a laptop can give 1 GiB to one job. */
+export const MAX_JOB_MEMORY_BYTES = 1024 * 1024 * 1024
+
 export const SOFTWARE_VERSION = '0.1.0'

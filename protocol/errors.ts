@@ -1,14 +1,18 @@
-import type { Receipt } from './receipt.ts'
+import type { Receipt } from './wire/receipt-types.ts'
 
 /**
- * One error class per failure mode. The `name` is stable: it travels in
- * receipts and across worker boundaries, and tests and apps match on it.
- *
- * `retryable` tells the scheduler whether another worker could succeed where
- * this one did not (a dead peer: yes; a module that traps: no, it would trap
- * everywhere).
+ * One error class per failure mode. Each carries what callers need:
+ * - `name`: stable; it travels in receipts and across worker and network
+ *   boundaries, and tests and apps match on it (never on the message);
+ * - `code`: a short stable identifier for programs and logs;
+ * - `hint`: one sentence a user can act on;
+ * - `retryable`: whether another worker could succeed where this one did not
+ *   (a dead peer: yes; a module that traps: no, it would trap everywhere).
  */
 export class WasmeshError extends Error {
+  static readonly NAME: string = 'WasmeshError'
+  readonly code: string = 'WASMESH'
+  readonly hint: string = ''
   readonly retryable: boolean = false
   /** For a failure of the job itself: the signed receipt that reports it. */
   receipt?: Receipt
@@ -23,93 +27,163 @@ export class WasmeshError extends Error {
 
 /** A wire message, job spec, advert or receipt did not decode or failed validation. */
 export class MalformedMessageError extends WasmeshError {
-  static readonly NAME = 'MalformedMessageError'
+  static override readonly NAME = 'MalformedMessageError'
   override name = MalformedMessageError.NAME
+  override readonly code = 'MALFORMED_MESSAGE'
+  override readonly hint = 'The peer sent bytes that are not a valid wasmesh message; check that both sides run compatible versions.'
 }
 
 /** A receipt's signature, signer or contents do not check out. */
 export class InvalidReceiptError extends WasmeshError {
-  static readonly NAME = 'InvalidReceiptError'
+  static override readonly NAME = 'InvalidReceiptError'
   override name = InvalidReceiptError.NAME
+  override readonly code = 'INVALID_RECEIPT'
+  override readonly hint = 'Do not trust this result: the receipt was altered, is for another job, or was signed by another peer.'
 }
 
 /** The bytes are not a WebAssembly module, or it does not fit the job's ABI. */
 export class InvalidModuleError extends WasmeshError {
-  static readonly NAME = 'InvalidModuleError'
+  static override readonly NAME = 'InvalidModuleError'
   override name = InvalidModuleError.NAME
+  override readonly code = 'INVALID_MODULE'
+  override readonly hint = 'Pass a .wasm file built for the job\'s ABI (wasi: exports _start and memory).'
 }
 
 /** The module imports something its ABI does not provide; the message names the import. */
 export class ForbiddenImportError extends WasmeshError {
-  static readonly NAME = 'ForbiddenImportError'
+  static override readonly NAME = 'ForbiddenImportError'
   override name = ForbiddenImportError.NAME
+  override readonly code = 'FORBIDDEN_IMPORT'
+  override readonly hint = 'Build the module without that import, or choose the ABI that provides it (docs/runtimes.md).'
 }
 
 /** The job ran past its wall-time limit and was stopped. */
 export class TimeLimitError extends WasmeshError {
-  static readonly NAME = 'TimeLimitError'
+  static override readonly NAME = 'TimeLimitError'
   override name = TimeLimitError.NAME
+  override readonly code = 'TIME_LIMIT'
+  override readonly hint = 'Raise the time limit (--timeout), or look for an endless loop in the module.'
 }
 
 /** The module asked for more linear memory than the job allows. */
 export class MemoryLimitError extends WasmeshError {
-  static readonly NAME = 'MemoryLimitError'
+  static override readonly NAME = 'MemoryLimitError'
   override name = MemoryLimitError.NAME
+  override readonly code = 'MEMORY_LIMIT'
+  override readonly hint = 'Raise the memory limit (--memory), or make the module use less.'
 }
 
 /** The module wrote more output than the job allows. */
 export class OutputLimitError extends WasmeshError {
-  static readonly NAME = 'OutputLimitError'
+  static override readonly NAME = 'OutputLimitError'
   override name = OutputLimitError.NAME
+  override readonly code = 'OUTPUT_LIMIT'
+  override readonly hint = 'Raise the output limit (--max-output), or write less.'
 }
 
 /** The module trapped (unreachable, out-of-bounds access, division by zero…). */
 export class WasmTrapError extends WasmeshError {
-  static readonly NAME = 'WasmTrapError'
+  static override readonly NAME = 'WasmTrapError'
   override name = WasmTrapError.NAME
+  override readonly code = 'WASM_TRAP'
+  override readonly hint = 'The module crashed; its stderr (shown with the error) usually says why.'
 }
 
 /** The module ran to the end but exited with a non-zero status. */
 export class NonZeroExitError extends WasmeshError {
-  static readonly NAME = 'NonZeroExitError'
+  static override readonly NAME = 'NonZeroExitError'
   override name = NonZeroExitError.NAME
+  override readonly code = 'NON_ZERO_EXIT'
+  override readonly hint = 'The module reported a failure; its stderr (shown with the error) usually says why.'
 }
 
 /** A module or input could not be fetched by CID from the network. */
 export class ContentFetchError extends WasmeshError {
-  static readonly NAME = 'ContentFetchError'
+  static override readonly NAME = 'ContentFetchError'
   override name = ContentFetchError.NAME
+  override readonly code = 'CONTENT_FETCH'
+  override readonly hint = 'Keep a peer that holds the content online, or pass the bytes rather than a CID.'
+  override readonly retryable = true
+}
+
+/** A peer sent bytes for a CID that do not hash to it, or more bytes than allowed. */
+export class ContentMismatchError extends WasmeshError {
+  static override readonly NAME = 'ContentMismatchError'
+  override name = ContentMismatchError.NAME
+  override readonly code = 'CONTENT_MISMATCH'
+  override readonly hint = 'A peer served wrong bytes; the content is fetched again from others.'
   override readonly retryable = true
 }
 
 /** The worker has no free slot; try another one or later. */
 export class WorkerBusyError extends WasmeshError {
-  static readonly NAME = 'WorkerBusyError'
+  static override readonly NAME = 'WorkerBusyError'
   override name = WorkerBusyError.NAME
+  override readonly code = 'WORKER_BUSY'
+  override readonly hint = 'The job is sent to another worker, or again once this one has room.'
   override readonly retryable = true
 }
 
-/** The worker went away or missed the deadline before returning a receipt. */
+/** The worker went away before returning a receipt. */
 export class WorkerLostError extends WasmeshError {
-  static readonly NAME = 'WorkerLostError'
+  static override readonly NAME = 'WorkerLostError'
   override name = WorkerLostError.NAME
+  override readonly code = 'WORKER_LOST'
+  override readonly hint = 'The job is sent to another worker.'
   override readonly retryable = true
+}
+
+/** A network wait passed its deadline: a worker that did not answer in time, a fetch that did not finish. */
+export class DeadlineError extends WasmeshError {
+  static override readonly NAME = 'DeadlineError'
+  override name = DeadlineError.NAME
+  override readonly code = 'DEADLINE'
+  override readonly hint = 'The peer was too slow or vanished; the job is sent to another worker.'
+  override readonly retryable = true
+}
+
+/** The caller cancelled the job (its AbortSignal fired). */
+export class CancelledError extends WasmeshError {
+  static override readonly NAME = 'CancelledError'
+  override name = CancelledError.NAME
+  override readonly code = 'CANCELLED'
+  override readonly hint = 'The job was cancelled on request; run it again to get a result.'
 }
 
 /** No peer advertises capacity for the job (yet). */
 export class NoWorkersError extends WasmeshError {
-  static readonly NAME = 'NoWorkersError'
+  static override readonly NAME = 'NoWorkersError'
   override name = NoWorkersError.NAME
+  override readonly code = 'NO_WORKERS'
+  override readonly hint = 'Start a worker with `wasmesh peer`, or open the page and switch on Contribute.'
   override readonly retryable = true
+}
+
+/** An input (or job spec) is larger than workers accept: no other worker would take it either. */
+export class InputTooLargeError extends WasmeshError {
+  static override readonly NAME = 'InputTooLargeError'
+  override name = InputTooLargeError.NAME
+  override readonly code = 'INPUT_TOO_LARGE'
+  override readonly hint = 'Split the input, or store it first and pass its CID.'
+}
+
+/** No stored batch has the id that was asked for. */
+export class BatchNotFoundError extends WasmeshError {
+  static override readonly NAME = 'BatchNotFoundError'
+  override name = BatchNotFoundError.NAME
+  override readonly code = 'BATCH_NOT_FOUND'
+  override readonly hint = 'List stored batches with peer.listBatches(), or start the batch again.'
 }
 
 /** Every attempt to run a job on the network failed; `attempts` says why each one did. */
 export class JobFailedError extends WasmeshError {
-  static readonly NAME = 'JobFailedError'
+  static override readonly NAME = 'JobFailedError'
   override name = JobFailedError.NAME
+  override readonly code = 'JOB_FAILED'
+  override readonly hint = 'Check that workers are online and able to run the job; each attempt\'s error is listed.'
   readonly attempts: readonly Error[]
 
-  constructor (message: string, attempts: readonly Error[]) {
+  constructor (message: string, attempts: readonly Error[] = []) {
     super(message, { cause: attempts.at(-1) })
     this.attempts = attempts
   }
@@ -117,18 +191,23 @@ export class JobFailedError extends WasmeshError {
 
 /** No bootstrap node was configured, or none could be reached. */
 export class BootstrapError extends WasmeshError {
-  static readonly NAME = 'BootstrapError'
+  static override readonly NAME = 'BootstrapError'
   override name = BootstrapError.NAME
+  override readonly code = 'BOOTSTRAP'
+  override readonly hint = 'Check the bootstrap address and that the node is running (locally: `npm start`).'
 }
 
 /** An internal fault in the executor, not attributable to the module. */
 export class ExecutorError extends WasmeshError {
-  static readonly NAME = 'ExecutorError'
+  static override readonly NAME = 'ExecutorError'
   override name = ExecutorError.NAME
+  override readonly code = 'EXECUTOR'
+  override readonly hint = 'The worker\'s sandbox failed; the job is sent to another worker.'
   override readonly retryable = true
 }
 
-const byName: Record<string, new (message: string) => WasmeshError> = {
+/** Every failure mode, in one list: the name registry below is derived from it. */
+export const ERROR_CLASSES = [
   MalformedMessageError,
   InvalidReceiptError,
   InvalidModuleError,
@@ -139,20 +218,30 @@ const byName: Record<string, new (message: string) => WasmeshError> = {
   WasmTrapError,
   NonZeroExitError,
   ContentFetchError,
+  ContentMismatchError,
   WorkerBusyError,
   WorkerLostError,
+  DeadlineError,
+  CancelledError,
   NoWorkersError,
+  InputTooLargeError,
+  BatchNotFoundError,
+  JobFailedError,
   BootstrapError,
   ExecutorError
-}
+] as const
+
+const byName = new Map<string, new (message: string) => WasmeshError>(ERROR_CLASSES.map(ErrorClass => [ErrorClass.NAME, ErrorClass]))
+
+/** An error as it crosses a worker or network boundary: the only wire shape of an error. */
+export interface WireError { name: string, message: string }
 
 /**
- * Rebuilds a typed error from the `{ name, message }` pair that crossed a
- * worker or network boundary. Unknown names become a plain WasmeshError that
- * keeps the remote name, so nothing is lost.
+ * Rebuilds a typed error from its wire shape. Unknown names become a plain
+ * WasmeshError that keeps the remote name, so nothing is lost.
  */
-export function errorFromWire (failure: { name: string, message: string }): WasmeshError {
-  const ErrorClass = byName[failure.name]
+export function errorFromWire (failure: WireError): WasmeshError {
+  const ErrorClass = byName.get(failure.name)
   if (ErrorClass != null) {
     return new ErrorClass(failure.message)
   }
@@ -161,8 +250,8 @@ export function errorFromWire (failure: { name: string, message: string }): Wasm
   return error
 }
 
-/** The `{ name, message }` pair that represents an error on the wire. */
-export function errorToWire (error: unknown): { name: string, message: string } {
+/** The wire shape of any thrown value. */
+export function errorToWire (error: unknown): WireError {
   if (error instanceof Error) {
     return { name: error.name, message: error.message }
   }

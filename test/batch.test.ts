@@ -3,8 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { startBootstrap, type BootstrapNode } from '../node/bootstrap.ts'
-import { createPeer } from '../node/create-peer.ts'
+import { createTestnet, type Testnet } from './helpers/testnet.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import type { Peer } from '../protocol/peer.ts'
 
@@ -14,21 +13,18 @@ import type { Peer } from '../protocol/peer.ts'
  */
 describe('persistent batches', () => {
   let home: string
-  let bootstrap: BootstrapNode
   let worker: Peer
-  let address: string
+  let testnet: Testnet
 
   before(async () => {
     await buildWasm()
     home = await mkdtemp(join(tmpdir(), 'wasmesh-batch-'))
-    bootstrap = await startBootstrap()
-    address = bootstrap.addresses()[0] as string
-    worker = await createPeer({ bootstrap: [address], contribute: { threads: 2 } })
+    testnet = await createTestnet(1, { slots: 2 })
+    worker = testnet.workers[0] as Peer
   })
 
   after(async () => {
-    await worker?.stop()
-    await bootstrap?.stop()
+    await testnet?.stop()
     await rm(home, { recursive: true, force: true })
   })
 
@@ -39,7 +35,7 @@ describe('persistent batches', () => {
     const ran = new Set<string>()
     worker.addEventListener('work:start', event => { ran.add(event.detail.job) })
 
-    let requester = await createPeer({ bootstrap: [address], dataDir, spotCheck: false })
+    let requester = await testnet.requester({ dataDir, spotCheck: false })
     const before: string[] = []
     for await (const result of requester.batch('nightly', module, inputs, { concurrency: 2 })) {
       assert.ok(result.ok)
@@ -51,7 +47,7 @@ describe('persistent batches', () => {
     await requester.stop()
     const ranBefore = new Set(ran)
 
-    requester = await createPeer({ bootstrap: [address], dataDir, spotCheck: false })
+    requester = await testnet.requester({ dataDir, spotCheck: false })
     try {
       const [stored] = await requester.listBatches()
       assert.equal(stored?.id, 'nightly')
@@ -87,7 +83,7 @@ describe('persistent batches', () => {
   })
 
   it('refuses an unknown batch id and a malformed one with clear errors', async () => {
-    const requester = await createPeer({ bootstrap: [address] })
+    const requester = await testnet.requester()
     try {
       await assert.rejects(async () => { for await (const result of requester.resume('nope')) { assert.fail(`yielded ${result.index}`) } }, /no stored batch is named "nope"/)
       await assert.rejects(async () => { for await (const result of requester.batch('bad id!', new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), ['x'])) { assert.fail(`yielded ${result.index}`) } }, { name: 'MalformedMessageError' })

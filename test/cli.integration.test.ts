@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fromString, toString } from 'uint8arrays'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, runCli, TestNetwork, type TestWorker } from './helpers/processes.ts'
+import { explain, runCli, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
 
 /**
  * The foundation end to end, with every node a separate OS process driven
@@ -12,12 +12,12 @@ import { explain, runCli, TestNetwork, type TestWorker } from './helpers/process
  * process per `wasmesh run`. The tests run in order and share the network.
  */
 describe('wasmesh CLI across processes', () => {
-  let network: TestNetwork
+  let network: ProcessNetwork
   let workers: TestWorker[]
 
   before(async () => {
     await buildWasm()
-    network = await TestNetwork.start()
+    network = await ProcessNetwork.start()
     workers = await Promise.all([network.startWorker('worker-a'), network.startWorker('worker-b')])
   })
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { decodeAdvert, encodeAdvert, validateAdvert, type CapacityAdvert } from '../protocol/advert.ts'
-import { cborCid, encodeCbor } from '../protocol/cbor.ts'
+import { decodeAdvert, encodeAdvert, validateAdvert, type CapacityAdvert } from '../protocol/wire/advert.ts'
+import { cborCid, encodeCbor } from '../protocol/wire/cbor.ts'
 import { DEFAULT_LIMITS, LIMIT_BOUNDS, MAX_ADVERT_BYTES, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_MESSAGE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from '../protocol/constants.ts'
-import { decodeJob, encodeJob, validateJob, type JobSpec } from '../protocol/job.ts'
-import { decodeRequest, decodeResponse, encodeMessage, type JobRequest, type JobResponse } from '../protocol/messages.ts'
+import { decodeJob, encodeJob, validateJob, type JobSpec } from '../protocol/wire/job.ts'
+import { decodeRequest, decodeResponse, encodeMessage, type JobRequest, type JobResponse } from '../protocol/wire/messages.ts'
 
 const encoder = new TextEncoder()
 const RAW_CODE = 0x55

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, before, describe, it } from 'node:test'
-import { decodeSignedReceipt, encodeSignedReceipt } from '../protocol/receipt.ts'
-import { decodeCbor, encodeCbor } from '../protocol/cbor.ts'
+import { decodeSignedReceipt, encodeSignedReceipt } from '../protocol/wire/receipt.ts'
+import { decodeCbor, encodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, runCli, TestNetwork, type CliProcess, type TestWorker } from './helpers/processes.ts'
+import { explain, runCli, ProcessNetwork, type NodeProcess, type TestWorker } from './helpers/processes.ts'
 import { fromString, toString } from 'uint8arrays'
 
 /**
@@ -15,7 +15,7 @@ import { fromString, toString } from 'uint8arrays'
  * bootstrap nodes routed around. Each test starts its own network.
  */
 describe('faults across processes', () => {
-  let network: TestNetwork
+  let network: ProcessNetwork
 
   before(async () => {
     await buildWasm()
@@ -52,11 +52,11 @@ describe('faults across processes', () => {
     }
   }
 
-  function batch (module: string, inputsDir: string, outDir: string, extra: string[] = []): CliProcess {
+  function batch (module: string, inputsDir: string, outDir: string, extra: string[] = []): NodeProcess {
     return network.spawn(['run', wasmPath(module), '--inputs', inputsDir, '--out', outDir, '--bootstrap', network.bootstrapAddr, '--json', ...extra])
   }
 
-  async function finished (process: CliProcess): Promise<{ code: number | null, summary: BatchSummary }> {
+  async function finished (process: NodeProcess): Promise<{ code: number | null, summary: BatchSummary }> {
     const code = await process.exited
     const line = process.lines.at(-1) ?? ''
     assert.ok(line.startsWith('{'), `no JSON summary: stdout ${process.lines.join(' | ')}; stderr ${process.stderr.slice(-5).join(' | ')}`)
@@ -64,8 +64,8 @@ describe('faults across processes', () => {
   }
 
   it('churn: half of four workers die during a 1,000-job batch; every output comes back once and correct', async () => {
-    network = await TestNetwork.start()
-    const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map(async name => network.startWorker(name, 2)))
+    network = await ProcessNetwork.start()
+    const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map(async name => network.startWorker(name, { slots: 2 })))
     const { dir, expected } = await inputs(1000)
 
     const calm = Date.now()
@@ -95,10 +95,10 @@ describe('faults across processes', () => {
   })
 
   it('liar: with redundancy 2, a worker returning wrong outputs under valid signatures is outvoted and banned', async () => {
-    network = await TestNetwork.start()
-    await network.startWorker('honest-1', 2)
-    await network.startWorker('honest-2', 2)
-    const liar = await network.startWorker('liar', 2, { WASMESH_TEST_FAULT: 'wrong-output' })
+    network = await ProcessNetwork.start()
+    await network.startWorker('honest-1', { slots: 2 })
+    await network.startWorker('honest-2', { slots: 2 })
+    const liar = await network.startWorker('liar', { slots: 2, env: { WASMESH_TEST_FAULT: 'wrong-output' } })
     const { dir, expected } = await inputs(40)
     const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--redundancy', '2', '--concurrency', '4']))
     assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
@@ -112,10 +112,10 @@ describe('faults across processes', () => {
   })
 
   it('stall: jobs taken by a worker that never answers move to the others', async () => {
-    network = await TestNetwork.start()
-    await network.startWorker('stall', 2, { WASMESH_TEST_FAULT: 'stall' })
-    await network.startWorker('ok-1', 1)
-    await network.startWorker('ok-2', 1)
+    network = await ProcessNetwork.start()
+    await network.startWorker('stall', { slots: 2, env: { WASMESH_TEST_FAULT: 'stall' } })
+    await network.startWorker('ok-1', { slots: 1 })
+    await network.startWorker('ok-2', { slots: 1 })
     const { dir, expected } = await inputs(12)
     const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--timeout', '2000']))
     assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
@@ -123,9 +123,9 @@ describe('faults across processes', () => {
   })
 
   it('forged receipts: a changed byte, a swapped peer id, and a receipt replayed for another job are refused', async () => {
-    network = await TestNetwork.start()
-    const worker = await network.startWorker('w', 1)
-    const other = await network.startWorker('other', 1)
+    network = await ProcessNetwork.start()
+    const worker = await network.startWorker('w', { slots: 1 })
+    const other = await network.startWorker('other', { slots: 1 })
     const first = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'one')
     const second = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'two')
     assert.equal(first.code, 0, explain(first))
@@ -159,8 +159,8 @@ describe('faults across processes', () => {
   })
 
   it('restart: a requester killed mid-batch resumes with the same --out and runs no finished job again', async () => {
-    network = await TestNetwork.start()
-    const workers = await Promise.all([network.startWorker('w1', 1), network.startWorker('w2', 1)])
+    network = await ProcessNetwork.start()
+    const workers = await Promise.all([network.startWorker('w1', { slots: 1 }), network.startWorker('w2', { slots: 1 })])
     const { dir, expected } = await inputs(300)
     const out = join(network.home, 'out')
     const first = batch('echo', dir, out, ['--concurrency', '8'])
@@ -184,11 +184,11 @@ describe('faults across processes', () => {
   })
 
   it('bootstrap loss: running jobs finish, and a new peer gets a clear error', async () => {
-    network = await TestNetwork.start()
-    await network.startWorker('w', 1)
+    network = await ProcessNetwork.start()
+    await network.startWorker('w', { slots: 1 })
     const job = network.run(['run', wasmPath('spin'), '--input', '-', '--json'], '2000')
     await waitFor(async () => network.processes.some(p => p.lines.some(line => line.startsWith('job started '))))
-    network.processes[0]?.kill('SIGKILL') // the bootstrap node
+    network.bootstrap.kill('SIGKILL')
     const result = await job
     assert.equal(result.code, 0, explain(result))
     assert.equal(JSON.parse(result.stdout).output, 'done\n')
@@ -198,8 +198,8 @@ describe('faults across processes', () => {
   })
 
   it('flood: a requester asking for ten times the capacity gets busy answers, worker memory stays bounded, and a second requester is served', async () => {
-    network = await TestNetwork.start()
-    const workers = await Promise.all([network.startWorker('w1', 1), network.startWorker('w2', 1)])
+    network = await ProcessNetwork.start()
+    const workers = await Promise.all([network.startWorker('w1', { slots: 1 }), network.startWorker('w2', { slots: 1 })])
     const { dir } = await inputs(60, 200)
     const flood = batch('spin', dir, join(network.home, 'out'), ['--concurrency', '20'])
     await waitFor(async () => workers.every(w => w.process.lines.some(line => line.startsWith('job started '))))

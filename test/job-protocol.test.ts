@@ -9,16 +9,16 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { startBootstrap, type BootstrapNode } from '../node/bootstrap.ts'
 import { createPeer } from '../node/create-peer.ts'
 import { nodeLibp2pOptions } from '../node/libp2p-options.ts'
-import { encodeCbor } from '../protocol/cbor.ts'
+import { encodeCbor } from '../protocol/wire/cbor.ts'
 import { DEADLINE_GRACE_MS, DEFAULT_LIMITS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from '../protocol/constants.ts'
-import { encodeJob, type EncodedJob } from '../protocol/job.ts'
-import { decodeResponse, encodeMessage, type JobResponse } from '../protocol/messages.ts'
-import { decodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from '../protocol/receipt.ts'
-import type { ResourceLimits } from '../protocol/executor.ts'
+import { encodeJob, type EncodedJob } from '../protocol/wire/job.ts'
+import { decodeResponse, encodeMessage, type JobResponse } from '../protocol/wire/messages.ts'
+import { decodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from '../protocol/wire/receipt.ts'
+import type { ResourceLimits } from '../protocol/runtime/executor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { createTestnet, type Testnet } from './helpers/testnet.ts'
 import type { Peer } from '../protocol/peer.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
@@ -308,22 +308,16 @@ describe('job protocol over raw streams', () => {
 })
 
 describe('two peers through a bootstrap node', () => {
-  let bootstrap: BootstrapNode
+  let testnet: Testnet
   let contributor: Peer
   let requester: Peer
 
-  before(async () => {
-    bootstrap = await startBootstrap()
-    const address = bootstrap.addresses().find(addr => !addr.includes('/ws'))
-    assert.ok(address != null)
-    contributor = await createPeer({ bootstrap: [address], contribute: { threads: 2 } })
-    requester = await createPeer({ bootstrap: [address] })
-  })
+  after(async () => { await testnet?.stop() })
 
-  after(async () => {
-    await requester?.stop()
-    await contributor?.stop()
-    await bootstrap?.stop()
+  before(async () => {
+    testnet = await createTestnet(1, { slots: 2 })
+    contributor = testnet.workers[0] as Peer
+    requester = await testnet.requester()
   })
 
   it('run() executes on the contributor and returns a verified result', async () => {
@@ -354,21 +348,16 @@ describe('two peers through a bootstrap node', () => {
 })
 
 describe('a worker that stops mid-job', () => {
-  let bootstrap: BootstrapNode
+  let testnet: Testnet
   let workers: Peer[]
   let requester: Peer
 
-  before(async () => {
-    bootstrap = await startBootstrap()
-    const address = bootstrap.addresses()[0] as string
-    workers = await Promise.all([1, 2].map(async () => createPeer({ bootstrap: [address], contribute: { threads: 1 } })))
-    requester = await createPeer({ bootstrap: [address], spotCheck: false })
-  })
+  after(async () => { await testnet?.stop() })
 
-  after(async () => {
-    await requester?.stop()
-    await Promise.all(workers.map(async worker => worker.stop()))
-    await bootstrap?.stop()
+  before(async () => {
+    testnet = await createTestnet(2)
+    workers = testnet.workers
+    requester = await testnet.requester({ spotCheck: false })
   })
 
   it('tells the requester it went away, and the job completes on the other worker', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
-import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/executor.ts'
+import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/runtime/executor.ts'
 import { WorkerPoolExecutor, spawnThread } from '../node/executor/worker-pool.ts'
 import { PoolExecutor } from '../protocol/runtime/pool.ts'
 import type { WorkerHost } from '../protocol/runtime/pool.ts'

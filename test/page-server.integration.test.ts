@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { TestNetwork } from './helpers/processes.ts'
-import type { CliProcess } from './helpers/processes.ts'
+import { ProcessNetwork } from './helpers/processes.ts'
+import type { NodeProcess } from './helpers/processes.ts'
 
 /** Sends raw bytes to the page server and resolves with what it answered (or '' if it closed without a word). */
 async function raw (port: number, request: string, timeoutMs = 15_000): Promise<string> {
@@ -25,15 +25,14 @@ const get = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHos
  * requests: each gets an HTTP error, and the process and its libp2p node live on.
  */
 describe('page server under hostile requests', () => {
-  let network: TestNetwork
-  let bootstrap: CliProcess
+  let network: ProcessNetwork
+  let bootstrap: NodeProcess
   let port: number
 
   before(async () => {
-    network = await TestNetwork.start({ httpPort: 0 })
-    bootstrap = network.processes[0] as CliProcess
-    const line = await bootstrap.waitForLine(/^web page: http:\/\/127\.0\.0\.1:\d+\//, 30_000, 'stderr')
-    port = Number(/:(\d+)\/$/.exec(line)?.[1])
+    network = await ProcessNetwork.start({ page: true, label: 'page-server' })
+    bootstrap = network.bootstrap
+    port = Number(new URL(network.pageUrl).port)
   })
 
   after(async () => {

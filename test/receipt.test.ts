@@ -4,10 +4,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { contentHash, decodeCbor, encodeCbor } from '../protocol/cbor.ts'
+import { contentHash, decodeCbor, encodeCbor } from '../protocol/wire/cbor.ts'
 import { DEFAULT_LIMITS } from '../protocol/constants.ts'
-import { encodeJob } from '../protocol/job.ts'
-import { checkOutput, decodeSignedReceipt, encodeSignedReceipt, receiptSucceeded, signReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/receipt.ts'
+import { encodeJob } from '../protocol/wire/job.ts'
+import { checkOutput, decodeSignedReceipt, encodeSignedReceipt, receiptSucceeded, signReceipt, verifyReceipt, type Receipt, type SignedReceipt } from '../protocol/wire/receipt.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 const encoder = new TextEncoder()

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { before, describe, it } from 'node:test'
-import type { Abi } from '../protocol/executor.ts'
+import type { Abi } from '../protocol/runtime/executor.ts'
 import { compileModule } from '../protocol/runtime/compile.ts'
 import { PAGE_BYTES, prepareModule } from '../protocol/runtime/prepare.ts'
 import { runModule } from '../protocol/runtime/run.ts'

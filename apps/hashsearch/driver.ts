@@ -4,7 +4,7 @@
  * (apps/hashsearch/assembly, direct ABI). Every match a worker claims is
  * hashed again here before it is accepted.
  */
-import type { ModuleRef } from '../../protocol/peer.ts'
+import type { ModuleRef } from '../../protocol/public.ts'
 import { malformed, runJobs, type AppRunOptions, type JobDone, type MapPeer } from '../shared.ts'
 
 export const MODULE_FILE = 'hashsearch.wasm'

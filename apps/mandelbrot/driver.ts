@@ -3,7 +3,7 @@
  * per tile (apps/mandelbrot/assembly, direct ABI), and assembles the RGBA
  * image as tiles arrive.
  */
-import type { ModuleRef } from '../../protocol/peer.ts'
+import type { ModuleRef } from '../../protocol/public.ts'
 import { malformed, runJobs, type AppRunOptions, type JobDone, type MapPeer } from '../shared.ts'
 
 export const MODULE_FILE = 'mandelbrot.wasm'

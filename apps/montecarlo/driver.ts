@@ -4,7 +4,7 @@
  * Randomness comes only from the seed: each job gets its own seed derived
  * from the run's, so the same options give the same estimate anywhere.
  */
-import type { ModuleRef } from '../../protocol/peer.ts'
+import type { ModuleRef } from '../../protocol/public.ts'
 import { malformed, runJobs, type AppRunOptions, type JobDone, type MapPeer } from '../shared.ts'
 
 export const MODULE_FILE = 'montecarlo.wasm'

@@ -1,5 +1,5 @@
 import { InvalidModuleError } from '../errors.ts'
-import type { Abi } from '../executor.ts'
+import type { Abi } from './executor.ts'
 import { prepareModule } from './prepare.ts'
 import type { MemoryLimits } from './prepare.ts'
 import { checkModule } from './run.ts'

@@ -8,7 +8,7 @@
  * SpawnWorker: worker_threads in node/executor, Web Workers in web/.
  */
 import { ExecutorError, TimeLimitError, WasmeshError, errorToWire } from '../errors.ts'
-import type { Abi, ExecuteRequest, ExecuteResult, Executor } from '../executor.ts'
+import type { Abi, ExecuteRequest, ExecuteResult, Executor } from './executor.ts'
 import { compileModule } from './compile.ts'
 import { memoryPages } from './prepare.ts'
 import type { RunRequest } from './run.ts'

@@ -6,7 +6,7 @@
  * so patching the maximum enforces the cap the same way in Node and browsers.
  */
 import { ForbiddenImportError, InvalidModuleError, MemoryLimitError } from '../errors.ts'
-import type { Abi } from '../executor.ts'
+import type { Abi } from './executor.ts'
 
 export const PAGE_BYTES = 65536
 export const WASI_MODULE = 'wasi_snapshot_preview1'

@@ -5,7 +5,7 @@
  * when the time limit passes.
  */
 import { InvalidModuleError, MemoryLimitError, WasmeshError, WasmTrapError, errorToWire } from '../errors.ts'
-import type { Abi } from '../executor.ts'
+import type { Abi } from './executor.ts'
 import { DIRECT_EXPORTS, runDirect } from './direct.ts'
 import { PAGE_BYTES, checkImport, formatMiB } from './prepare.ts'
 import { ProcExit, Wasi } from './wasi.ts'

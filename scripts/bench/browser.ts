@@ -13,8 +13,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
-import { BenchNetwork } from './network.ts'
-import { fromRuns, median, notMeasured, percentile, repoRoot, round, sleep, withBaseline, type Metric } from './lib.ts'
+import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
+import { fromRuns, median, notMeasured, percentile, requester as startRequester, round, sleep, stopNetwork, withBaseline, type Metric } from './lib.ts'
 import type { DebugHandle } from '../../web/app.ts'
 import type * as BrowserSdk from '../../web/create-peer.ts'
 import type { Peer } from '../../protocol/peer.ts'
@@ -61,10 +61,10 @@ export async function browserBench (options: BrowserBenchOptions): Promise<Recor
   const build = await ensurePage(log)
   results.initial_js_gzip_kb = await bundleSize(build)
 
-  const network = await BenchNetwork.start('browser', { page: true })
+  const network = await ProcessNetwork.start({ label: 'bench-browser', page: true })
   const browser = await chromium.launch({ ...(existsSync(SYSTEM_CHROMIUM) ? { executablePath: SYSTEM_CHROMIUM } : {}), args: CHROMIUM_ARGS })
   try {
-    const observer = await network.requester()
+    const observer = await startRequester(network)
     try {
       results.page_to_contributing_ms = await pageToContributing(browser, network, observer, config.contributeRuns, log)
     } catch (err) {
@@ -79,7 +79,7 @@ export async function browserBench (options: BrowserBenchOptions): Promise<Recor
     }
   } finally {
     await browser.close()
-    await network.stop()
+    await stopNetwork(network)
   }
   return results
 }
@@ -247,7 +247,7 @@ function pageProbe (events: string[]): void {
 /** libp2p events whose first dispatch the probe records. */
 const PROBED_EVENTS = ['relay:created-reservation']
 
-async function pageToContributing (browser: Browser, network: BenchNetwork, observer: Peer, runs: number, log: (message: string) => void): Promise<Metric> {
+async function pageToContributing (browser: Browser, network: ProcessNetwork, observer: Peer, runs: number, log: (message: string) => void): Promise<Metric> {
   // when the observer first saw each peer advertise slots (epoch ms)
   const seen = new Map<string, number>()
   const onPeers = (): void => {
@@ -380,7 +380,7 @@ async function openTab (browser: Browser, url: string): Promise<{ context: Brows
  * gets the same isolation headers) that imports the page's SDK chunk and
  * contributes. Shows what the page's per-job rendering costs the worker tab.
  */
-async function openBareWorker (browser: Browser, network: BenchNetwork): Promise<{ context: BrowserContext, page: Page } | undefined> {
+async function openBareWorker (browser: Browser, network: ProcessNetwork): Promise<{ context: BrowserContext, page: Page } | undefined> {
   const chunk = (await readdir(join(PAGE_DIR, 'assets'))).find(name => /^create-peer-[\w-]+\.js$/.test(name))
   if (chunk == null) {
     return undefined
@@ -469,7 +469,7 @@ async function knows (a: Page, observer: Peer, bId: string): Promise<void> {
   await a.waitForFunction(id => window.wasmesh.peer?.peers().some(p => p.peerId === id && p.advert.slots.free > 0) === true, bId, { timeout: 30_000 })
 }
 
-async function tabToTab (browser: Browser, network: BenchNetwork, observer: Peer, config: JobConfig, log: (message: string) => void): Promise<Record<string, Metric>> {
+async function tabToTab (browser: Browser, network: ProcessNetwork, observer: Peer, config: JobConfig, log: (message: string) => void): Promise<Record<string, Metric>> {
   const a = await openTab(browser, network.pageUrl)
   try {
     const b = await openTab(browser, `${network.pageUrl}?contribute=1`)

@@ -3,16 +3,14 @@
  * processes (bootstrap and worker peers as separate OS processes) and the
  * WAT modules the bench builds itself.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { cpus, availableParallelism, totalmem, release, platform, arch } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import wabt from 'wabt'
+import { createPeer } from '../../node/index.ts'
+import { NodeProcess, repoRoot, type ProcessNetwork } from '../../test/helpers/processes.ts'
+import type { Peer } from '../../node/index.ts'
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
-export const cliPath = join(repoRoot, 'node', 'cli.ts')
 
 /** One figure of the results JSON. */
 export interface Metric {
@@ -118,91 +116,48 @@ export async function rssMb (pid: number): Promise<number> {
   return Number(match[1]) / 1024
 }
 
-/** A child process whose stdout lines can be awaited; keeps only recent lines (workers log every job). */
-export class Proc {
-  readonly child: ChildProcess
-  readonly exited: Promise<number | null>
-  private readonly recent: string[] = []
-  private readonly errors: string[] = []
-  private readonly waiters = new Set<(line: string) => void>()
+/** Every helper process the bench started itself (networks track their own), so it can stop exactly those. */
+const started = new Set<NodeProcess>()
 
-  constructor (command: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    createInterface({ input: this.child.stdout! }).on('line', line => {
-      this.recent.push(line)
-      if (this.recent.length > 50) {
-        this.recent.shift()
-      }
-      for (const waiter of this.waiters) {
-        waiter(line)
-      }
-    })
-    createInterface({ input: this.child.stderr! }).on('line', line => {
-      this.errors.push(line)
-      if (this.errors.length > 50) {
-        this.errors.shift()
-      }
-      // some lines only go to stderr (the bootstrap node's `web page: URL`)
-      for (const waiter of this.waiters) {
-        waiter(line)
-      }
-    })
-    this.exited = new Promise(resolve => this.child.on('exit', code => { resolve(code) }))
-  }
-
-  get pid (): number {
-    return this.child.pid as number
-  }
-
-  async waitForLine (pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-    const existing = [...this.recent, ...this.errors].find(line => pattern.test(line))
-    if (existing != null) {
-      return existing
-    }
-    return await new Promise((resolve, reject) => {
-      const check = (line: string): void => {
-        if (pattern.test(line)) {
-          clearTimeout(timer)
-          this.waiters.delete(check)
-          resolve(line)
-        }
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(check)
-        reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; stdout: ${this.recent.join(' | ')}; stderr: ${this.errors.join(' | ')}`))
-      }, timeoutMs)
-      this.waiters.add(check)
-      void this.exited.then(code => {
-        clearTimeout(timer)
-        reject(new Error(`process exited (${code}) before printing ${pattern}; stderr: ${this.errors.join(' | ')}`))
-      })
-    })
-  }
-
-  /** SIGTERM (so `--cpu-prof` can write its profile), then SIGKILL after `graceMs`. */
-  async kill (graceMs = 3000): Promise<void> {
-    if (this.child.exitCode == null && this.child.signalCode == null) {
-      this.child.kill('SIGTERM')
-      const timer = setTimeout(() => { this.child.kill('SIGKILL') }, graceMs)
-      await this.exited
-      clearTimeout(timer)
-    }
-    await this.exited
-  }
-}
-
-/** Every process the bench started, so it can stop exactly those. */
-export const started = new Set<Proc>()
-
-export function spawnNode (args: string[], env: NodeJS.ProcessEnv): Proc {
-  const proc = new Proc(process.execPath, args, env)
+export function spawnNode (args: string[], env: NodeJS.ProcessEnv): NodeProcess {
+  const proc = new NodeProcess(args, env)
   started.add(proc)
   void proc.exited.then(() => started.delete(proc))
   return proc
 }
 
 export async function killAll (): Promise<void> {
-  await Promise.all([...started].map(async proc => { await proc.kill() }))
+  await Promise.all([...started].map(async proc => { await proc.stop() }))
+}
+
+const requesters = new Map<ProcessNetwork, Peer[]>()
+
+/** An in-process requester on `network` (no contribution, in-memory stores), stopped by `stopNetwork`. */
+export async function requester (network: ProcessNetwork): Promise<Peer> {
+  const peer = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
+  requesters.set(network, [...(requesters.get(network) ?? []), peer])
+  return peer
+}
+
+export async function stopNetwork (network: ProcessNetwork): Promise<void> {
+  await Promise.all((requesters.get(network) ?? []).map(async peer => { await peer.stop().catch(() => {}) }))
+  requesters.delete(network)
+  await network.stop()
+}
+
+/** Waits until `peer` has adverts from `count` of the network's running workers. */
+export async function waitForWorkers (peer: Peer, network: ProcessNetwork, count = network.workers.length, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (true) {
+    const known = new Set(peer.peers().filter(p => p.advert.slots.total > 0).map(p => p.peerId))
+    if (network.workers.filter(w => known.has(w.peerId)).length >= count) {
+      return
+    }
+    if (Date.now() > until) {
+      throw new Error(`only ${known.size} of ${count} workers advertised within ${timeoutMs} ms`)
+    }
+    await sleep(50)
+  }
 }
 
 /** Compiles WAT text to a Wasm binary with the `wabt` npm package. */

@@ -10,21 +10,21 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { CapacityService } from '../../protocol/capacity.ts'
+import { CapacityService } from '../../protocol/net/capacity.ts'
 import { CAPACITY_TOPIC, DEFAULT_LIMITS, SOFTWARE_VERSION } from '../../protocol/constants.ts'
 import { compileModule } from '../../protocol/runtime/compile.ts'
 import { runModule } from '../../protocol/runtime/run.ts'
-import { ABIS, type Abi } from '../../protocol/executor.ts'
+import { ABIS, type Abi } from '../../protocol/runtime/executor.ts'
 import { startBootstrap } from '../../node/bootstrap.ts'
 import { nodeLibp2pOptions } from '../../node/libp2p-options.ts'
 import { WorkerPoolExecutor } from '../../node/executor/worker-pool.ts'
 import { buildWasm, wasmPath } from '../build-wasm.ts'
 import { ECHO_PROTOCOL } from './echo-server.ts'
-import { BenchNetwork } from './network.ts'
+import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
 import { browserBench } from './browser.ts'
 import {
   EMPTY_DIRECT_WAT, EMPTY_WASI_WAT, bigEchoModule, fromRuns, freshBigModule, killAll, machine, median, notMeasured,
-  percentile, repoRoot, round, rssMb, sleep, spawnNode, watToWasm, withBaseline, type Metric
+  percentile, requester as startRequester, round, rssMb, sleep, spawnNode, stopNetwork, waitForWorkers, watToWasm, withBaseline, type Metric
 } from './lib.ts'
 import { readFile } from 'node:fs/promises'
 import type { Peer } from '../../protocol/peer.ts'
@@ -112,27 +112,27 @@ const m = machine()
 log(`${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}${quick ? ' (quick)' : ''}`)
 
 // Idle worker for idle_worker_rss_mb: started first, read after the other sections.
-let idle: { network: BenchNetwork, pid: number, readyAt: number, baselinePid: number } | undefined
+let idle: { network: ProcessNetwork, pid: number, readyAt: number, baselinePid: number } | undefined
 if (wants('rss')) {
   try {
-    const network = await BenchNetwork.start('idle')
-    const [worker] = await network.addWorkers(1, 1)
+    const network = await ProcessNetwork.start({ label: 'bench-idle' })
+    const [worker] = await network.startWorkers(1, { slots: 1, listen: ['/ip4/127.0.0.1/tcp/0'] })
     const baseline = spawnNode(['-e', 'setTimeout(()=>{},1e9)'], process.env)
-    idle = { network, pid: (worker as { proc: { pid: number } }).proc.pid, readyAt: performance.now(), baselinePid: baseline.pid }
+    idle = { network, pid: (worker as { process: { pid: number } }).process.pid, readyAt: performance.now(), baselinePid: baseline.pid }
   } catch (err) {
     log(`idle worker failed to start: ${(err as Error).message}`)
   }
 }
 
-let main: BenchNetwork | undefined
+let main: ProcessNetwork | undefined
 let requester: Peer | undefined
 let echoCid: CID | undefined
 const rttGroups = ['rtt', 'throughput', 'cold', 'exec', 'abi']
 if (rttGroups.some(wants)) {
-  main = await BenchNetwork.start('main')
-  await main.addWorkers(2, CORES)
-  requester = await main.requester()
-  await main.waitForWorkers(requester)
+  main = await ProcessNetwork.start({ label: 'bench-main' })
+  await main.startWorkers(2, { slots: CORES, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  requester = await startRequester(main)
+  await waitForWorkers(requester, main)
   echoCid = await requester.add(echoBytes)
   // settle: both workers compile echo, the scheduler learns both
   for (let i = 0; i < config.warmup; i++) {
@@ -327,7 +327,9 @@ await section('abi', ABIS.flatMap(abi => [[`${abi}_job_overhead_ms`, 'ms'], [`${
   }
 })
 
-await main?.stop()
+if (main != null) {
+  await stopNetwork(main)
+}
 
 // 7. idle worker RSS
 await section('rss', [['idle_worker_rss_mb', 'MiB']], async () => {
@@ -350,16 +352,18 @@ await section('rss', [['idle_worker_rss_mb', 'MiB']], async () => {
     detail: { idleSeconds: round((performance.now() - idle.readyAt) / 1000), slots: 1, baselineIs: 'node -e "setTimeout(()=>{},1e9)"' }
   }), fromRuns(base, 'MiB'), x => (x.value ?? Infinity) <= 120)
 })
-await idle?.network.stop()
+if (idle != null) {
+  await stopNetwork(idle.network)
+}
 
 // 6. CPU-bound batch through the mesh vs. a local pool with the same slots
 await section('batch', [['cpu_batch_efficiency', 'ratio']], async () => {
   const spinMs = 20
-  const network = await BenchNetwork.start('batch')
+  const network = await ProcessNetwork.start({ label: 'bench-batch' })
   try {
-    await network.addWorkers(1, CORES)
-    const peer = await network.requester()
-    await network.waitForWorkers(peer)
+    await network.startWorkers(1, { slots: CORES, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const peer = await startRequester(network)
+    await waitForWorkers(peer, network)
     const cid = await peer.add(spinBytes)
     // distinct inputs ("20 #i": spin stops parsing at the space), so each job has its own CID
     const inputs = Array.from({ length: config.batchJobs }, (_, i) => `${spinMs} #${i}`)
@@ -406,22 +410,22 @@ await section('batch', [['cpu_batch_efficiency', 'ratio']], async () => {
       await pool.stop()
     }
   } finally {
-    await network.stop()
+    await stopNetwork(network)
   }
 })
 
 // 8. scaling with worker processes (slots 1 each)
 await section('scaling', [['scaling_efficiency', 'ratio']], async () => {
   const spinMs = 20
-  const network = await BenchNetwork.start('scaling')
+  const network = await ProcessNetwork.start({ label: 'bench-scaling' })
   try {
-    const peer = await network.requester()
+    const peer = await startRequester(network)
     const cid = await peer.add(spinBytes)
     const curve: Array<Record<string, number | null>> = []
     let single: number | undefined
     for (const n of config.scaling) {
-      await network.addWorkers(n - network.workers.length, 1)
-      await network.waitForWorkers(peer)
+      await network.startWorkers(n - network.workers.length, { slots: 1, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      await waitForWorkers(peer, network)
       const jobs = Math.max(config.scalingJobs, n * 6)
       const inputs = Array.from({ length: jobs }, (_, i) => `${spinMs} #${i}`)
       const batch = async (): Promise<number> => {
@@ -453,7 +457,7 @@ await section('scaling', [['scaling_efficiency', 'ratio']], async () => {
       detail: { spinMs, slotsPerWorker: 1, meaning: 'throughput at N ÷ (min(N, cores) × throughput with 1 worker); value at N = cores' }
     }
   } finally {
-    await network.stop()
+    await stopNetwork(network)
   }
 })
 
@@ -496,7 +500,7 @@ async function gossipRound (n: number, curve: Array<Record<string, number | null
   try {
     for (let i = 0; i < n; i++) {
       const libp2p = await createLibp2p(nodeLibp2pOptions({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })) as unknown as Libp2p<PeerServices>
-      const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId })
+      const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
       const node = { libp2p, capacity, bytes: 0, messages: 0 }
       libp2p.services.pubsub.addEventListener('message', (event: CustomEvent<Message>) => {
         if (event.detail.topic === CAPACITY_TOPIC) {

@@ -10,7 +10,7 @@ import { chunkInput } from '../../apps/hashsearch/driver.ts'
 import { MANDELBROT_DEFAULTS, tileInput, tiles } from '../../apps/mandelbrot/driver.ts'
 import { batchInput, jobSeed } from '../../apps/montecarlo/driver.ts'
 import { DEFAULT_LIMITS } from '../../protocol/constants.ts'
-import type { Abi, ResourceLimits } from '../../protocol/executor.ts'
+import type { Abi, ResourceLimits } from '../../protocol/runtime/executor.ts'
 import { wasmPath } from '../../scripts/build-wasm.ts'
 import type { Outcome, WireCase } from './execute.ts'
 

@@ -4,7 +4,7 @@
  * Isomorphic: the node:test file runs it on WorkerPoolExecutor, the test page
  * (./page) on WebWorkerExecutor inside Chromium.
  */
-import type { Abi, Executor, ResourceLimits } from '../../protocol/executor.ts'
+import type { Abi, Executor, ResourceLimits } from '../../protocol/runtime/executor.ts'
 
 /** A case as it crosses into the page: plain data only. */
 export interface WireCase {

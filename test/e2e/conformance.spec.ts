@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url'
 import { expect, test } from '@playwright/test'
 import { build } from 'vite'
-import { servePage, type PageServer } from '../../node/http-server.ts'
+import { servePage, type PageServer } from '../../apps/cli/page-server.ts'
 import { buildWasm } from '../../scripts/build-wasm.ts'
 import { expectedOutcomes, loadCases } from '../conformance/cases.ts'
 import type { ConformanceHook } from '../conformance/page/main.ts'

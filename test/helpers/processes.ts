@@ -1,3 +1,9 @@
+/**
+ * The one helper that runs real wasmesh processes: a `ProcessNetwork` of a
+ * bootstrap node (optionally serving the page) and worker peers, each an OS
+ * process of the CLI with its own data dir, plus one-shot CLI commands.
+ * Tests, the Playwright fixture and the benchmarks all use it.
+ */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -6,73 +12,104 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
-export const cliPath = join(repoRoot, 'node', 'cli.ts')
+export const cliPath = join(repoRoot, 'apps', 'cli', 'main.ts')
 
-/** A running `wasmesh` CLI process whose stdout lines can be awaited. */
-export class CliProcess {
+/** A Node process whose output lines can be awaited. */
+export class NodeProcess {
   readonly child: ChildProcess
+  readonly args: string[]
+  /** stdout, line by line. */
   readonly lines: string[] = []
   readonly stderr: string[] = []
-  private readonly waiters = new Set<() => void>()
   readonly exited: Promise<number | null>
   /** How the process ended, once it has. */
   exit?: { code: number | null, signal: NodeJS.Signals | null }
-  readonly args: string[]
+  private readonly waiters = new Set<() => void>()
 
+  /** `args` are Node's: a script path first (the CLI by default, see `cli`). */
   constructor (args: string[], env: NodeJS.ProcessEnv) {
     this.args = args
-    this.child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    createInterface({ input: this.child.stdout! }).on('line', line => {
-      this.lines.push(line)
+    this.child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const onLine = (into: string[]) => (line: string): void => {
+      into.push(line)
       for (const waiter of this.waiters) {
         waiter()
       }
-    })
-    createInterface({ input: this.child.stderr! }).on('line', line => {
-      this.stderr.push(line)
-      for (const waiter of this.waiters) {
-        waiter()
-      }
-    })
+    }
+    createInterface({ input: this.child.stdout! }).on('line', onLine(this.lines))
+    createInterface({ input: this.child.stderr! }).on('line', onLine(this.stderr))
     this.exited = new Promise(resolve => this.child.on('exit', (code, signal) => {
       this.exit = { code, signal }
+      for (const waiter of this.waiters) {
+        waiter()
+      }
       resolve(code)
     }))
   }
 
-  /** Resolves with the first line of `stream` matching `pattern`, waiting for it if need be. */
+  /** A `wasmesh <args>` process. */
+  static cli (args: string[], env: NodeJS.ProcessEnv): NodeProcess {
+    return new NodeProcess([cliPath, ...args], env)
+  }
+
+  get pid (): number {
+    return this.child.pid as number
+  }
+
+  /**
+   * Resolves with the first line of `stream` matching `pattern`, waiting for
+   * it if need be; rejects if the process ends or the time runs out first.
+   */
   async waitForLine (pattern: RegExp, timeoutMs = 30_000, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
-    const found = (): string | undefined => (stream === 'stdout' ? this.lines : this.stderr).find(line => pattern.test(line))
-    const existing = found()
-    if (existing != null) {
-      return existing
-    }
+    const source = stream === 'stdout' ? this.lines : this.stderr
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const finish = (): void => {
+        clearTimeout(timer)
         this.waiters.delete(check)
-        reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; stdout: ${this.lines.join(' | ')}; stderr: ${this.stderr.join(' | ')}`))
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`no ${stream} line matching ${pattern} within ${timeoutMs} ms; ${this.describe()}`))
       }, timeoutMs)
       const check = (): void => {
-        const line = found()
+        const line = source.find(l => pattern.test(l))
         if (line != null) {
-          clearTimeout(timer)
-          this.waiters.delete(check)
+          finish()
           resolve(line)
+        } else if (this.exit != null) {
+          finish()
+          reject(new Error(`the process ended (code ${this.exit.code}, signal ${this.exit.signal}) before printing ${pattern}; ${this.describe()}`))
         }
       }
       this.waiters.add(check)
+      check()
     })
   }
 
   kill (signal: NodeJS.Signals = 'SIGTERM'): void {
     this.child.kill(signal)
   }
+
+  /** SIGTERM (so the process can stop cleanly or write a `--cpu-prof` profile), then SIGKILL after `graceMs`. */
+  async stop (graceMs = 3000): Promise<void> {
+    if (this.exit == null) {
+      this.child.kill('SIGTERM')
+      const timer = setTimeout(() => { this.child.kill('SIGKILL') }, graceMs)
+      await this.exited
+      clearTimeout(timer)
+    }
+  }
+
+  /** The command and the end of its output, for error messages. */
+  describe (): string {
+    return `${this.args.slice(0, 3).join(' ')}: stdout ${this.lines.slice(-10).join(' | ')}; stderr ${this.stderr.slice(-15).join(' | ')}`
+  }
 }
 
 export interface TestWorker {
   /** Its data dir's name under the network's home: start it again under the same name to restart it. */
   name: string
-  process: CliProcess
+  process: NodeProcess
   peerId: string
 }
 
@@ -89,7 +126,7 @@ export function explain (result: CliResult): string {
 
 /** Runs a CLI command to completion. */
 export async function runCli (args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
@@ -99,44 +136,87 @@ export async function runCli (args: string[], env: NodeJS.ProcessEnv, stdin?: st
   return { code, stdout, stderr }
 }
 
+export interface ProcessNetworkOptions {
+  /** Serve the page from the bootstrap node on a free port: sets `wsAddr` and `pageUrl`. */
+  page?: boolean
+  /** Names the temp folder, for a human looking at /tmp. @default 'test' */
+  label?: string
+}
+
+export interface WorkerOptions {
+  /** @default 1 */
+  slots?: number
+  /** Extra environment, e.g. `WASMESH_TEST_FAULT`. */
+  env?: NodeJS.ProcessEnv
+  /** @default the CLI's: TCP and WebSockets on loopback */
+  listen?: string[]
+}
+
 /**
  * A local wasmesh network of real processes: one bootstrap node and any
  * number of worker peers, each with its own data dir under a temp folder.
  */
-export class TestNetwork {
+export class ProcessNetwork {
   readonly home: string
   readonly env: NodeJS.ProcessEnv
-  readonly processes: CliProcess[] = []
+  readonly processes: NodeProcess[] = []
+  readonly workers: TestWorker[] = []
+  bootstrap!: NodeProcess
+  /** The bootstrap node's TCP multiaddr (for Node peers). */
   bootstrapAddr = ''
+  /** With `page`: its WebSocket multiaddr (for browsers). */
+  wsAddr = ''
+  /** With `page`: the URL of the page it serves. */
+  pageUrl = ''
   private stopping = false
 
   private constructor (home: string) {
     this.home = home
-    this.env = { ...process.env, WASMESH_HOME: home, WASMESH_BOOTSTRAP: '' }
+    this.env = { ...process.env, WASMESH_HOME: home, WASMESH_BOOTSTRAP: '', NODE_NO_WARNINGS: '1' }
   }
 
-  /** @param options.httpPort - also serve the page from the bootstrap node (0 picks a port) */
-  static async start (options: { httpPort?: number } = {}): Promise<TestNetwork> {
-    const network = new TestNetwork(await mkdtemp(join(tmpdir(), 'wasmesh-test-')))
-    const http = options.httpPort == null ? [] : ['--http-port', String(options.httpPort)]
-    const bootstrap = network.spawn(['bootstrap', '--port', '0', '--data', join(network.home, 'bootstrap'), ...http])
-    network.bootstrapAddr = await bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+  static async start (options: ProcessNetworkOptions = {}): Promise<ProcessNetwork> {
+    const network = new ProcessNetwork(await mkdtemp(join(tmpdir(), `wasmesh-${options.label ?? 'test'}-`)))
+    try {
+      const http = options.page === true ? ['--http-port', '0'] : []
+      network.bootstrap = network.spawn(['bootstrap', '--port', '0', '--data', join(network.home, 'bootstrap'), ...http])
+      network.bootstrapAddr = await network.bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+      network.wsAddr = await network.bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\//)
+      if (options.page === true) {
+        network.pageUrl = (await network.bootstrap.waitForLine(/^web page: http:\/\/\S+$/, 30_000, 'stderr')).slice('web page: '.length)
+      }
+    } catch (err) {
+      // no caller holds this network yet: do not leave its process behind
+      await network.stop()
+      throw err
+    }
     return network
   }
 
-  spawn (args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-    const process = new CliProcess(args, { ...this.env, ...env })
-    this.processes.push(process)
-    return process
+  /** A CLI process in this network's environment. */
+  spawn (args: string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
+    const child = NodeProcess.cli(args, { ...this.env, ...env })
+    this.processes.push(child)
+    return child
   }
 
-  /** Starts a worker peer and resolves once it has joined, with its peer id. */
-  async startWorker (name: string, slots = 1, env: NodeJS.ProcessEnv = {}): Promise<TestWorker> {
-    const worker = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(slots)], env)
-    const line = await worker.waitForLine(/^peer \S+ contributing/)
-    return { name, process: worker, peerId: line.split(' ')[1] as string }
+  /** Starts a worker peer and resolves once it contributes, with its peer id. */
+  async startWorker (name = `worker-${this.workers.length + 1}`, options: WorkerOptions = {}): Promise<TestWorker> {
+    const listen = options.listen != null ? ['--listen', ...options.listen] : []
+    const child = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(options.slots ?? 1), ...listen], options.env)
+    const line = await child.waitForLine(/^peer \S+ contributing/, 60_000)
+    const worker = { name, process: child, peerId: line.split(' ')[1] as string }
+    this.workers.push(worker)
+    return worker
   }
 
+  /** Starts `count` workers at once. */
+  async startWorkers (count: number, options: WorkerOptions = {}): Promise<TestWorker[]> {
+    const first = this.workers.length
+    return Promise.all(Array.from({ length: count }, async (_, i) => this.startWorker(`worker-${first + i + 1}`, options)))
+  }
+
+  /** Runs a CLI command against this network to completion. */
   async run (args: string[], stdin?: string): Promise<CliResult> {
     const result = await runCli([...args, '--bootstrap', this.bootstrapAddr], this.env, stdin)
     if (result.code !== 0) {
@@ -148,16 +228,13 @@ export class TestNetwork {
   /** Network processes that ended without the test stopping them, with the end of their stderr: why a command failed. */
   casualties (): string {
     return this.processes.filter(p => p.exit != null && !this.stopping)
-      .map(p => `\n[${p.args[0]} process ended: code ${p.exit?.code}, signal ${p.exit?.signal}; stderr: ${p.stderr.slice(-15).join(' | ')}]`)
+      .map(p => `\n[${p.args[1]} process ended: code ${p.exit?.code}, signal ${p.exit?.signal}; stderr: ${p.stderr.slice(-15).join(' | ')}]`)
       .join('')
   }
 
   async stop (): Promise<void> {
     this.stopping = true
-    for (const p of this.processes) {
-      p.kill('SIGKILL')
-    }
-    await Promise.all(this.processes.map(async p => p.exited))
+    await Promise.all(this.processes.map(async p => { await p.stop(1000) }))
     await rm(this.home, { recursive: true, force: true })
   }
 }

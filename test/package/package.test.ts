@@ -15,8 +15,8 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { chromium, type Browser, type Page } from '@playwright/test'
 import playwrightConfig from '../../playwright.config.ts'
-import { servePage, type PageServer } from '../../node/http-server.ts'
-import { TestNetwork, repoRoot, type TestWorker } from '../helpers/processes.ts'
+import { servePage, type PageServer } from '../../apps/cli/page-server.ts'
+import { ProcessNetwork, repoRoot, type TestWorker } from '../helpers/processes.ts'
 import type { ContributeElement } from '../../web/contribute-element.ts'
 
 interface Run { code: number | null, stdout: string, stderr: string }
@@ -76,7 +76,7 @@ const NODE_TSCONFIG = {
 
 let work: string
 let app: string
-let network: TestNetwork
+let network: ProcessNetwork
 let worker: TestWorker
 let wsAddr: string
 let server: PageServer | undefined
@@ -86,9 +86,9 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'wasmesh-package-'))
   app = join(work, 'app')
   const networkReady = (async () => {
-    network = await TestNetwork.start()
-    wsAddr = await network.processes[0]!.waitForLine(/\/ws\/p2p\//)
-    worker = await network.startWorker('worker', 2)
+    network = await ProcessNetwork.start()
+    wsAddr = network.wsAddr
+    worker = await network.startWorker('worker', { slots: 2 })
   })()
   // awaited below; until then a failure must not surface as an unhandled rejection
   networkReady.catch(() => {})

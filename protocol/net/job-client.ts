@@ -1,14 +1,20 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { HEARTBEAT_TIMEOUT_MS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
-import { errorFromWire, WorkerBusyError, WorkerLostError } from './errors.ts'
-import { decodeResponse, encodeMessage, type JobRequest } from './messages.ts'
-import { decodeSignedReceipt, type SignedReceipt } from './receipt.ts'
-import type { EncodedJob } from './job.ts'
-import type { Stream } from '@libp2p/interface'
+import { HEARTBEAT_TIMEOUT_MS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from '../constants.ts'
+import { errorFromWire, WorkerBusyError, WorkerLostError } from '../errors.ts'
+import { decodeResponse, encodeMessage, type JobRequest } from '../wire/messages.ts'
+import { decodeSignedReceipt, type SignedReceipt } from '../wire/receipt.ts'
+import type { EncodedJob } from '../wire/job.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { CapacityService } from './capacity.ts'
+import type { Libp2p, Libp2pEvents, PeerId, Stream, TypedEventTarget } from '@libp2p/interface'
 
 export interface JobClientComponents {
-  /** Opens a job-protocol stream to a worker, dialing it first if needed. */
-  openStream: (peerId: string, protocol: string, signal: AbortSignal) => Promise<Stream>
+  libp2p: Pick<Libp2p, 'dialProtocol' | 'peerStore'>
+  /** libp2p's events: the stream to a peer that disconnects is dropped at once. */
+  events: TypedEventTarget<Libp2pEvents>
+  /** Where a worker's advertised addresses are found, to dial it. */
+  capacity: Pick<CapacityService, 'get'>
 }
 
 export interface SubmitOptions {
@@ -49,16 +55,37 @@ export class JobClient {
     void session?.then(s => { s.close(reason) }, () => {})
   }
 
+  start (): void {
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+  }
+
   stop (): void {
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     for (const peerId of [...this.sessions.keys()]) {
       this.drop(peerId, new WorkerLostError('the requester is shutting down'))
     }
   }
 
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const peerId = event.detail.toString()
+    this.drop(peerId, new WorkerLostError(`${peerId} disconnected`))
+  }
+
+  /** Dials the worker at the addresses it advertised (a tab is reachable only there) and opens a job stream. */
+  private async openStream (peerId: string, signal: AbortSignal): Promise<Stream> {
+    const { libp2p, capacity } = this.components
+    const id = peerIdFromString(peerId)
+    const addrs = capacity.get(peerId)?.advert.addrs ?? []
+    if (addrs.length > 0) {
+      await libp2p.peerStore.merge(id, { multiaddrs: addrs.map(bytes => multiaddr(bytes)) })
+    }
+    return libp2p.dialProtocol(id, JOB_PROTOCOL, { signal })
+  }
+
   private async session (peerId: string, signal: AbortSignal): Promise<Session> {
     let session = this.sessions.get(peerId)
     if (session == null) {
-      session = this.components.openStream(peerId, JOB_PROTOCOL, signal).then(stream => new Session(stream, () => {
+      session = this.openStream(peerId, signal).then(stream => new Session(stream, () => {
         this.sessions.delete(peerId)
       }))
       this.sessions.set(peerId, session)
@@ -185,4 +212,8 @@ class Session {
       this.close(new WorkerLostError(`the worker closed the job stream: ${(err as Error).message}`, { cause: err }))
     }
   }
+}
+
+export function jobClient (): (components: JobClientComponents) => JobClient {
+  return components => new JobClient(components)
 }

@@ -1,7 +1,7 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { ADVERT_INTERVAL_BOUNDS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from './constants.ts'
-import { ABIS, type Abi } from './executor.ts'
-import { MalformedMessageError } from './errors.ts'
+import { ADVERT_INTERVAL_BOUNDS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from '../constants.ts'
+import { ABIS, type Abi } from '../runtime/executor.ts'
+import { MalformedMessageError } from '../errors.ts'
 import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
 import type { CID } from 'multiformats/cid'
 

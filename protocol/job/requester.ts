@@ -1,15 +1,17 @@
+import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { DEADLINE_GRACE_MS, MAX_ATTEMPTS, WORKER_WAIT_MS, ADVERT_SETTLE_MS } from './constants.ts'
-import { errorFromWire, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from './errors.ts'
-import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from './receipt.ts'
-import type { CapacityService } from './capacity.ts'
-import type { ContentStore } from './content.ts'
-import type { JobClient } from './job-client.ts'
-import type { EncodedJob } from './job.ts'
+import { DEADLINE_GRACE_MS, MAX_ATTEMPTS, WORKER_WAIT_MS, ADVERT_SETTLE_MS } from '../constants.ts'
+import { DeadlineError, errorFromWire, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from '../errors.ts'
+import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
+import type { CapacityService } from '../net/capacity.ts'
+import type { ContentStore } from '../store/content.ts'
+import type { JobClient } from '../net/job-client.ts'
+import type { EncodedJob } from '../wire/job.ts'
 import type { Reputation } from './reputation.ts'
-import type { ResultStore } from './results.ts'
+import type { ResultStore } from '../store/results.ts'
 import type { Scheduler } from './scheduler.ts'
 import type { CID } from 'multiformats/cid'
+import type { PeerId } from '@libp2p/interface'
 
 export interface RunResult {
   /** The job spec's CID: the job's identity. */
@@ -31,17 +33,24 @@ export interface RunResult {
 
 export interface JobEvent { job: string, worker?: string, error?: Error, durationMs?: number }
 
-export type JobEventType = 'job:queued' | 'job:running' | 'job:retry' | 'job:done' | 'job:failed'
+export interface RequesterEvents {
+  'job:queued': CustomEvent<JobEvent>
+  'job:running': CustomEvent<JobEvent>
+  'job:retry': CustomEvent<JobEvent>
+  'job:done': CustomEvent<JobEvent>
+  'job:failed': CustomEvent<JobEvent>
+}
+
+export type JobEventType = keyof RequesterEvents
 
 export interface RequesterComponents {
+  peerId: PeerId
   capacity: CapacityService
   client: JobClient
   content: ContentStore
   scheduler: Scheduler
   reputation: Reputation
   results: ResultStore
-  selfId: string
-  emit: (type: JobEventType, detail: JobEvent) => void
 }
 
 export interface RequesterInit {
@@ -77,17 +86,40 @@ interface ReplicaResult {
  * outcome a majority agrees on. Workers whose signed output disagreed with the
  * accepted one are banned, their receipts kept as evidence.
  */
-export class Requester {
+export class Requester extends TypedEventEmitter<RequesterEvents> {
   private readonly components: RequesterComponents
   private readonly init: RequesterInit
+  private readonly selfId: string
   private readonly wakers = new Set<() => void>()
   /** Jobs running with `resume`, by CID. */
   private readonly running = new Map<string, Promise<RunResult>>()
   private firstAdvertAt?: number
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
+    super()
     this.components = components
     this.init = init
+    this.selfId = components.peerId.toString()
+  }
+
+  start (): void {
+    this.components.capacity.addEventListener('change', this.onCapacityChange)
+  }
+
+  stop (): void {
+    this.components.capacity.removeEventListener('change', this.onCapacityChange)
+  }
+
+  private readonly onCapacityChange = (): void => {
+    this.wake()
+  }
+
+  private emit (type: JobEventType, detail: JobEvent): void {
+    try {
+      this.dispatchEvent(new CustomEvent(type, { detail }))
+    } catch {
+      // a listener threw: that is the app's bug, and must not break the job pipeline
+    }
   }
 
   /** Something changed that may let a waiting job go: adverts, or a job answered. */
@@ -121,17 +153,17 @@ export class Requester {
 
   private async executeOnce (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
     const { signal } = options
-    const { emit, results, reputation } = this.components
+    const { results, reputation } = this.components
     const started = performance.now()
     const jobId = job.cid.toString()
     if (options.resume) {
       const stored = await results.get(job.cid, signal)
       if (stored != null) {
-        emit('job:done', { job: jobId, worker: stored.receipts[0]?.receipt.worker, durationMs: 0 })
+        this.emit('job:done', { job: jobId, worker: stored.receipts[0]?.receipt.worker, durationMs: 0 })
         return resultOf(job, stored.receipts, stored.output, 0, true)
       }
     }
-    emit('job:queued', { job: jobId })
+    this.emit('job:queued', { job: jobId })
     const redundancy = job.spec.redundancy
     let quorum = Math.floor(redundancy / 2) + 1
     const maxReplicas = redundancy * 2 + 1
@@ -196,7 +228,7 @@ export class Requester {
         throw new JobFailedError(`job ${jobId} failed: ${reason}${errors.length > 0 ? `; last error: ${errors.at(-1)?.message}` : ''}`, errors)
       }
     } catch (err) {
-      emit('job:failed', { job: jobId, error: err as Error })
+      this.emit('job:failed', { job: jobId, error: err as Error })
       throw err
     } finally {
       controller.abort()
@@ -204,7 +236,7 @@ export class Requester {
   }
 
   private async accept (job: EncodedJob, group: ReplicaResult[], groups: Map<string, ReplicaResult[]>, started: number, options: ExecuteOptions): Promise<RunResult> {
-    const { emit, results } = this.components
+    const { results } = this.components
     const first = group[0] as ReplicaResult
     const { receipt } = first.verified
     const durationMs = performance.now() - started
@@ -216,14 +248,14 @@ export class Requester {
         : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
       error.receipt = receipt
       error.output = first.output
-      emit('job:failed', { job: jobId, worker: receipt.worker, error, durationMs })
+      this.emit('job:failed', { job: jobId, worker: receipt.worker, error, durationMs })
       throw error
     }
     const receipts = group.map(result => result.verified)
     if (options.resume) {
       await results.put(job.cid, { receipts, output: first.output }, options.signal)
     }
-    emit('job:done', { job: jobId, worker: receipt.worker, durationMs })
+    this.emit('job:done', { job: jobId, worker: receipt.worker, durationMs })
     return resultOf(job, receipts, first.output, durationMs, false)
   }
 
@@ -280,9 +312,9 @@ export class Requester {
         if (error instanceof WasmeshError && !error.retryable && error.name !== 'InvalidReceiptError') {
           throw error
         }
-        this.components.reputation.failed(worker, error instanceof WorkerLostError && error.message.includes('deadline') ? 'timeout' : 'failure')
+        this.components.reputation.failed(worker, error instanceof DeadlineError ? 'timeout' : 'failure')
         errors.push(new WorkerLostError(`${worker}: ${error.message}`, { cause: error }))
-        this.components.emit('job:retry', { job: job.cid.toString(), worker, error })
+        this.emit('job:retry', { job: job.cid.toString(), worker, error })
         if (++attempts >= maxAttempts) {
           throw new JobFailedError(`job ${job.cid.toString()} failed on ${attempts} workers; last error: ${error.message}`, [...errors])
         }
@@ -293,7 +325,7 @@ export class Requester {
 
   /** Sends the job to a worker `pickWorker` reserved, and verifies what comes back. */
   private async runOn (worker: string, job: EncodedJob, signal: AbortSignal): Promise<ReplicaResult> {
-    const { client, content, scheduler, reputation, emit } = this.components
+    const { client, content, scheduler, reputation } = this.components
     const deadlineMs = job.spec.limits.timeoutMs + (this.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
     const deadline = AbortSignal.timeout(deadlineMs)
     const started = performance.now()
@@ -301,11 +333,11 @@ export class Requester {
     try {
       signed = await client.submit(worker, job, {
         signal: AbortSignal.any([signal, deadline]),
-        onAccepted: () => { emit('job:running', { job: job.cid.toString(), worker }) }
+        onAccepted: () => { this.emit('job:running', { job: job.cid.toString(), worker }) }
       })
     } catch (err) {
       if (deadline.aborted && !signal.aborted) {
-        throw new WorkerLostError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`)
+        throw new DeadlineError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`)
       }
       throw err
     } finally {
@@ -333,7 +365,8 @@ export class Requester {
    * known for `workerWaitMs`.
    */
   private async pickWorker (job: EncodedJob, tried: ReadonlySet<string>, signal: AbortSignal): Promise<string> {
-    const { capacity, scheduler, selfId } = this.components
+    const { capacity, scheduler } = this.components
+    const { selfId } = this
     const waitMs = this.init.workerWaitMs ?? WORKER_WAIT_MS
     const giveUpAt = Date.now() + waitMs
     while (true) {
@@ -363,7 +396,8 @@ export class Requester {
 
   /** Whether some capable worker this job has not tried is known, busy or not: a spot check needs one. */
   private anotherWorker (job: EncodedJob, tried: ReadonlySet<string>): boolean {
-    const { capacity, scheduler, selfId } = this.components
+    const { capacity, scheduler } = this.components
+    const { selfId } = this
     return scheduler.eligible(job, capacity.peers().filter(p => p.peerId !== selfId), tried).length > 0
   }
 
@@ -404,4 +438,8 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+export function requester (init: RequesterInit = {}): (components: RequesterComponents) => Requester {
+  return components => new Requester(components, init)
 }

@@ -5,17 +5,16 @@
  */
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { crc32, deflateSync } from 'node:zlib'
 import { Presets, SingleBar } from 'cli-progress'
-import { Command, InvalidArgumentError, type Option } from 'commander'
-import { hashsearch, mandelbrot, montecarlo } from '../apps/index.ts'
-import type { AppRunOptions, JobDone } from '../apps/shared.ts'
-import { createPeer } from './create-peer.ts'
-import { stopWithin } from './stop.ts'
-import type { Peer } from '../protocol/peer.ts'
-
-const WASM_DIR = fileURLToPath(new URL('../build/wasm/', import.meta.url))
+import { Command, InvalidArgumentError } from 'commander'
+import { hashsearch, mandelbrot, montecarlo } from '../../index.ts'
+import { createPeer, type Peer } from '../../../node/index.ts'
+import { stopWithin } from '../lifecycle.ts'
+import { bootstrapOption, finite, pair, positive, whole } from '../options.ts'
+import { WASM_DIR } from '../package-files.ts'
+import type { AppRunOptions, JobDone } from '../../shared.ts'
 
 interface CommonOptions {
   bootstrap?: string[]
@@ -26,12 +25,12 @@ interface CommonOptions {
   json?: boolean
 }
 
-/** The `app` command and its three subcommands; `bootstrapOption` is the CLI's shared --bootstrap. */
-export function appCommand (bootstrapOption: () => Option): Command {
+/** The `app` command and its three subcommands. */
+export function appCommand (): Command {
   const app = new Command('app').description('Run an example app (apps/): split into many jobs on the network, results assembled as they arrive.')
   const common = (command: Command, file: string): Command => command
     .addOption(bootstrapOption())
-    .option('--module <file>', `the app's module (default: build/wasm/${file}, from \`npm run build:wasm\`)`)
+    .option('--module <file>', `the app's module (default: the ${file} shipped with wasmesh)`)
     .option('--redundancy <k>', 'run every job on k distinct workers and accept the output a majority agrees on', positive, 1)
     .option('--concurrency <n>', 'jobs in flight at once', positive, 64)
     .option('--timeout <ms>', 'wall-time limit of each job', positive, 60_000)
@@ -107,7 +106,7 @@ export function appCommand (bootstrapOption: () => Option): Command {
 
 /** Joins the network, runs `body` with a progress bar on stderr, and always stops the peer. */
 async function withPeer (options: CommonOptions, file: string, total: number, unit: string, body: (peer: Peer, module: Uint8Array, run: AppRunOptions, progress: (job: JobDone) => void) => Promise<void>): Promise<void> {
-  const path = options.module ?? `${WASM_DIR}${file}`
+  const path = options.module ?? join(WASM_DIR, file)
   const module = await readFile(path).catch((err: Error) => {
     throw new InvalidArgumentError(`cannot read the module ${path}: ${err.message}${options.module == null ? ' (run `npm run build:wasm` first)' : ''}`)
   })
@@ -167,36 +166,4 @@ function chunk (type: string, data: Uint8Array): Uint8Array {
   out.set(data, 8)
   view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)))
   return out
-}
-
-function positive (value: string): number {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidArgumentError('expected a positive whole number')
-  }
-  return n
-}
-
-function whole (value: string): number {
-  const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new InvalidArgumentError('expected a whole number')
-  }
-  return n
-}
-
-function finite (value: string): number {
-  const n = Number(value)
-  if (!Number.isFinite(n)) {
-    throw new InvalidArgumentError('expected a number')
-  }
-  return n
-}
-
-function pair (value: string): [number, number] {
-  const parts = value.split(',').map(Number)
-  if (parts.length !== 2 || !parts.every(Number.isFinite)) {
-    throw new InvalidArgumentError('expected two numbers: re,im')
-  }
-  return parts as [number, number]
 }

@@ -1,5 +1,5 @@
 import { unixfs, type UnixFS } from '@helia/unixfs'
-import { ContentFetchError, WasmeshError } from './errors.ts'
+import { ContentFetchError, InputTooLargeError, WasmeshError } from '../errors.ts'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -43,12 +43,12 @@ export class ContentStore {
       for await (const chunk of this.fs.cat(cid, { signal: options.signal })) {
         size += chunk.byteLength
         if (size > options.maxBytes) {
-          throw new ContentFetchError(`the ${options.what} ${cid.toString()} is larger than the ${options.maxBytes} bytes allowed`)
+          throw new InputTooLargeError(`the ${options.what} ${cid.toString()} is larger than the ${options.maxBytes} bytes allowed`)
         }
         chunks.push(chunk)
       }
     } catch (err) {
-      if (err instanceof ContentFetchError) {
+      if (err instanceof InputTooLargeError) {
         throw err
       }
       if (options.signal.aborted) {

@@ -1,11 +1,13 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
-import { decodeAdvert, encodeAdvert, type CapacityAdvert } from './advert.ts'
-import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC } from './constants.ts'
-import type { PeerId } from '@libp2p/interface'
+import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../wire/advert.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC } from '../constants.ts'
+import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 
 export interface CapacityComponents {
   pubsub: GossipSub
   peerId: PeerId
+  /** libp2p's events: a peer that disconnects is forgotten at once. */
+  events: TypedEventTarget<Libp2pEvents>
 }
 
 export interface CapacityInit {
@@ -64,6 +66,7 @@ export class CapacityService extends EventTarget {
     pubsub.addEventListener('message', this.onMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(CAPACITY_TOPIC)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.schedule()
   }
 
@@ -96,6 +99,7 @@ export class CapacityService extends EventTarget {
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(CAPACITY_TOPIC)
     pubsub.unsubscribe(CAPACITY_TOPIC)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.table.clear()
   }
 
@@ -227,6 +231,11 @@ export class CapacityService extends EventTarget {
     this.dispatchEvent(new Event('change'))
   }
 
+  /** No job should go to a peer we lost until it advertises again. */
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    this.forget(event.detail.toString())
+  }
+
   /** A peer joined the topic: tell it about us now rather than at the next interval. */
   private readonly onSubscriptionChange = (): void => {
     this.publishSoon()
@@ -246,4 +255,8 @@ export class CapacityService extends EventTarget {
       this.dispatchEvent(new Event('change'))
     }
   }
+}
+
+export function capacityService (init: CapacityInit = {}): (components: CapacityComponents) => CapacityService {
+  return components => new CapacityService(components, init)
 }

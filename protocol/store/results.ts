@@ -1,9 +1,9 @@
 import { Key, type Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_INLINE_BYTES } from './constants.ts'
-import { checkOutput, decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from './receipt.ts'
-import { asArray, asBytes, asRecord } from './validate.ts'
+import { decodeCbor, encodeCbor } from '../wire/cbor.ts'
+import { MAX_INLINE_BYTES } from '../constants.ts'
+import { checkOutput, decodeSignedReceipt, encodeSignedReceipt, verifyReceipt, type VerifiedReceipt } from '../wire/receipt.ts'
+import { asArray, asBytes, asRecord } from '../wire/validate.ts'
 import type { ContentStore } from './content.ts'
 
 const PREFIX = '/wasmesh/results/'
@@ -20,13 +20,18 @@ export interface StoredResult {
  * running them again. Receipts are verified again when read, so a corrupted
  * or edited store is caught, not trusted.
  */
+export interface ResultStoreComponents {
+  datastore: Datastore
+  content: ContentStore
+}
+
 export class ResultStore {
   private readonly datastore: Datastore
   private readonly content: ContentStore
 
-  constructor (datastore: Datastore, content: ContentStore) {
-    this.datastore = datastore
-    this.content = content
+  constructor (components: ResultStoreComponents) {
+    this.datastore = components.datastore
+    this.content = components.content
   }
 
   /** Whether a result for the job is stored (not verified: `get` does that). */

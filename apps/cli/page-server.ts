@@ -7,9 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-export const DEFAULT_PAGE_DIR = fileURLToPath(new URL('../build/page/', import.meta.url))
+import { PAGE_DIR } from './package-files.ts'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -60,7 +58,7 @@ export interface PageServerOptions {
   port: number
   /** @default '127.0.0.1' */
   host?: string
-  /** The built page. @default build/page */
+  /** The built page. @default the page shipped with wasmesh */
   root?: string
   /** The bootstrap multiaddrs written into /config.json (browsers use the /ws and /wss ones). */
   bootstrap: () => string[]
@@ -72,7 +70,7 @@ export interface PageServer {
 }
 
 export async function servePage (options: PageServerOptions): Promise<PageServer> {
-  const root = resolve(options.root ?? DEFAULT_PAGE_DIR)
+  const root = resolve(options.root ?? PAGE_DIR)
   try {
     await stat(join(root, 'index.html'))
   } catch {

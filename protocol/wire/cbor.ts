@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { MalformedMessageError } from './errors.ts'
+import { MalformedMessageError } from '../errors.ts'
 
 /** Encodes a value as dag-cbor: deterministic, so equal values give equal bytes and equal CIDs. */
 export function encodeCbor (value: unknown): Uint8Array {

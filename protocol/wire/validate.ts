@@ -1,5 +1,5 @@
 import { CID } from 'multiformats/cid'
-import { MalformedMessageError } from './errors.ts'
+import { MalformedMessageError } from '../errors.ts'
 
 /**
  * Small checks for decoded CBOR. Each throws MalformedMessageError naming the

@@ -1,5 +1,5 @@
-import type { PeerCapacity } from './capacity.ts'
-import type { EncodedJob } from './job.ts'
+import type { PeerCapacity } from '../net/capacity.ts'
+import type { EncodedJob } from '../wire/job.ts'
 import type { Reputation } from './reputation.ts'
 
 /**
@@ -9,12 +9,16 @@ import type { Reputation } from './reputation.ts'
  * reputation with this requester, and their round-trip time. Banned peers
  * are never picked.
  */
+export interface SchedulerComponents {
+  reputation: Reputation
+}
+
 export class Scheduler {
   private readonly reputation: Reputation
   private readonly inFlight = new Map<string, number>()
 
-  constructor (reputation: Reputation) {
-    this.reputation = reputation
+  constructor (components: SchedulerComponents) {
+    this.reputation = components.reputation
   }
 
   /** Jobs we have sent this worker that are not answered yet. */

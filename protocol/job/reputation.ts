@@ -1,6 +1,6 @@
 import { Key, type Datastore } from 'interface-datastore'
-import { decodeCbor, encodeCbor } from './cbor.ts'
-import { asRecord } from './validate.ts'
+import { decodeCbor, encodeCbor } from '../wire/cbor.ts'
+import { asRecord } from '../wire/validate.ts'
 
 /** What this peer has seen of another peer as a worker. Local: every peer keeps its own. */
 export interface PeerRecord {
@@ -37,6 +37,10 @@ const MIN_SPOT_CHECK_RATE = 0.01
  * it survives restarts. A worker caught with a wrong output is banned, and
  * the signed receipt that proves it is kept.
  */
+export interface ReputationComponents {
+  datastore: Datastore
+}
+
 export class Reputation {
   private readonly datastore: Datastore
   private readonly records = new Map<string, PeerRecord>()
@@ -44,12 +48,13 @@ export class Reputation {
   private flushing?: Promise<void>
   private timer?: ReturnType<typeof setTimeout>
 
-  constructor (datastore: Datastore) {
-    this.datastore = datastore
+  constructor (components: ReputationComponents) {
+    this.datastore = components.datastore
   }
 
-  async load (signal?: AbortSignal): Promise<void> {
-    for await (const { key, value } of this.datastore.query({ prefix: RECORD_PREFIX }, { signal })) {
+  /** Loads the records kept from earlier runs. */
+  async start (): Promise<void> {
+    for await (const { key, value } of this.datastore.query({ prefix: RECORD_PREFIX })) {
       try {
         this.records.set(key.toString().slice(RECORD_PREFIX.length), asRecord(decodeCbor(value, 'reputation record'), 'reputation record') as unknown as PeerRecord)
       } catch {
@@ -154,4 +159,8 @@ export class Reputation {
       void this.flush()
     }, 1000)
   }
+}
+
+export function reputation (): (components: ReputationComponents) => Reputation {
+  return components => new Reputation(components)
 }

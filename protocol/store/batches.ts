@@ -1,9 +1,9 @@
 import { Key, type Datastore } from 'interface-datastore'
 import type { CID } from 'multiformats/cid'
-import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MalformedMessageError } from './errors.ts'
-import { decodeJob, type EncodedJob } from './job.ts'
-import { asArray, asCid, asInteger, asRecord, asString } from './validate.ts'
+import { decodeCbor, encodeCbor } from '../wire/cbor.ts'
+import { MalformedMessageError } from '../errors.ts'
+import { decodeJob, type EncodedJob } from '../wire/job.ts'
+import { asArray, asCid, asInteger, asRecord, asString } from '../wire/validate.ts'
 
 const BATCH_PREFIX = '/wasmesh/batches/'
 const JOB_PREFIX = '/wasmesh/jobs/'
@@ -24,7 +24,7 @@ export interface BatchRecord {
 export class BatchStore {
   private readonly datastore: Datastore
 
-  constructor (datastore: Datastore) {
+  constructor ({ datastore }: { datastore: Datastore }) {
     this.datastore = datastore
   }
 

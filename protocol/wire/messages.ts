@@ -1,6 +1,6 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_MESSAGE_BYTES, MAX_STRING_LENGTH } from './constants.ts'
-import { MalformedMessageError } from './errors.ts'
+import { MAX_MESSAGE_BYTES, MAX_STRING_LENGTH } from '../constants.ts'
+import { MalformedMessageError } from '../errors.ts'
 import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
 
 /**

@@ -1,0 +1,32 @@
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { startBootstrap, wasmeshHome, type BootstrapNode } from '../../../node/index.ts'
+import { onShutdown } from '../lifecycle.ts'
+import { whole } from '../options.ts'
+import { servePage } from '../page-server.ts'
+
+export function bootstrapCommand (): Command {
+  return new Command('bootstrap')
+    .description('Run a bootstrap + circuit-relay-v2 node. Prints each dialable multiaddr on its own line of stdout.')
+    .option('--port <n>', 'TCP port (WebSockets on port + 1); 0 picks free ports', whole, 0)
+    .option('--host <ip>', 'interface to listen on', '127.0.0.1')
+    .option('--data <dir>', 'state directory (keeps the peer id stable)', join(wasmeshHome(), 'bootstrap'))
+    .option('--http-port <n>', 'also serve the web page (and its config.json) on this port; 0 picks one. The URL goes to stderr', whole)
+    .action(async (options: { port: number, host: string, data: string, httpPort?: number }) => {
+      const started: { node?: BootstrapNode } = {}
+      // the page server first: when the page is not built, fail before a libp2p node keeps the process alive
+      const page = options.httpPort == null ? undefined : await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] })
+      const node = await startBootstrap({ port: options.port, host: options.host, dataDir: options.data })
+      started.node = node
+      for (const addr of node.addresses()) {
+        console.log(addr)
+      }
+      if (page != null) {
+        console.error(`web page: ${page.url}`)
+      }
+      onShutdown(async () => {
+        await page?.close()
+        await node.stop()
+      })
+    })
+}

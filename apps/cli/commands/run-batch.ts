@@ -1,0 +1,79 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { Presets, SingleBar } from 'cli-progress'
+import { createPeer, type RunOptions } from '../../../node/index.ts'
+import { resultJson } from '../format.ts'
+import { stopWithin } from '../lifecycle.ts'
+import { EXIT_JOB_FAILED } from '../options.ts'
+import type { RunCommandOptions } from './run.ts'
+
+/**
+ * `run --inputs DIR --out DIR`: one job per input file; outputs go under the
+ * same names in `outDir`. The requester's state (identity, accepted results
+ * with their receipts) lives in `outDir/.wasmesh`, so rerunning with the same
+ * --out takes finished jobs from there and runs only the rest.
+ */
+export async function runBatch (module: Uint8Array | string, inputsDir: string, outDir: string, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
+  const names = (await readdir(inputsDir, { withFileTypes: true })).filter(entry => entry.isFile()).map(entry => entry.name).sort()
+  const stateDir = join(outDir, '.wasmesh')
+  await mkdir(join(stateDir, 'receipts'), { recursive: true })
+  await mkdir(join(stateDir, 'tmp'), { recursive: true })
+  const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: stateDir })
+  const bar = new SingleBar({ format: 'jobs {bar} {value}/{total} | {resumed} resumed, {failed} failed | {eta_formatted} left', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic)
+  const counts = { done: 0, resumed: 0, failed: 0 }
+  const failures: Array<{ input: string, error: { name: string, message: string } }> = []
+  bar.start(names.length, 0, { resumed: 0, failed: 0 })
+  const controller = new AbortController()
+  const interrupt = (): void => { controller.abort(new Error('interrupted')) }
+  process.once('SIGINT', interrupt)
+  try {
+    const inputs = (async function * () {
+      for (const name of names) {
+        yield await readFile(join(inputsDir, name))
+      }
+    })()
+    for await (const r of peer.map(module, inputs, { ...jobOptions, concurrency: options.concurrency, resume: true, signal: controller.signal })) {
+      const name = names[r.index] as string
+      if (r.ok) {
+        await writeAtomically(join(outDir, name), r.result.output, stateDir)
+        await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)), stateDir)
+        counts.done++
+        counts.resumed += r.result.resumed ? 1 : 0
+      } else {
+        counts.failed++
+        failures.push({ input: name, error: { name: r.error.name, message: r.error.message } })
+      }
+      bar.increment({ resumed: counts.resumed, failed: counts.failed })
+    }
+  } finally {
+    bar.stop()
+    process.off('SIGINT', interrupt)
+    await stopWithin(peer)
+  }
+  const workers = peer.workers().map(({ peerId, record, score }) => ({ peerId, score, ...record }))
+  if (options.json === true) {
+    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, failures, workers }))
+  } else {
+    for (const worker of workers.filter(w => w.banned != null)) {
+      console.error(`banned ${worker.peerId}: ${worker.banned?.reason ?? ''} (signed evidence kept in ${stateDir})`)
+    }
+    console.error(`${counts.done} of ${names.length} jobs done (${counts.resumed} from an earlier run), ${counts.failed} failed; outputs in ${outDir}`)
+    for (const failure of failures) {
+      console.error(`  ${failure.input}: ${failure.error.name}: ${failure.error.message}`)
+    }
+  }
+  if (counts.failed > 0) {
+    process.exitCode = EXIT_JOB_FAILED
+  }
+}
+
+/**
+ * Writes a file whole or not at all: into the state dir first, then renamed
+ * into place, so a requester killed mid-batch never leaves a truncated
+ * output or receipt behind.
+ */
+async function writeAtomically (path: string, data: Uint8Array | string, stateDir: string): Promise<void> {
+  const temporary = join(stateDir, 'tmp', `${process.pid}-${basename(path)}`)
+  await writeFile(temporary, data)
+  await rename(temporary, path)
+}

@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises'
+import { text } from 'node:stream/consumers'
+import { Command, Option } from 'commander'
+import { fromString } from 'uint8arrays'
+import type { WasmeshError} from '../../../node/index.ts';
+import { createPeer, type RunOptions } from '../../../node/index.ts'
+import { receiptJson, resultJson } from '../format.ts'
+import { stopWithin } from '../lifecycle.ts'
+import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, UsageError, whole } from '../options.ts'
+import { runBatch } from './run-batch.ts'
+
+export interface RunCommandOptions {
+  input?: string
+  inputs?: string
+  out?: string
+  concurrency: number
+  arg: string[]
+  env: string[]
+  abi: 'wasi' | 'direct'
+  bootstrap?: string[]
+  timeout: number
+  memory: number
+  maxOutput: number
+  redundancy: number
+  json?: boolean
+}
+
+export function runCommand (): Command {
+  return new Command('run')
+    .description('Run a Wasm module as a job on the network, verify the receipt, and write the job\'s stdout to stdout. With --inputs, run one job per file of a folder.')
+    .argument('<module>', 'a .wasm file, a module CID, or an http(s) URL')
+    .option('-i, --input <file|->', 'the job\'s stdin: a file, or - for this process\'s stdin')
+    .option('--inputs <dir>', 'batch: one job per file in this folder (needs --out)')
+    .option('--out <dir>', 'batch: write each output under its input\'s name; rerun with the same --out to resume')
+    .option('--concurrency <n>', 'batch: jobs in flight at once', whole, 64)
+    .option('--arg <value...>', 'arguments passed to the module (argv[1…])', [])
+    .option('--env <KEY=VALUE...>', 'environment variables for the module', [])
+    .addOption(new Option('--abi <abi>', 'calling convention').choices(['wasi', 'direct']).default('wasi'))
+    .addOption(bootstrapOption())
+    .option('--timeout <ms>', 'wall-time limit of the job', whole, 30_000)
+    .option('--memory <MiB>', 'Wasm memory limit', whole, 256)
+    .option('--max-output <bytes>', 'output size limit', whole, 16 * 1024 * 1024)
+    .option('--redundancy <k>', 'run on k distinct workers and accept the output a majority agrees on', whole, 1)
+    .option('--json', 'print one JSON object (output, receipt, timings) instead of raw output')
+    .action(async (modulePath: string, options: RunCommandOptions) => {
+      const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
+      const jobOptions: Omit<RunOptions, 'module' | 'input'> = {
+        abi: options.abi,
+        args: options.arg,
+        env: parseEnv(options.env),
+        limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
+        redundancy: options.redundancy
+      }
+      if (options.inputs != null || options.out != null) {
+        if (options.inputs == null || options.out == null) {
+          throw new UsageError('a batch needs both --inputs <dir> and --out <dir>')
+        }
+        await runBatch(module, options.inputs, options.out, options, jobOptions)
+        return
+      }
+      const input = options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
+      await runOne(module, input, options, jobOptions)
+    })
+}
+
+async function runOne (module: Uint8Array | string, input: Uint8Array | undefined, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
+  const peer = await createPeer({ bootstrap: options.bootstrap })
+  try {
+    const result = await peer.run({ module, input, ...jobOptions })
+    if (options.json === true) {
+      console.log(JSON.stringify(resultJson(result)))
+    } else {
+      process.stdout.write(result.output)
+      console.error(`job ${result.job.toString()} ran on ${result.worker} in ${result.durationMs.toFixed(1)} ms (exec ${result.receipt.stats.execMs.toFixed(1)} ms${result.receipt.stats.moduleCached ? ', module cached' : ''}); receipt verified`)
+    }
+  } catch (err) {
+    const receipt = (err as WasmeshError).receipt
+    if (options.json === true) {
+      console.log(JSON.stringify({ ok: false, error: { name: (err as Error).name, message: (err as Error).message }, ...(receipt != null ? { receipt: receiptJson(receipt) } : {}) }))
+    } else {
+      if ((err as WasmeshError).output != null) {
+        process.stdout.write((err as WasmeshError).output as Uint8Array)
+      }
+      console.error(`${(err as Error).name}: ${(err as Error).message}${receipt != null ? ` (signed by ${receipt.worker} for job ${receipt.job.toString()})` : ''}`)
+    }
+    process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
+  } finally {
+    await stopWithin(peer)
+  }
+}

@@ -1,0 +1,50 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { createPeer, localNetworkFile, startBootstrap, wasmeshHome, type BootstrapNode } from '../../../node/index.ts'
+import { logServedJobs } from '../format.ts'
+import { onShutdown, stopWithin } from '../lifecycle.ts'
+import { whole } from '../options.ts'
+import { servePage } from '../page-server.ts'
+
+export function startCommand (): Command {
+  return new Command('start')
+    .description('Run the local network: a bootstrap/relay node serving the page, and one worker peer on loopback.')
+    .option('--port <n>', 'bootstrap TCP port (WebSockets on port + 1)', whole, 4301)
+    .option('--slots <n>', 'jobs the worker runs at once', whole, 2)
+    .option('--data <dir>', 'state directory', join(wasmeshHome(), 'local'))
+    .option('--http-port <n>', 'serve the web page on this port (0 picks one)', whole, 4300)
+    .action(async (options: { port: number, slots: number, data: string, httpPort: number }) => {
+      const started: { node?: BootstrapNode } = {}
+      const page = await servePage({ port: options.httpPort, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
+        console.warn(`not serving the web page: ${err.message}`)
+        return undefined
+      })
+      const node = await startBootstrap({ port: options.port, dataDir: join(options.data, 'bootstrap') })
+      started.node = node
+      const addresses = node.addresses()
+      const peer = await createPeer({ bootstrap: addresses, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
+      await mkdir(wasmeshHome(), { recursive: true })
+      await writeFile(localNetworkFile(), JSON.stringify({ bootstrap: addresses, pid: process.pid }, null, 2))
+      logServedJobs(peer)
+      console.log('wasmesh local network is running.')
+      console.log(`\nbootstrap/relay node ${node.peerId}:`)
+      for (const addr of addresses) {
+        console.log(`  ${addr}`)
+      }
+      console.log(`worker peer ${peer.id} with ${options.slots} slots`)
+      if (page != null) {
+        console.log(`\nweb page: ${page.url}  (open it, switch on Contribute, run a job)`)
+      }
+      console.log('\nTry, in another terminal:')
+      console.log('  npx wasmesh status')
+      console.log('  npx wasmesh app montecarlo')
+      console.log('\nPress Ctrl-C to stop.')
+      onShutdown(async () => {
+        await page?.close()
+        await stopWithin(peer)
+        await node.stop()
+        await rm(localNetworkFile(), { force: true })
+      })
+    })
+}

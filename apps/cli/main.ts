@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/**
+ * The wasmesh CLI: an app on the package's public API (node/index.ts). One
+ * file per command under commands/; exit codes in options.ts.
+ */
+import { Command } from 'commander'
+import { SOFTWARE_VERSION, WasmeshError } from '../../node/index.ts'
+import { appCommand } from './commands/app.ts'
+import { bootstrapCommand } from './commands/bootstrap.ts'
+import { peerCommand } from './commands/peer.ts'
+import { runCommand } from './commands/run.ts'
+import { startCommand } from './commands/start.ts'
+import { statusCommand } from './commands/status.ts'
+import { verifyCommand } from './commands/verify.ts'
+import { EXIT_NETWORK, EXIT_USAGE, UsageError } from './options.ts'
+
+/** Errors that mean the user's input was wrong, not the network. */
+const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidReceiptError', 'InvalidModuleError', 'InputTooLargeError'])
+
+const program = new Command('wasmesh')
+  .description('Run content-addressed Wasm jobs on a peer-to-peer network of browsers and Node peers, with signed receipts.')
+  .version(SOFTWARE_VERSION)
+  .showHelpAfterError()
+
+for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand()]) {
+  program.addCommand(command)
+}
+
+program.parseAsync().catch((err: Error) => {
+  const hint = err instanceof WasmeshError && err.hint !== '' ? `\n${err.hint}` : ''
+  console.error(`${err.name === 'Error' ? 'error' : err.name}: ${err.message}${hint}`)
+  process.exitCode = err instanceof UsageError || USAGE_ERRORS.has(err.name) || !(err instanceof WasmeshError) ? EXIT_USAGE : EXIT_NETWORK
+})

@@ -1,0 +1,57 @@
+import { InvalidArgumentError, Option } from 'commander'
+
+/** Exit codes: 0 verified success, 1 the job failed, 2 bad usage or input, 3 the network could not run it. */
+export const EXIT_JOB_FAILED = 1
+export const EXIT_USAGE = 2
+export const EXIT_NETWORK = 3
+
+/** Bad usage: a missing or malformed flag or file. Exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const bootstrapOption = (): Option => new Option('-b, --bootstrap <multiaddr...>', 'bootstrap node(s) to join through; default: $WASMESH_BOOTSTRAP, else the local network `npm start` runs')
+
+export function whole (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new InvalidArgumentError('expected a whole number')
+  }
+  return n
+}
+
+export function positive (value: string): number {
+  const n = whole(value)
+  if (n < 1) {
+    throw new InvalidArgumentError('expected a positive whole number')
+  }
+  return n
+}
+
+export function finite (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n)) {
+    throw new InvalidArgumentError('expected a number')
+  }
+  return n
+}
+
+export function pair (value: string): [number, number] {
+  const parts = value.split(',').map(Number)
+  if (parts.length !== 2 || !parts.every(Number.isFinite)) {
+    throw new InvalidArgumentError('expected two numbers: re,im')
+  }
+  return parts as [number, number]
+}
+
+export function parseEnv (pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const entry of pairs) {
+    const eq = entry.indexOf('=')
+    if (eq <= 0) {
+      throw new UsageError(`--env ${entry}: expected KEY=VALUE`)
+    }
+    env[entry.slice(0, eq)] = entry.slice(eq + 1)
+  }
+  return env
+}

@@ -1,0 +1,52 @@
+import { KEEP_ALIVE, type Libp2p } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS } from '../constants.ts'
+import { BootstrapError } from '../errors.ts'
+
+export interface BootstrapDialerComponents {
+  libp2p: Pick<Libp2p, 'dial' | 'peerStore'>
+}
+
+export interface BootstrapDialerInit {
+  /** Multiaddrs of bootstrap nodes to join through. Empty: a lone peer that others dial. */
+  bootstrap: readonly string[]
+}
+
+/**
+ * Joins the mesh through bootstrap nodes: dials them all at once, and tags
+ * each one keep-alive so libp2p redials a lost one by itself.
+ */
+export class BootstrapDialer {
+  private readonly components: BootstrapDialerComponents
+  private readonly bootstrap: readonly string[]
+
+  constructor (components: BootstrapDialerComponents, init: BootstrapDialerInit) {
+    this.components = components
+    this.bootstrap = init.bootstrap
+  }
+
+  /** Rejects with BootstrapError when none of the nodes answers. */
+  async join (signal?: AbortSignal): Promise<void> {
+    if (this.bootstrap.length === 0) {
+      return
+    }
+    const { libp2p } = this.components
+    const failures: string[] = []
+    await Promise.all(this.bootstrap.map(async addr => {
+      try {
+        const ma = multiaddr(addr)
+        const connection = await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS), ...(signal != null ? [signal] : [])]) })
+        await libp2p.peerStore.merge(connection.remotePeer, { multiaddrs: [ma], tags: { [KEEP_ALIVE]: { value: 1 } } })
+      } catch (err) {
+        failures.push(`${addr}: ${(err as Error).message}`)
+      }
+    }))
+    if (failures.length === this.bootstrap.length) {
+      throw new BootstrapError(`could not reach any bootstrap node (${failures.join('; ')})`)
+    }
+  }
+}
+
+export function bootstrapDialer (init: BootstrapDialerInit): (components: BootstrapDialerComponents) => BootstrapDialer {
+  return components => new BootstrapDialer(components, init)
+}

@@ -1,0 +1,46 @@
+/** The receipt's types alone, so that errors can carry a receipt without importing the codec. */
+import type { CID } from 'multiformats/cid'
+
+/** What a worker states, under its signature, about one run of a job. */
+export interface Receipt {
+  v: 1
+  /** The job spec's CID. */
+  job: CID
+  /** The worker's peer id; its public key verifies the signature. */
+  worker: string
+  /** The module's exit status (0 = success), or -1 when it did not exit by itself. */
+  exitCode: number
+  /** Why the run failed, when it did not exit by itself. `name` is an error class name. */
+  error?: { name: string, message: string }
+  /** Inline output bytes, or the CID of a UnixFS file holding them. */
+  output: Uint8Array | CID
+  /** sha2-256 multihash of the full output: what redundant runs are compared by. */
+  outputHash: Uint8Array
+  outputSize: number
+  /** Tail of stderr, for diagnostics. */
+  stderr: Uint8Array
+  stats: ReceiptStats
+  /** Milliseconds since the Unix epoch when the worker signed. */
+  timestamp: number
+}
+
+export interface ReceiptStats {
+  /** Fetching module and input from the network. */
+  fetchMs: number
+  compileMs: number
+  execMs: number
+  /** The module was already compiled on this worker: nothing was fetched or compiled. */
+  moduleCached: boolean
+}
+
+/** A receipt as it travels: the exact signed bytes and the signature over them. */
+export interface SignedReceipt {
+  payload: Uint8Array
+  signature: Uint8Array
+}
+
+/** A signed receipt whose signature has been checked. */
+export interface VerifiedReceipt {
+  receipt: Receipt
+  signed: SignedReceipt
+}
