@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { BenchNetwork } from './network.ts'
 import { fromRuns, median, notMeasured, percentile, repoRoot, round, sleep, withBaseline, type Metric } from './lib.ts'
-import type { DebugHandle } from '../../web/app.ts'
+import type { DebugHandle } from '../../apps/page/main.ts'
 import type * as BrowserSdk from '../../web/create-peer.ts'
 import type { Peer } from '../../protocol/peer.ts'
 
@@ -108,8 +108,8 @@ async function newestMtime (path: string): Promise<number> {
 
 async function ensurePage (log: (message: string) => void): Promise<PageBuild> {
   const built = (await stat(join(PAGE_DIR, 'index.html')).catch(() => undefined))?.mtimeMs
-  // the page bundles web/ and protocol/, the demo modules, and whatever the lockfile and patches pin
-  const sources = ['web', 'protocol', 'vite.config.ts', 'package-lock.json', 'patches', 'build/wasm/echo.wasm', 'build/wasm/spin.wasm']
+  // the page (apps/page) bundles web/ and protocol/, the demo modules, and whatever the lockfile and patches pin
+  const sources = ['apps/page', 'web', 'protocol', 'vite.config.ts', 'package-lock.json', 'patches', 'build/wasm/echo.wasm', 'build/wasm/spin.wasm']
   const newest = Math.max(...await Promise.all(sources.map(async path => await newestMtime(join(repoRoot, path)))))
   if (built != null && built >= newest) {
     return {}

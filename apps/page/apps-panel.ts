@@ -4,9 +4,9 @@
  * framed in its worker's colour; the hash search and Monte Carlo show progress
  * and their answer.
  */
-import { hashsearch, mandelbrot, montecarlo } from '../apps/index.ts'
-import type { AppRunOptions, JobDone } from '../apps/shared.ts'
-import type { Peer } from '../protocol/peer.ts'
+import { hashsearch, mandelbrot, montecarlo } from '../index.ts'
+import type { AppRunOptions, JobDone } from '../shared.ts'
+import type { Peer } from '../../protocol/peer.ts'
 
 export type AppName = 'mandelbrot' | 'hashsearch' | 'montecarlo'
 
@@ -26,9 +26,9 @@ export interface AppRunState {
 
 /** Vite emits each module (built by `npm run build:wasm`) as an asset and rewrites these URLs. */
 const MODULES: Record<AppName, string> = {
-  mandelbrot: new URL('../build/wasm/mandelbrot.wasm', import.meta.url).href,
-  hashsearch: new URL('../build/wasm/hashsearch.wasm', import.meta.url).href,
-  montecarlo: new URL('../build/wasm/montecarlo.wasm', import.meta.url).href
+  mandelbrot: new URL('../../build/wasm/mandelbrot.wasm', import.meta.url).href,
+  hashsearch: new URL('../../build/wasm/hashsearch.wasm', import.meta.url).href,
+  montecarlo: new URL('../../build/wasm/montecarlo.wasm', import.meta.url).href
 }
 const RUN: AppRunOptions = { map: { limits: { timeoutMs: 60_000 } } }
 

@@ -10,9 +10,9 @@
  * second spends its time on the jobs, not on redrawing the same peer list.
  */
 import { enableApps, wireApps, type AppRunState } from './apps-panel.ts'
-import type { AdvertContent, MapResult, Peer, PeerCapacity, RunResult } from './index.ts'
-import type { PeerInternals } from './create-peer.ts'
-import type * as SdkModule from './index.ts'
+import type { AdvertContent, MapResult, Peer, PeerCapacity, RunResult } from '../../web/index.ts'
+import type { PeerInternals } from '../../web/create-peer.ts'
+import type * as SdkModule from '../../web/index.ts'
 
 type Sdk = typeof SdkModule
 
@@ -370,7 +370,7 @@ async function runJob (): Promise<void> {
 class UserError extends Error {}
 
 async function checkReceipt (result: RunResult): Promise<boolean> {
-  const { verifyReceipt } = await import('./index.ts')
+  const { verifyReceipt } = await import('../../web/index.ts')
   const signed = result.receipts[0]?.signed
   if (signed == null) {
     return false
@@ -767,13 +767,13 @@ async function main (): Promise<void> {
 
   let sdk: Sdk
   try {
-    sdk = await import('./index.ts')
+    sdk = await import('../../web/index.ts')
     debug.timings.sdkLoaded = performance.now()
   } catch (err) {
     fail(`could not load the wasmesh SDK: ${(err as Error).message}`)
     return
   }
-  const { peerInternals } = await import('./create-peer.ts')
+  const { peerInternals } = await import('../../web/create-peer.ts')
   try {
     peer = await sdk.createPeer({
       bootstrap,
