@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from '@playwright/test'
 import { cliPath, repoRoot } from '../helpers/processes.ts'
-import type { DebugHandle } from '../../apps/page/main.ts'
+import type { PageState as DebugHandle } from '../../apps/page/state.ts'
 
 declare global {
   interface Window { wasmesh: DebugHandle }
