@@ -1,5 +1,5 @@
 /**
- * Builds the wasmesh page (web/) into build/page (not dist/: `build:lib` empties dist/). `wasmesh bootstrap --http-port`
+ * Builds the wasmesh page (apps/page/) into build/page (not dist/: `build:lib` empties dist/). `wasmesh bootstrap --http-port`
  * and `npm start` serve that folder; any static host works too, given a
  * config.json next to index.html (see node/http-server.ts).
  */
@@ -42,11 +42,11 @@ function demoModules (): Plugin {
 }
 
 export default defineConfig({
-  root: 'web',
+  root: 'apps/page',
   base: './',
   plugins: [demoModules()],
   build: {
-    outDir: '../build/page',
+    outDir: '../../build/page',
     emptyOutDir: true,
     target: 'es2023',
     chunkSizeWarningLimit: 1500

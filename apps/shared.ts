@@ -1,7 +1,7 @@
 /**
  * What the app drivers share: they split a workload into jobs, hand them to
  * `peer.map` and assemble the outputs as they arrive. Isomorphic (no `node:`
- * or DOM imports), so the CLI (apps/cli/commands/app.ts) and the page (web/app.ts) run
+ * or DOM imports), so the CLI (apps/cli/commands/app.ts) and the page (apps/page/) run
  * the same code.
  */
 import type { MapOptions, ModuleRef, Peer } from '../protocol/public.ts'

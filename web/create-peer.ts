@@ -46,20 +46,6 @@ export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 
   signal?: AbortSignal
 }
 
-/** What the page and tests may inspect: not part of the stable API. */
-export interface PeerInternals {
-  libp2p: Libp2p<PeerServices>
-  content: ContentStore
-  executor: () => WebWorkerExecutor | undefined
-}
-
-const internals = new WeakMap<Peer, PeerInternals>()
-
-/** The libp2p node and stores behind a peer made by this module's createPeer. */
-export function peerInternals (peer: Peer): PeerInternals | undefined {
-  return internals.get(peer)
-}
-
 /**
  * Creates and starts a wasmesh peer in the browser. Resolves once it has
  * joined through a bootstrap node and holds a relay reservation (or the
@@ -110,16 +96,12 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   await helia.start()
   const libp2p = helia.libp2p as unknown as Libp2p<PeerServices>
   const content = new ContentStore(helia)
-  let executor: WebWorkerExecutor | undefined
   const peer = new Peer({
     libp2p,
     signer: await webSigner(privateKey),
     content,
     datastore: helia.datastore,
-    createExecutor: slots => {
-      executor = new WebWorkerExecutor({ slots, ...(storage !== false ? { persist: modulePersistence(`${storage}-modules`, content) } : {}) })
-      return executor
-    },
+    createExecutor: slots => new WebWorkerExecutor({ slots, ...(storage !== false ? { persist: modulePersistence(`${storage}-modules`, content) } : {}) }),
     platform: 'browser',
     shutdown: async () => {
       await helia.stop()
@@ -127,7 +109,6 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
       await datastore?.close()
     }
   }, { ...options, bootstrap })
-  internals.set(peer, { libp2p, content, executor: () => executor })
   options.onCreated?.(peer)
   await peer.start(options.signal)
   await waitForReservation(libp2p, options.reservationTimeoutMs ?? 10_000, options.signal)

@@ -13,23 +13,24 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
+import type { Libp2p } from '@libp2p/interface'
 import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
 import { fromRuns, median, notMeasured, percentile, requester as startRequester, round, sleep, stopNetwork, withBaseline, type Metric } from './lib.ts'
-import type { DebugHandle } from '../../web/app.ts'
-import type * as BrowserSdk from '../../web/create-peer.ts'
+import type { PageState } from '../../apps/page/state.ts'
+import type * as BrowserSdk from '../../web/index.ts'
 import type { Peer } from '../../protocol/peer.ts'
 
 declare global {
   interface Window {
-    wasmesh: DebugHandle
+    wasmesh: PageState
     /** Set by the bench's init scripts (times in ms since navigation start). */
     wasmeshBench?: BenchProbe
   }
 }
 
 interface BenchProbe {
-  /** gossipsub publishes, once app.ts hands out its internals */
-  publishes: number[]
+  /** The tab's libp2p node, for the raw echo baseline: not SDK API, so the probe takes it from libp2p's 'start' event. */
+  libp2p?: Libp2p
   /** the first dispatch of each libp2p event in PROBED_EVENTS */
   events: Record<string, number>
   /** RTCDataChannel.send calls and the time spent in them (Chromium's send is synchronous) */
@@ -108,8 +109,8 @@ async function newestMtime (path: string): Promise<number> {
 
 async function ensurePage (log: (message: string) => void): Promise<PageBuild> {
   const built = (await stat(join(PAGE_DIR, 'index.html')).catch(() => undefined))?.mtimeMs
-  // the page bundles web/ and protocol/, the demo modules, and whatever the lockfile and patches pin
-  const sources = ['web', 'protocol', 'vite.config.ts', 'package-lock.json', 'patches', 'build/wasm/echo.wasm', 'build/wasm/spin.wasm']
+  // the page (apps/page) bundles web/ and protocol/, the demo modules, and whatever the lockfile and patches pin
+  const sources = ['apps/page', 'web', 'protocol', 'vite.config.ts', 'package-lock.json', 'patches', 'build/wasm/echo.wasm', 'build/wasm/spin.wasm']
   const newest = Math.max(...await Promise.all(sources.map(async path => await newestMtime(join(repoRoot, path)))))
   if (built != null && built >= newest) {
     return {}
@@ -175,7 +176,7 @@ async function bundleSize (build: PageBuild): Promise<Metric> {
       initialChunks: chunks,
       lazyChunks: lazy,
       gzip: 'node:zlib level 9, per file',
-      initialIs: 'the <script> and modulepreload chunks of build/page/index.html and their static imports; lazy chunks load by dynamic import() (the SDK chunk create-peer-*.js when the page joins, job-worker-*.js per worker)'
+      initialIs: 'the <script> and modulepreload chunks of build/page/index.html and their static imports; lazy chunks load by dynamic import() (the SDK chunk web-*.js when the page joins, job-worker-*.js per worker)'
     },
     ...(build.note != null ? { note: build.note } : {})
   })
@@ -187,17 +188,21 @@ async function bundleSize (build: PageBuild): Promise<Metric> {
 // 1. page load → a Node peer sees the tab's capacity advert
 
 /**
- * Runs in the page before app.ts: records the first dispatch of a few libp2p
- * events (libp2p's emitters are EventTargets), RTCDataChannel.send calls, and
- * gossipsub publishes from the moment app.ts sets `window.wasmesh.internals`.
+ * Runs in the page before its scripts: records the first dispatch of a few
+ * libp2p events (libp2p's emitters are EventTargets), RTCDataChannel.send
+ * calls, and the libp2p node. The page records its own advert publishes.
  */
 function pageProbe (events: string[]): void {
-  const probe: BenchProbe = { publishes: [], events: {}, sends: { count: 0, ms: 0 } }
+  const probe: BenchProbe = { events: {}, sends: { count: 0, ms: 0 } }
   window.wasmeshBench = probe
   const dispatch = EventTarget.prototype.dispatchEvent
   EventTarget.prototype.dispatchEvent = function (this: EventTarget, event: Event): boolean {
     if (events.includes(event.type)) {
       probe.events[event.type] ??= performance.now()
+    }
+    const detail = (event as Partial<CustomEvent>).detail as Partial<Libp2p> | undefined
+    if (event.type === 'start' && typeof detail?.handle === 'function' && typeof detail.getConnections === 'function') {
+      probe.libp2p ??= detail as Libp2p
     }
     return dispatch.call(this, event)
   }
@@ -213,35 +218,6 @@ function pageProbe (events: string[]): void {
       }
     } as RTCDataChannel['send']
   }
-  const hook = (internals: DebugHandle['internals']): void => {
-    const pubsub = internals?.libp2p.services.pubsub
-    if (pubsub != null) {
-      const publish = pubsub.publish.bind(pubsub)
-      pubsub.publish = async (...args: Parameters<typeof publish>) => {
-        probe.publishes.push(performance.now())
-        return await publish(...args)
-      }
-    }
-  }
-  let handle: DebugHandle | undefined
-  Object.defineProperty(window, 'wasmesh', {
-    configurable: true,
-    get: () => handle,
-    set: (value: DebugHandle) => {
-      handle = value
-      let internals = value.internals
-      hook(internals)
-      Object.defineProperty(value, 'internals', {
-        configurable: true,
-        enumerable: true,
-        get: () => internals,
-        set: (next: DebugHandle['internals']) => {
-          internals = next
-          hook(next)
-        }
-      })
-    }
-  })
 }
 
 /** libp2p events whose first dispatch the probe records. */
@@ -277,7 +253,7 @@ async function pageToContributing (browser: Browser, network: ProcessNetwork, ob
           timeOrigin: performance.timeOrigin,
           timings: window.wasmesh.timings,
           responseEnd: (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.responseEnd,
-          publishes: window.wasmeshBench?.publishes ?? [],
+          adverts: window.wasmesh.adverts,
           reservationAt: window.wasmeshBench?.events['relay:created-reservation']
         }))
         if (tab.id !== id) {
@@ -286,7 +262,7 @@ async function pageToContributing (browser: Browser, network: ProcessNetwork, ob
         const t = tab.timings
         const fromNav = observedAt - tab.timeOrigin
         // the advert that announced the contribution: the first publish at or after `contributing`
-        const advertAt = tab.publishes.find(at => at >= (t.contributing ?? Infinity) - 1)
+        const advertAt = tab.adverts.find(at => at >= (t.contributing ?? Infinity) - 1)
         totals.push(observedAt - gotoAt)
         const phase: Record<string, number> = {
           gotoToNavigationStart: tab.timeOrigin - gotoAt,
@@ -381,7 +357,7 @@ async function openTab (browser: Browser, url: string): Promise<{ context: Brows
  * contributes. Shows what the page's per-job rendering costs the worker tab.
  */
 async function openBareWorker (browser: Browser, network: ProcessNetwork): Promise<{ context: BrowserContext, page: Page } | undefined> {
-  const chunk = (await readdir(join(PAGE_DIR, 'assets'))).find(name => /^create-peer-[\w-]+\.js$/.test(name))
+  const chunk = (await readdir(join(PAGE_DIR, 'assets'))).find(name => /^web-[\w-]+\.js$/.test(name))
   if (chunk == null) {
     return undefined
   }
@@ -391,11 +367,11 @@ async function openBareWorker (browser: Browser, network: ProcessNetwork): Promi
   await page.goto(`${network.pageUrl}config.json`)
   const ok = await page.evaluate(async ({ path, ws }) => {
     const sdk = await import(path) as Partial<typeof BrowserSdk>
-    if (sdk.createPeer == null || sdk.peerInternals == null) {
+    if (sdk.createPeer == null) {
       return false
     }
     const peer = await sdk.createPeer({ bootstrap: [ws], contribute: { threads: 1 } })
-    window.wasmesh = { peer, internals: sdk.peerInternals(peer), timings: {} }
+    window.wasmesh = { peer, timings: {}, adverts: [] }
     return true
   }, { path: `./assets/${chunk}`, ws: network.wsAddr })
   if (!ok) {
@@ -410,7 +386,7 @@ interface JobRuns { p50: number[], p99: number[], execMs: number, sendsPerJob: {
 /** Sequential tiny echo jobs from tab A, `batches` × `count`; checks every one ran on `workerId`. */
 async function jobRuns (a: Page, b: Page, workerId: string, batches: number, count: number, warmup: number): Promise<JobRuns> {
   const run = async (n: number): Promise<{ times: number[], execMs: number[], workers: string[] }> => await a.evaluate(async count => {
-    const peer = window.wasmesh.peer as NonNullable<DebugHandle['peer']>
+    const peer = window.wasmesh.peer as NonNullable<PageState['peer']>
     const module = await peer.add(new Uint8Array(await (await fetch('demo/echo.wasm')).arrayBuffer()))
     const times: number[] = []
     const execMs: number[] = []
@@ -454,14 +430,12 @@ async function jobRuns (a: Page, b: Page, workerId: string, batches: number, cou
 }
 
 async function directWebRtc (a: Page, bId: string): Promise<string[]> {
-  const connections = await a.evaluate(id => window.wasmesh.internals?.libp2p.getConnections()
-    .filter(c => c.remotePeer.toString() === id)
-    .map(c => ({ addr: c.remoteAddr.toString(), limited: c.limits != null, status: c.status })) ?? [], bId)
-  const direct = connections.filter(c => c.addr.includes('/webrtc') && !c.limited && c.status === 'open')
+  const connections = await a.evaluate(id => window.wasmesh.peer?.connections().filter(c => c.peerId === id) ?? [], bId)
+  const direct = connections.filter(c => c.transport === 'webrtc' && c.direct)
   if (direct.length === 0) {
     throw new Error(`no direct WebRTC connection from tab A to tab B: ${JSON.stringify(connections)}`)
   }
-  return direct.map(c => c.addr)
+  return direct.map(c => c.remoteAddr)
 }
 
 async function knows (a: Page, observer: Peer, bId: string): Promise<void> {
@@ -550,7 +524,7 @@ async function tabToTab (browser: Browser, network: ProcessNetwork, observer: Pe
 /** A raw libp2p echo: a handler on tab B's libp2p, dialled from tab A over the existing direct WebRTC connection. */
 async function rawEcho (a: Page, b: Page, bId: string, config: JobConfig): Promise<{ p50: number[], p99: number[], connection: string, sendsPerRoundTrip: number }> {
   await b.evaluate(async protocol => {
-    const libp2p = window.wasmesh.internals?.libp2p
+    const libp2p = window.wasmeshBench?.libp2p
     if (libp2p == null) {
       throw new Error('no libp2p in tab B')
     }
@@ -564,7 +538,7 @@ async function rawEcho (a: Page, b: Page, bId: string, config: JobConfig): Promi
     })
   }, ECHO_PROTOCOL)
   return await a.evaluate(async ({ protocol, id, batches, count, warmup }) => {
-    const libp2p = window.wasmesh.internals?.libp2p
+    const libp2p = window.wasmeshBench?.libp2p
     const connection = libp2p?.getConnections().find(c => c.remotePeer.toString() === id && c.remoteAddr.toString().includes('/webrtc') && c.limits == null && c.status === 'open')
     if (connection == null) {
       throw new Error('no direct WebRTC connection to tab B')
@@ -623,7 +597,7 @@ interface CpuProfile {
  * CPU profiles (Chrome DevTools protocol) of both tabs' main threads during one
  * extra batch of jobs, as self time per job: idle, V8 buckets, native calls by
  * name (send, postMessage, sign…; the bundle is minified, natives keep their
- * names) and JS by chunk (index-*.js is the page UI, create-peer-*.js the SDK).
+ * names) and JS by chunk (index-*.js is the page UI, web-*.js the SDK).
  */
 async function profileJobs (a: Page, b: Page, workerId: string, count: number): Promise<Record<string, unknown>> {
   const sessions = await Promise.all([a, b].map(async page => await page.context().newCDPSession(page)))
@@ -633,7 +607,7 @@ async function profileJobs (a: Page, b: Page, workerId: string, count: number): 
     await session.send('Profiler.start')
   }
   const workers = await a.evaluate(async count => {
-    const peer = window.wasmesh.peer as NonNullable<DebugHandle['peer']>
+    const peer = window.wasmesh.peer as NonNullable<PageState['peer']>
     const module = await peer.add(new Uint8Array(await (await fetch('demo/echo.wasm')).arrayBuffer()))
     const seen = new Set<string>()
     for (let i = 0; i < count; i++) {

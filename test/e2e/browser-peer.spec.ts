@@ -60,8 +60,8 @@ test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connec
   await expect(a.locator('#result-output')).toHaveText('TAB TO TAB')
   await expect(a.locator('#result-worker')).toContainText(bId)
   await expect(a.locator('#result-verified')).toHaveAttribute('data-verified', 'true')
-  const connections = await a.evaluate(id => window.wasmesh.internals?.libp2p.getConnections().filter(c => c.remotePeer.toString() === id).map(c => ({ addr: c.remoteAddr.toString(), limited: c.limits != null, status: c.status })), bId)
-  const direct = connections?.filter(c => c.addr.includes('/webrtc') && !c.limited && c.status === 'open') ?? []
+  const connections = await a.evaluate(id => window.wasmesh.peer?.connections().filter(c => c.peerId === id), bId)
+  const direct = connections?.filter(c => c.transport === 'webrtc' && c.direct) ?? []
   expect(direct.length, JSON.stringify(connections)).toBeGreaterThan(0)
   // a second job reuses the WebRTC connection: measure the round trip
   await runInPage(a, 'echo', 'again')
@@ -96,12 +96,12 @@ test('reloading the page keeps its peer id and its compiled modules', async ({ b
   expect(first.ok, JSON.stringify(first)).toBe(true)
   expect(first.worker).toBe(id)
   expect(first.receipt?.stats.moduleCached).toBe(false)
-  const cached = await tab.evaluate(() => window.wasmesh.internals?.executor()?.cachedModules() ?? [])
+  const cached = await tab.evaluate(() => window.wasmesh.peer?.localAdvert()?.cached.map(cid => cid.toString()) ?? [])
   expect(cached).toHaveLength(1)
 
   await tab.reload()
   expect(await contributing(tab)).toBe(id)
-  expect(await tab.evaluate(() => window.wasmesh.internals?.executor()?.cachedModules() ?? [])).toEqual(cached)
+  expect(await tab.evaluate(() => window.wasmesh.peer?.localAdvert()?.cached.map(cid => cid.toString()) ?? [])).toEqual(cached)
   const second = await net.run('build/wasm/echo.wasm', 'second')
   expect(second.ok, JSON.stringify(second)).toBe(true)
   expect(second.worker).toBe(id)

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from '@playwright/test'
 import { cliPath, repoRoot } from '../helpers/processes.ts'
-import type { DebugHandle } from '../../web/app.ts'
+import type { PageState } from '../../apps/page/state.ts'
 
 declare global {
-  interface Window { wasmesh: DebugHandle }
+  interface Window { wasmesh: PageState }
 }
 
 

@@ -4,41 +4,19 @@
  * framed in its worker's colour; the hash search and Monte Carlo show progress
  * and their answer.
  */
-import { hashsearch, mandelbrot, montecarlo } from '../apps/index.ts'
-import type { AppRunOptions, JobDone } from '../apps/shared.ts'
-import type { Peer } from '../protocol/peer.ts'
-
-export type AppName = 'mandelbrot' | 'hashsearch' | 'montecarlo'
-
-/** What tests read after a run: `window.wasmesh.app`. */
-export interface AppRunState {
-  app: AppName
-  state: 'running' | 'ok' | 'error'
-  done: number
-  total: number
-  /** Jobs per worker peer id. */
-  workers: Record<string, number>
-  summary?: string
-  /** The answer in a canonical form, to compare with `wasmesh app … --json`: the image's SHA-256, the matching nonces, or inside/samples. */
-  answer?: string
-  error?: string
-}
+import { hashsearch, mandelbrot, montecarlo } from '../index.ts'
+import { $, short, tail } from './dom.ts'
+import type { AppName, AppRunState } from './state.ts'
+import type { AppRunOptions, JobDone } from '../shared.ts'
+import type { Peer } from '../../web/index.ts'
 
 /** Vite emits each module (built by `npm run build:wasm`) as an asset and rewrites these URLs. */
 const MODULES: Record<AppName, string> = {
-  mandelbrot: new URL('../build/wasm/mandelbrot.wasm', import.meta.url).href,
-  hashsearch: new URL('../build/wasm/hashsearch.wasm', import.meta.url).href,
-  montecarlo: new URL('../build/wasm/montecarlo.wasm', import.meta.url).href
+  mandelbrot: new URL('../../build/wasm/mandelbrot.wasm', import.meta.url).href,
+  hashsearch: new URL('../../build/wasm/hashsearch.wasm', import.meta.url).href,
+  montecarlo: new URL('../../build/wasm/montecarlo.wasm', import.meta.url).href
 }
 const RUN: AppRunOptions = { map: { limits: { timeoutMs: 60_000 } } }
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const el = document.getElementById(id)
-  if (el == null) {
-    throw new Error(`#${id} missing`)
-  }
-  return el as T
-}
 
 /** A stable colour per peer id, so a worker's tiles and its legend entry match. */
 export function workerColour (peerId: string): string {
@@ -47,10 +25,6 @@ export function workerColour (peerId: string): string {
     hash = (Math.imul(hash, 31) + peerId.charCodeAt(i)) | 0
   }
   return `hsl(${(hash >>> 0) % 360} 85% 60%)`
-}
-
-function short (id: string): string {
-  return `…${id.slice(-6)}`
 }
 
 /** Wires the Apps card; `peer` returns the joined peer, or undefined before it joined. */
@@ -170,7 +144,7 @@ function drawTile (context: CanvasRenderingContext2D, done: mandelbrot.TileDone)
     context.fillStyle = '#000a'
     context.fillRect(tile.x + 2, tile.y + 2, 44, 13)
     context.fillStyle = colour
-    context.fillText(short(worker), tile.x + 5, tile.y + 12)
+    context.fillText(tail(worker), tile.x + 5, tile.y + 12)
   }
 }
 
@@ -186,7 +160,7 @@ function renderLegend (workers: Record<string, number>, platform: (peerId: strin
     const id = document.createElement('code')
     id.className = 'mono'
     id.title = worker
-    id.textContent = `${worker.slice(0, 8)}…${worker.slice(-6)}`
+    id.textContent = short(worker)
     const n = document.createElement('span')
     n.className = 'muted'
     const where = platform(worker)

@@ -1,0 +1,91 @@
+/**
+ * The wasmesh page: an app on the public SDK (web/index.ts, what the package
+ * exports for browsers). This module composes the cards; each card listens to
+ * the peer events it shows and draws through one RenderLoop. It stays small:
+ * libp2p, Helia and the runtime load lazily with the SDK, so the first paint
+ * does not wait for them.
+ */
+import { enableApps, wireApps } from './apps-panel.ts'
+import { BatchCard } from './batch-card.ts'
+import { bootstrapAddresses, contributeThreads } from './config.ts'
+import { $ } from './dom.ts'
+import { listPeers } from './peer-list.ts'
+import { RenderLoop } from './render.ts'
+import { RunCard } from './run-card.ts'
+import { RunForm } from './run-form.ts'
+import { SelfCard, showJoining } from './self-card.ts'
+import { recordAdvert, type PageState } from './state.ts'
+import { setStatus, showBanner } from './status.ts'
+import type * as Sdk from '../../web/index.ts'
+
+declare global {
+  interface Window { wasmesh: PageState }
+}
+
+const state: PageState = { timings: {}, adverts: [] }
+window.wasmesh = state
+
+async function main (): Promise<void> {
+  const form = new RunForm()
+  wireApps(() => state.peer, app => { state.app = app })
+  const contribute = contributeThreads()
+  $<HTMLInputElement>('threads').value = String(contribute ?? (navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1))
+
+  setStatus('connecting', 'Connecting…')
+  let bootstrap: string[]
+  try {
+    bootstrap = await bootstrapAddresses()
+  } catch (err) {
+    fail((err as Error).message)
+    return
+  }
+  $('bootstrap').textContent = bootstrap[0] ?? '—'
+  $('bootstrap').title = bootstrap.join('\n')
+
+  let sdk: typeof Sdk
+  try {
+    sdk = await import('../../web/index.ts')
+    state.timings.sdkLoaded = performance.now()
+  } catch (err) {
+    fail(`could not load the wasmesh SDK: ${(err as Error).message}`)
+    return
+  }
+  let peer: Sdk.Peer
+  try {
+    peer = await sdk.createPeer({
+      bootstrap,
+      onCreated: created => {
+        showJoining(created, state.timings)
+        // from before the join, so the benchmark sees the first advert too
+        created.addEventListener('advert', () => { recordAdvert(state) })
+      }
+    })
+  } catch (err) {
+    fail((err as Error).message)
+    return
+  }
+  state.peer = peer
+  window.addEventListener('pagehide', () => { void peer.stop() })
+  setStatus('connected', 'Connected')
+
+  const render = new RenderLoop()
+  const self = new SelfCard(peer, state.timings, render)
+  listPeers(peer, render)
+  const run = new RunCard(peer, form, result => { state.lastResult = result })
+  const batches = new BatchCard(peer, form, batch => { state.batch = batch }, render)
+  form.onSubmit = mode => { void (mode === 'batch' ? batches.start() : run.run()) }
+  enableApps()
+  const resuming = batches.resumeStored()
+  if (contribute != null) {
+    await self.setContribution(true, contribute)
+  }
+  await resuming
+}
+
+function fail (message: string): void {
+  setStatus('error', 'Offline')
+  showBanner(message)
+  state.error = message
+}
+
+void main()
