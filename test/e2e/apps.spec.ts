@@ -3,35 +3,15 @@
  * (Node workers and a contributing tab) and drawn as they arrive; the hash
  * search and Monte Carlo finish with the same answer `wasmesh app` gives.
  */
-import { spawn } from 'node:child_process'
-import { expect, test, type Page } from '@playwright/test'
-import { contributing, joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
-import { cliPath, repoRoot } from '../helpers/processes.ts'
-
-let net: Network
-
-test.beforeEach(async () => {
-  net = await startNetwork()
-})
-
-test.afterEach(async () => {
-  await net?.stop()
-})
-
+import type { Page } from '@playwright/test'
+import { contributing, expect, joined, knowsWorker, openTab, test } from './fixtures.ts'
+import { explain, type ProcessNetwork } from '../helpers/processes.ts'
 
 /** Runs `wasmesh app <args> --json` against the test network and parses its output. */
-async function cliApp (args: string[]): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, [cliPath, 'app', ...args, '--bootstrap', net.tcp, '--json'], { cwd: repoRoot, env: { ...process.env, WASMESH_HOME: net.home, WASMESH_BOOTSTRAP: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  // a stuck CLI must fail the test with what it printed, not run into the test's own timeout
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 120_000)
-  const code = await new Promise(resolve => child.once('exit', resolve))
-  clearTimeout(timer)
-  expect(code, `wasmesh app ${args.join(' ')} (killed after 120 s if code is null): ${stderr.slice(-3000)}`).toBe(0)
-  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>
+async function cliApp (net: ProcessNetwork, args: string[]): Promise<Record<string, unknown>> {
+  const result = await net.run(['app', ...args, '--json'])
+  expect(result.code, `wasmesh app ${args.join(' ')} (killed after 120 s if code is null): ${explain(result).slice(-3000)}`).toBe(0)
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>
 }
 
 async function runApp (page: Page, app: string): Promise<NonNullable<Window['wasmesh']['app']>> {
@@ -43,14 +23,14 @@ async function runApp (page: Page, app: string): Promise<NonNullable<Window['was
   return state as NonNullable<Window['wasmesh']['app']>
 }
 
-test('the fractal renders tile by tile on several peers, and the same answers come back in the page and the CLI', async ({ browser }, testInfo) => {
+test('the fractal renders tile by tile on several peers, and the same answers come back in the page and the CLI', async ({ browser, net }, testInfo) => {
   test.setTimeout(300_000)
-  const [a, b] = await Promise.all([net.spawnPeer(2), net.spawnPeer(2)])
+  const [a, b] = await Promise.all([net.startWorker(undefined, { slots: 2 }), net.startWorker(undefined, { slots: 2 })])
   const worker = await openTab(browser, net, { query: '?contribute=2', height: 1600 })
   const tabId = await contributing(worker)
   const tab = await openTab(browser, net, { height: 1600 })
   await joined(tab)
-  for (const id of [a.id, b.id, tabId]) {
+  for (const id of [a.peerId, b.peerId, tabId]) {
     await knowsWorker(tab, id)
   }
 
@@ -72,7 +52,7 @@ test('the fractal renders tile by tile on several peers, and the same answers co
   await tab.screenshot({ path: testInfo.outputPath('fractal-page.png'), fullPage: true })
 
   const out = testInfo.outputPath('fractal-cli.png')
-  const cliFractal = await cliApp(['mandelbrot', '--tile', '32', '--out', out])
+  const cliFractal = await cliApp(net, ['mandelbrot', '--tile', '32', '--out', out])
   expect(cliFractal.imageSha256).toBe(fractal?.answer)
 
   await tab.selectOption('#app', 'hashsearch')
@@ -80,13 +60,13 @@ test('the fractal renders tile by tile on several peers, and the same answers co
   await tab.fill('#hs-count', '1000000')
   const search = await runApp(tab, 'hashsearch')
   await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('hashsearch.png') })
-  const cliSearch = await cliApp(['hashsearch', '--bits', '16', '--count', '1000000'])
+  const cliSearch = await cliApp(net, ['hashsearch', '--bits', '16', '--count', '1000000'])
   expect((cliSearch.matches as Array<{ nonce: number }>).map(m => m.nonce).join(',')).toBe(search.answer)
 
   await tab.selectOption('#app', 'montecarlo')
   await tab.fill('#mc-samples', '5000000')
   const pi = await runApp(tab, 'montecarlo')
   await tab.locator('#apps-card').screenshot({ path: testInfo.outputPath('montecarlo.png') })
-  const cliPi = await cliApp(['montecarlo', '--samples', '5000000'])
+  const cliPi = await cliApp(net, ['montecarlo', '--samples', '5000000'])
   expect(`${String(cliPi.inside)}/5000000`).toBe(pi.answer)
 })

@@ -1,22 +1,11 @@
-import { expect, test } from '@playwright/test'
-import { joined, knowsWorker, startNetwork, type Network } from './network.ts'
+import { expect, joined, knowsWorker, test } from './fixtures.ts'
 
-let net: Network
-
-test.beforeEach(async () => {
-  net = await startNetwork()
-})
-
-test.afterEach(async () => {
-  await net?.stop()
-})
-
-test('a batch started through the SDK survives a reload: the page resumes it from IndexedDB without rerunning finished jobs', async ({ browser }) => {
-  const worker = await net.spawnPeer(1)
+test('a batch started through the SDK survives a reload: the page resumes it from IndexedDB without rerunning finished jobs', async ({ browser, net }) => {
+  const worker = await net.startWorker()
   const page = await (await browser.newContext()).newPage()
-  await page.goto(net.url)
+  await page.goto(net.pageUrl)
   await joined(page)
-  await knowsWorker(page, worker.id)
+  await knowsWorker(page, worker.peerId)
 
   // 20 spin jobs of ~150 ms on one slot: the reload lands in the middle
   await page.evaluate(() => {

@@ -1,16 +1,5 @@
-import { expect, test, type Page } from '@playwright/test'
-import { contributing, joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
-
-let net: Network
-
-test.beforeEach(async () => {
-  net = await startNetwork()
-})
-
-test.afterEach(async () => {
-  await net?.stop()
-})
-
+import type { Page } from '@playwright/test'
+import { contributing, expect, joined, knowsWorker, openTab, runJob, test } from './fixtures.ts'
 
 async function runInPage (page: Page, demo: 'echo' | 'spin', input: string): Promise<void> {
   await page.selectOption('#demo', demo)
@@ -19,12 +8,12 @@ async function runInPage (page: Page, demo: 'echo' | 'spin', input: string): Pro
   await expect(page.locator('#result')).toHaveAttribute('data-state', /ok|error/, { timeout: 60_000 })
 }
 
-test('a Node requester\'s job runs in a contributing browser tab', async ({ browser }, testInfo) => {
+test('a Node requester\'s job runs in a contributing browser tab', async ({ browser, net }, testInfo) => {
   const tab = await openTab(browser, net, { query: '?contribute=1' })
   const tabId = await contributing(tab)
   const timings = await tab.evaluate(() => window.wasmesh.timings)
   console.log(`page load → SDK loaded ${timings.sdkLoaded?.toFixed(0)} ms, → connected to bootstrap ${timings.connected?.toFixed(0)} ms, → relay+WebRTC address ${timings.reachable?.toFixed(0)} ms, → contributing ${timings.contributing?.toFixed(0)} ms`)
-  const result = await net.run('build/wasm/echo.wasm', 'hello from node')
+  const result = await runJob(net, 'build/wasm/echo.wasm', 'hello from node')
   expect(result.ok, JSON.stringify(result)).toBe(true)
   expect(result.output).toBe('HELLO FROM NODE')
   expect(result.worker).toBe(tabId)
@@ -34,21 +23,21 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
   await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
 })
 
-test('a browser requester\'s job runs on a Node worker', async ({ browser }, testInfo) => {
-  const worker = await net.spawnPeer(1)
+test('a browser requester\'s job runs on a Node worker', async ({ browser, net }, testInfo) => {
+  const worker = await net.startWorker()
   const tab = await openTab(browser, net)
   await joined(tab)
-  await knowsWorker(tab, worker.id)
-  await expect(tab.locator(`#peers li[data-peer-id="${worker.id}"]`)).toBeVisible()
+  await knowsWorker(tab, worker.peerId)
+  await expect(tab.locator(`#peers li[data-peer-id="${worker.peerId}"]`)).toBeVisible()
   await runInPage(tab, 'echo', 'hello from the browser')
   await expect(tab.locator('#result')).toHaveAttribute('data-state', 'ok')
   await expect(tab.locator('#result-output')).toHaveText('HELLO FROM THE BROWSER')
-  await expect(tab.locator('#result-worker')).toContainText(worker.id)
+  await expect(tab.locator('#result-worker')).toContainText(worker.peerId)
   await expect(tab.locator('#result-verified')).toHaveAttribute('data-verified', 'true')
   await tab.screenshot({ path: testInfo.outputPath('browser-to-node.png'), fullPage: true })
 })
 
-test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connection', async ({ browser }, testInfo) => {
+test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connection', async ({ browser, net }, testInfo) => {
   const b = await openTab(browser, net, { query: '?contribute=1' })
   const bId = await contributing(b)
   const a = await openTab(browser, net)
@@ -72,27 +61,27 @@ test('browser to browser: tab A\'s job runs in tab B over a direct WebRTC connec
   await b.screenshot({ path: testInfo.outputPath('tab-b-worker.png'), fullPage: true })
 })
 
-test('closing the contributing tab mid-job: the job completes on another peer', async ({ browser }, testInfo) => {
+test('closing the contributing tab mid-job: the job completes on another peer', async ({ browser, net }, testInfo) => {
   const tab = await openTab(browser, net, { query: '?contribute=1' })
   const tabId = await contributing(tab)
   // ~8 s of work: long enough to close the tab while it runs
-  const job = net.run('build/wasm/spin.wasm', '8000')
+  const job = runJob(net, 'build/wasm/spin.wasm', '8000')
   await tab.waitForFunction(() => (window.wasmesh.peer?.contribution?.running ?? 0) > 0, undefined, { timeout: 30_000 })
   await expect(tab.locator('#work-running')).toHaveText('1')
   await tab.screenshot({ path: testInfo.outputPath('tab-running-spin.png'), fullPage: true })
-  const worker = await net.spawnPeer(1)
+  const worker = await net.startWorker()
   await tab.context().close()
   const result = await job
   expect(result.ok, JSON.stringify(result)).toBe(true)
   expect(result.output).toContain('done')
-  expect(result.worker).toBe(worker.id)
+  expect(result.worker).toBe(worker.peerId)
   expect(result.worker).not.toBe(tabId)
 })
 
-test('reloading the page keeps its peer id and its compiled modules', async ({ browser }, testInfo) => {
+test('reloading the page keeps its peer id and its compiled modules', async ({ browser, net }, testInfo) => {
   const tab = await openTab(browser, net, { query: '?contribute=1' })
   const id = await contributing(tab)
-  const first = await net.run('build/wasm/echo.wasm', 'first')
+  const first = await runJob(net, 'build/wasm/echo.wasm', 'first')
   expect(first.ok, JSON.stringify(first)).toBe(true)
   expect(first.worker).toBe(id)
   expect(first.receipt?.stats.moduleCached).toBe(false)
@@ -102,7 +91,7 @@ test('reloading the page keeps its peer id and its compiled modules', async ({ b
   await tab.reload()
   expect(await contributing(tab)).toBe(id)
   expect(await tab.evaluate(() => window.wasmesh.peer?.localAdvert()?.cached.map(cid => cid.toString()) ?? [])).toEqual(cached)
-  const second = await net.run('build/wasm/echo.wasm', 'second')
+  const second = await runJob(net, 'build/wasm/echo.wasm', 'second')
   expect(second.ok, JSON.stringify(second)).toBe(true)
   expect(second.worker).toBe(id)
   expect(second.output).toBe('SECOND')
@@ -112,7 +101,7 @@ test('reloading the page keeps its peer id and its compiled modules', async ({ b
   await tab.screenshot({ path: testInfo.outputPath('after-reload.png'), fullPage: true })
 })
 
-test('bad input gets a message in the page: not-wasm file, bootstrap down', async ({ browser }, testInfo) => {
+test('bad input gets a message in the page: not-wasm file, bootstrap down', async ({ browser, net }, testInfo) => {
   const tab = await openTab(browser, net)
   await joined(tab)
   await tab.selectOption('#demo', 'file')

@@ -4,31 +4,20 @@
  * batch by itself without running finished jobs again.
  */
 import { join } from 'node:path'
-import { expect, test, type Page } from '@playwright/test'
-import { joined, knowsWorker, type Network, openTab, startNetwork } from './network.ts'
+import type { Page } from '@playwright/test'
+import { expect, joined, knowsWorker, openTab, test } from './fixtures.ts'
 import { repoRoot } from '../helpers/processes.ts'
-
-let net: Network
-
-test.beforeEach(async () => {
-  net = await startNetwork()
-})
-
-test.afterEach(async () => {
-  await net?.stop()
-})
-
 
 async function batchMode (page: Page): Promise<void> {
   await page.locator('.segmented').getByText('Batch', { exact: true }).click()
   await expect(page.locator('#batch-fields')).toBeVisible()
 }
 
-test('a batch run from the page resumes by itself after a reload, without rerunning finished jobs', async ({ browser }, testInfo) => {
-  const worker = await net.spawnPeer(1)
+test('a batch run from the page resumes by itself after a reload, without rerunning finished jobs', async ({ browser, net }, testInfo) => {
+  const worker = await net.startWorker()
   const page = await openTab(browser, net)
   await joined(page)
-  await knowsWorker(page, worker.id)
+  await knowsWorker(page, worker.peerId)
 
   await page.selectOption('#demo', 'spin')
   await batchMode(page)
@@ -81,18 +70,18 @@ test('a batch run from the page resumes by itself after a reload, without rerunn
   }
   expect(await page.locator('#batch-results li[data-resumed="true"]').count()).toBe(resumedFrom)
   await expect(rows.locator('.badge')).toHaveText(Array(20).fill('✓ verified'))
-  await expect(rows.first().locator('.by')).toContainText(worker.id.slice(-6))
+  await expect(rows.first().locator('.by')).toContainText(worker.peerId.slice(-6))
   // finished, so forgotten: another reload starts clean
   expect(await page.evaluate(async () => window.wasmesh.peer!.listBatches())).toEqual([])
   await page.locator('#run-card').screenshot({ path: testInfo.outputPath('batch-done.png') })
   await page.screenshot({ path: testInfo.outputPath('batch-done-page.png'), fullPage: true })
 })
 
-test('bad batch input gets a message, failed jobs are counted, and a batch can be discarded', async ({ browser }, testInfo) => {
-  const worker = await net.spawnPeer(1)
+test('bad batch input gets a message, failed jobs are counted, and a batch can be discarded', async ({ browser, net }, testInfo) => {
+  const worker = await net.startWorker()
   const page = await openTab(browser, net)
   await joined(page)
-  await knowsWorker(page, worker.id)
+  await knowsWorker(page, worker.peerId)
   await batchMode(page)
 
   const error = page.locator('#batch-error')

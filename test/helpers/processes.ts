@@ -124,7 +124,10 @@ export function explain (result: CliResult): string {
   return `exit ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`
 }
 
-/** Runs a CLI command to completion. */
+/** How long a one-shot CLI command may take before it is killed: a stuck command fails with what it printed. */
+const COMMAND_TIMEOUT_MS = 120_000
+
+/** Runs a CLI command to completion (killed after COMMAND_TIMEOUT_MS: then `code` is null). */
 export async function runCli (args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<CliResult> {
   const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
@@ -132,7 +135,9 @@ export async function runCli (args: string[], env: NodeJS.ProcessEnv, stdin?: st
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   child.stdin.end(stdin ?? '')
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, COMMAND_TIMEOUT_MS)
   const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }
 
@@ -169,6 +174,8 @@ export class ProcessNetwork {
   /** With `page`: the URL of the page it serves. */
   pageUrl = ''
   private stopping = false
+  /** Numbers default worker names: taken when a start begins, so workers started at once get distinct data dirs. */
+  private workersStarted = 0
 
   private constructor (home: string) {
     this.home = home
@@ -201,7 +208,7 @@ export class ProcessNetwork {
   }
 
   /** Starts a worker peer and resolves once it contributes, with its peer id. */
-  async startWorker (name = `worker-${this.workers.length + 1}`, options: WorkerOptions = {}): Promise<TestWorker> {
+  async startWorker (name = `worker-${++this.workersStarted}`, options: WorkerOptions = {}): Promise<TestWorker> {
     const listen = options.listen != null ? ['--listen', ...options.listen] : []
     const child = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(options.slots ?? 1), ...listen], options.env)
     const line = await child.waitForLine(/^peer \S+ contributing/, 60_000)
@@ -212,8 +219,7 @@ export class ProcessNetwork {
 
   /** Starts `count` workers at once. */
   async startWorkers (count: number, options: WorkerOptions = {}): Promise<TestWorker[]> {
-    const first = this.workers.length
-    return Promise.all(Array.from({ length: count }, async (_, i) => this.startWorker(`worker-${first + i + 1}`, options)))
+    return Promise.all(Array.from({ length: count }, async () => this.startWorker(undefined, options)))
   }
 
   /** Runs a CLI command against this network to completion. */
