@@ -96,4 +96,20 @@ export const MAP_CONCURRENCY = 64
 /** The largest per-job memory limit a worker accepts unless told otherwise: a phone or a laptop can give 1 GiB to one job. */
 export const MAX_JOB_MEMORY_BYTES = 1024 * 1024 * 1024
 
+/**
+ * A job still running this long after it was taken is announced with
+ * `accepted`. Most jobs finish sooner, and each message is a socket write:
+ * on a busy worker, writes cost more than the jobs.
+ */
+export const ACCEPTED_NOTICE_MS = 5
+
+/** How long after its last busy answer a requester still counts as waiting in line at a worker. */
+export const FAIR_SHARE_WINDOW_MS = 1000
+
+/** Share of a new worker's single-run jobs re-run elsewhere to check them; it falls as the worker's record grows. */
+export const BASE_SPOT_CHECK_RATE = 0.2
+
+/** The spot-check rate never falls below this, however long a worker's record: a liar is always caught in time. */
+export const MIN_SPOT_CHECK_RATE = 0.01
+
 export const SOFTWARE_VERSION = '0.1.0'

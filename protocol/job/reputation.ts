@@ -1,6 +1,7 @@
 import { Key, type Datastore } from 'interface-datastore'
 import { decodeCbor, encodeCbor } from '../wire/cbor.ts'
 import { asRecord } from '../wire/validate.ts'
+import { BASE_SPOT_CHECK_RATE, MIN_SPOT_CHECK_RATE } from '../constants.ts'
 
 /** What this peer has seen of another peer as a worker. Local: every peer keeps its own. */
 export interface PeerRecord {
@@ -28,8 +29,6 @@ export interface Evidence {
 
 const RECORD_PREFIX = '/wasmesh/reputation/'
 const EVIDENCE_PREFIX = '/wasmesh/evidence/'
-const BASE_SPOT_CHECK_RATE = 0.2
-const MIN_SPOT_CHECK_RATE = 0.01
 
 /**
  * Local reputation: a score for every worker from its record, persisted in

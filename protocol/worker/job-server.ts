@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from '../wire/cbor.ts'
-import { FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from '../constants.ts'
+import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from '../constants.ts'
 import { errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
@@ -16,15 +16,6 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
  */
 export type TestFault = 'wrong-output' | 'stall'
 
-/**
- * A job still running this long after it was taken is announced with
- * `accepted`. Most jobs finish sooner, and each message is a socket write:
- * on a busy worker, writes cost more than the jobs.
- */
-const ACCEPTED_NOTICE_MS = 5
-
-/** How long after its last busy answer a requester still counts as waiting in line. */
-const FAIR_SHARE_WINDOW_MS = 1000
 export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
 
 export interface JobServerComponents {

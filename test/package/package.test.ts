@@ -1,7 +1,8 @@
 /**
  * The published package, used as a user would: `npm pack` this repo, install
  * the tarball into a copy of apps/example-dapp in a temp folder, then
- * (a) a Node script imports 'wasmesh' and runs a job on a local network,
+ * (a) a Node script imports 'wasmesh' and runs a job on a local network, and
+ * the installed CLI finds its own page and example modules,
  * (b) the app is typechecked and built with Vite, its bundle holds no Node
  * built-in, and Chromium runs a job from it on a Node worker and drives
  * `<wasmesh-contribute>`.
@@ -16,7 +17,7 @@ import { after, before, test } from 'node:test'
 import { chromium, type Browser, type Page } from '@playwright/test'
 import playwrightConfig from '../../playwright.config.ts'
 import { servePage, type PageServer } from '../../apps/cli/page-server.ts'
-import { ProcessNetwork, repoRoot, type TestWorker } from '../helpers/processes.ts'
+import { NodeProcess, ProcessNetwork, repoRoot, type TestWorker } from '../helpers/processes.ts'
 import type { ContributeElement } from '../../web/contribute-element.ts'
 
 interface Run { code: number | null, stdout: string, stderr: string }
@@ -102,11 +103,12 @@ before(async () => {
   const packed = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as Array<{ filename: string, files: Array<{ path: string }> }>
   const { filename, files } = packed[0]!
   const paths = files.map(f => f.path)
-  for (const expected of ['dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/web/job-worker.js', 'dist/web/contribute-element.js']) {
+  for (const expected of ['dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/web/job-worker.js', 'dist/web/contribute-element.js',
+    'dist/apps/cli/main.js', 'build/page/index.html', 'build/wasm/echo.wasm', 'build/wasm/montecarlo.wasm']) {
     assert.ok(paths.includes(expected), `the package lacks ${expected}`)
   }
-  // neither the demo page nor generated API docs (docs/api/) belong in the package
-  const strays = paths.filter(p => /(^|\/)app\.js$|\.html$/.test(p))
+  // generated API docs (docs/api/), sources and tests do not belong in the package
+  const strays = paths.filter(p => /^(docs\/api|test|apps\/page|protocol|node|web)\//.test(p) || /\.ts$/.test(p) && !p.endsWith('.d.ts'))
   assert.deepEqual(strays, [], `the package holds files it should not: ${strays.join(', ')}`)
   await cp(join(work, filename), join(app, 'wasmesh.tgz'))
   // the app's .npmrc applies (legacy peer deps, no lockfile); the npm cache is enough when it already holds every package
@@ -124,6 +126,24 @@ after(async () => {
   if (work != null) {
     await rm(work, { recursive: true, force: true })
   }
+})
+
+test('the installed CLI serves its own page and runs its own example modules', async () => {
+  const cli = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'main.js')
+  const env = { ...network.env, WASMESH_HOME: join(work, 'cli-home') }
+  const bootstrap = new NodeProcess([cli, 'bootstrap', '--port', '0', '--http-port', '0', '--data', join(work, 'cli-bootstrap')], env)
+  try {
+    const url = (await bootstrap.waitForLine(/^web page: http:\/\/\S+$/, 30_000, 'stderr')).slice('web page: '.length)
+    const page = await fetch(url)
+    assert.equal(page.status, 200)
+    assert.match(await page.text(), /<title>[^<]*wasmesh/i)
+  } finally {
+    await bootstrap.stop()
+  }
+  const pi = await exec(process.execPath, [cli, 'app', 'montecarlo', '--samples', '200000', '--bootstrap', network.bootstrapAddr, '--json'], { cwd: app, env })
+  const answer = JSON.parse(pi.stdout.trim().split('\n').at(-1) ?? '') as { ok: boolean, estimate: number }
+  assert.equal(answer.ok, true)
+  assert.ok(Math.abs(answer.estimate - Math.PI) < 0.05, `pi ≈ ${answer.estimate}`)
 })
 
 test('the browser build\'s worker URLs name files the package ships', async () => {
