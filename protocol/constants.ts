@@ -75,8 +75,14 @@ export const DEADLINE_GRACE_MS = 15_000
 /** How long a worker tries to fetch a job's module and input before it reports ContentFetchError: well inside the requester's grace, so the requester hears why. */
 export const FETCH_TIMEOUT_MS = 10_000
 
-/** Attempts per job before it is reported as failed. */
-export const MAX_ATTEMPTS = 4
+/** Executions a job may use beyond twice its redundancy (for lost, late, refused or disagreeing ones) before it is reported as failed. */
+export const EXTRA_EXECUTIONS = 4
+
+/** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
+export const BUSY_BACKOFF_MS = 20
+
+/** The longest busy backoff: a worker that was full may have room again soon. */
+export const BUSY_BACKOFF_MAX_MS = 2_000
 
 /** After the first advert arrives, how long a new requester waits for more before it settles for a worker without the module cached. */
 export const ADVERT_SETTLE_MS = 300
@@ -106,8 +112,29 @@ export const ACCEPTED_NOTICE_MS = 5
 /** How long after its last busy answer a requester still counts as waiting in line at a worker. */
 export const FAIR_SHARE_WINDOW_MS = 1000
 
-/** Share of a new worker's single-run jobs re-run elsewhere to check them; it falls as the worker's record grows. */
-export const BASE_SPOT_CHECK_RATE = 0.2
+/**
+ * A worker's results are all checked (run again on another worker) until
+ * this many were confirmed, as BOINC's adaptive replication does: a liar
+ * that lies on a share p of its jobs passes every one of these checks with
+ * probability (1-p)^10 (2.8% for p = 0.3), and healing undoes what it slipped
+ * through later. The cost is ten extra runs per new worker.
+ */
+export const TRUST_AFTER_CONFIRMATIONS = 10
+
+/** Once trusted, the share of a worker's results still checked; it falls as its record grows. */
+export const BASE_SPOT_CHECK_RATE = 0.1
+
+/** Strikes (outvoted 2 to 1 with no audit to settle it) before a worker is banned. */
+export const STRIKES_TO_BAN = 2
+
+/** Distinct workers that must have outvoted a worker before its strikes ban it: more than two colluders can muster. */
+export const DISTINCT_ACCUSERS_TO_BAN = 3
+
+/** Accusers remembered per worker. */
+export const MAX_ACCUSERS = 16
+
+/** A requester runs a disputed job itself (an audit) only when the job's time limit is at most this. */
+export const AUDIT_MAX_TIMEOUT_MS = 60_000
 
 /** The spot-check rate never falls below this, however long a worker's record: a liar is always caught in time. */
 export const MIN_SPOT_CHECK_RATE = 0.01

@@ -159,6 +159,15 @@ export class NoWorkersError extends WasmeshError {
   override readonly retryable = true
 }
 
+/** Fewer distinct workers than the job's redundancy could be found before its deadline. */
+export class NotEnoughWorkersError extends WasmeshError {
+  static override readonly NAME = 'NotEnoughWorkersError'
+  override name = NotEnoughWorkersError.NAME
+  override readonly code = 'NOT_ENOUGH_WORKERS'
+  override readonly hint = 'Start more workers (each result of a redundant job must come from a different one), or lower --redundancy.'
+  override readonly retryable = true
+}
+
 /** An input (or job spec) is larger than workers accept: no other worker would take it either. */
 export class InputTooLargeError extends WasmeshError {
   static override readonly NAME = 'InputTooLargeError'
@@ -224,6 +233,7 @@ export const ERROR_CLASSES = [
   DeadlineError,
   CancelledError,
   NoWorkersError,
+  NotEnoughWorkersError,
   InputTooLargeError,
   BatchNotFoundError,
   JobFailedError,

@@ -175,7 +175,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
         yield async () => requester.execute(await jobs.job(moduleCid, input, options, signal), { signal, resume: options.resume === true })
       }
     }
-    yield * runMany(pending(), options.concurrency ?? MAP_CONCURRENCY, signal)
+    yield * runMany(pending(), options.concurrency ?? MAP_CONCURRENCY, signal, requester)
   }
 
   /**

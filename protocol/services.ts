@@ -7,6 +7,7 @@
 import { bootstrapDialer, type BootstrapDialer } from './net/bootstrap.ts'
 import { capacityService, type CapacityService } from './net/capacity.ts'
 import { jobClient, type JobClient } from './net/job-client.ts'
+import { Auditor } from './job/auditor.ts'
 import { BatchRunner } from './job/batch-runner.ts'
 import { JobBuilder } from './job/submit.ts'
 import { reputation as reputationService, type Reputation } from './job/reputation.ts'
@@ -33,8 +34,10 @@ export interface PeerComponents {
   /** Signs our receipts: the peer's private key, or a faster signer for the same key. */
   signer: Signer
   content: ContentStore
-  /** Where reputation, accepted results and batches persist (Helia's datastore). */
+  /** Where accepted results and batches persist (Helia's datastore). */
   datastore: Datastore
+  /** Where reputation and evidence persist. @default datastore */
+  reputationStore?: Datastore
   createExecutor: (slots: number) => Executor
   platform: CapacityAdvert['platform']
   /** Stops everything the composition root started (Helia, libp2p, stores). */
@@ -53,6 +56,7 @@ export interface Services {
   reputation: Reputation
   capacity: CapacityService
   client: JobClient
+  auditor: Auditor
   requester: Requester
   contributor: Contributor
   bootstrap: BootstrapDialer
@@ -62,17 +66,19 @@ export interface Services {
 
 export function createServices (components: PeerComponents, init: PeerInit): Services {
   const { libp2p, content, datastore } = components
-  const reputation = reputationService()({ datastore })
+  const reputation = reputationService()({ datastore: components.reputationStore ?? datastore })
   const capacity = capacityService({ intervalMs: init.advertIntervalMs })({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
   const client = jobClient()({ libp2p, events: libp2p, capacity })
   const results = new ResultStore({ datastore, content })
-  const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation }), reputation, results })
+  const auditor = new Auditor({ content, createExecutor: components.createExecutor })
+  const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation }), reputation, results, auditor })
   const jobs = new JobBuilder({ content })
   const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform })
   return {
     reputation,
     capacity,
     client,
+    auditor,
     requester,
     contributor,
     bootstrap: bootstrapDialer(init)({ libp2p }),
@@ -87,5 +93,5 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
  * which must go out before the capacity service unsubscribes.
  */
 export function startables (services: Services): Startable[] {
-  return [services.contributor, services.requester, services.client, services.capacity, services.reputation]
+  return [services.contributor, services.requester, services.auditor, services.client, services.capacity, services.reputation]
 }

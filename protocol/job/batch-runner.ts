@@ -13,8 +13,8 @@ export interface BatchRunnerComponents {
   results: ResultStore
 }
 
-/** A stored batch, with how many of its jobs have an accepted result. */
-export interface BatchSummary { id: string, total: number, done: number, createdAt: number }
+/** A stored batch, with how many of its jobs have an accepted result and how many failed last time they ran. */
+export interface BatchSummary { id: string, total: number, done: number, failed: number, createdAt: number }
 
 /**
  * Batches that survive restarts: every job is stored before any runs, and
@@ -52,8 +52,8 @@ export class BatchRunner {
   async list (signal?: AbortSignal): Promise<BatchSummary[]> {
     const { batches, results } = this.components
     return Promise.all((await batches.list(signal)).map(async record => {
-      const finished = await Promise.all(record.jobs.map(async cid => results.has(cid, signal)))
-      return { id: record.id, total: record.jobs.length, done: finished.filter(Boolean).length, createdAt: record.createdAt }
+      const states = await Promise.all(record.jobs.map(async cid => await results.has(cid, signal) ? 'done' : await results.hasFailed(cid, signal) ? 'failed' : 'pending'))
+      return { id: record.id, total: record.jobs.length, done: states.filter(s => s === 'done').length, failed: states.filter(s => s === 'failed').length, createdAt: record.createdAt }
     }))
   }
 
@@ -63,6 +63,6 @@ export class BatchRunner {
 
   private async * run (specs: EncodedJob[], concurrency: number, signal: AbortSignal): AsyncGenerator<MapResult> {
     const { requester } = this.components
-    yield * runMany(specs.map(job => async () => requester.execute(job, { signal, resume: true })), concurrency, signal)
+    yield * runMany(specs.map(job => async () => requester.execute(job, { signal, resume: true })), concurrency, signal, requester)
   }
 }

@@ -1,20 +1,28 @@
 import { Key, type Datastore } from 'interface-datastore'
 import { decodeCbor, encodeCbor } from '../wire/cbor.ts'
 import { asRecord } from '../wire/validate.ts'
-import { BASE_SPOT_CHECK_RATE, MIN_SPOT_CHECK_RATE } from '../constants.ts'
+import { TypedEventEmitter } from 'main-event'
+import { BASE_SPOT_CHECK_RATE, DISTINCT_ACCUSERS_TO_BAN, MAX_ACCUSERS, MIN_SPOT_CHECK_RATE, STRIKES_TO_BAN, TRUST_AFTER_CONFIRMATIONS } from '../constants.ts'
 
 /** What this peer has seen of another peer as a worker. Local: every peer keeps its own. */
 export interface PeerRecord {
   successes: number
   failures: number
   timeouts: number
+  /** Results another worker ran too and agreed with: what earns trust. */
+  confirmed: number
   /** Outputs that disagreed with the accepted one. */
   disagreements: number
-  /** Smoothed round trip of its jobs, minus execution time. */
+  /** The workers whose agreeing results outvoted this one (bounded): see `strike`. */
+  accusers?: string[]
+  /** Smoothed round trip of its jobs as we measured it (never the worker's own figure). */
   latencyMs?: number
   /** Set when the peer was caught returning a wrong output. */
   banned?: { at: number, reason: string }
 }
+
+/** Verdicts a requester can reach about a worker's dissent. */
+export type Verdict = 'convicted' | 'struck'
 
 /** A signed receipt that disagreed with the output a quorum accepted: proof the worker lied or broke. */
 export interface Evidence {
@@ -30,17 +38,26 @@ export interface Evidence {
 const RECORD_PREFIX = '/wasmesh/reputation/'
 const EVIDENCE_PREFIX = '/wasmesh/evidence/'
 
-/**
- * Local reputation: a score for every worker from its record, persisted in
- * the peer's datastore (a file-backed one on Node, IndexedDB in browsers), so
- * it survives restarts. A worker caught with a wrong output is banned, and
- * the signed receipt that proves it is kept.
- */
 export interface ReputationComponents {
   datastore: Datastore
 }
 
-export class Reputation {
+export interface ReputationEvents {
+  /** A worker was banned: results accepted on its word alone must be revisited. */
+  'banned': CustomEvent<string>
+}
+
+/**
+ * Local reputation: a score for every worker from its record, persisted in
+ * the peer's datastore (a file-backed one on Node, IndexedDB in browsers), so
+ * it survives restarts and CLI runs. A worker caught with a wrong output is
+ * banned, and the signed receipt that proves it is kept.
+ *
+ * Trust is earned, not advertised: a worker is checked on every result until
+ * TRUST_AFTER_CONFIRMATIONS of them were confirmed by another worker, then
+ * at a rate that falls with its record and never reaches zero.
+ */
+export class Reputation extends TypedEventEmitter<ReputationEvents> {
   private readonly datastore: Datastore
   private readonly records = new Map<string, PeerRecord>()
   private readonly dirty = new Set<string>()
@@ -48,6 +65,7 @@ export class Reputation {
   private timer?: ReturnType<typeof setTimeout>
 
   constructor (components: ReputationComponents) {
+    super()
     this.datastore = components.datastore
   }
 
@@ -65,7 +83,7 @@ export class Reputation {
   get (peerId: string): PeerRecord {
     let record = this.records.get(peerId)
     if (record == null) {
-      record = { successes: 0, failures: 0, timeouts: 0, disagreements: 0 }
+      record = { successes: 0, failures: 0, timeouts: 0, confirmed: 0, disagreements: 0 }
       this.records.set(peerId, record)
     }
     return record
@@ -85,12 +103,32 @@ export class Reputation {
     return this.records.get(peerId)?.banned != null
   }
 
-  /** How often to re-run one of this worker's jobs elsewhere to check it: often for strangers, rarely for proven workers. */
-  spotCheckRate (peerId: string): number {
-    const { successes } = this.get(peerId)
-    return Math.max(MIN_SPOT_CHECK_RATE, BASE_SPOT_CHECK_RATE / (1 + successes / 20))
+  /**
+   * The share of this worker's results to check by running them again
+   * elsewhere: all of them until it has TRUST_AFTER_CONFIRMATIONS confirmed
+   * results, then BASE_SPOT_CHECK_RATE falling with its record, never below
+   * MIN_SPOT_CHECK_RATE.
+   */
+  checkRate (peerId: string): number {
+    const { confirmed } = this.get(peerId)
+    if (confirmed < TRUST_AFTER_CONFIRMATIONS) {
+      return 1
+    }
+    return Math.max(MIN_SPOT_CHECK_RATE, BASE_SPOT_CHECK_RATE / (1 + (confirmed - TRUST_AFTER_CONFIRMATIONS) / 20))
   }
 
+  /** Whether to check this result of the worker's (drawn at its check rate). */
+  needsCheck (peerId: string): boolean {
+    return Math.random() < this.checkRate(peerId)
+  }
+
+  /** Another worker ran the same job and agreed. */
+  confirm (peerId: string): void {
+    this.get(peerId).confirmed++
+    this.changed(peerId)
+  }
+
+  /** A job answered, with the round trip as we measured it. */
   succeeded (peerId: string, latencyMs: number): void {
     const record = this.get(peerId)
     record.successes++
@@ -108,16 +146,54 @@ export class Reputation {
     this.changed(peerId)
   }
 
-  /** Bans a worker whose signed output disagreed with the accepted one, and keeps the receipt as evidence. */
-  async convict (evidence: Evidence): Promise<void> {
+  /**
+   * Bans a worker on a verdict that cannot be wrong unless most workers that
+   * ran the job lied together (or our own run agrees with them), and keeps
+   * its signed receipt as evidence.
+   */
+  async convict (evidence: Evidence, reason: string): Promise<void> {
     const record = this.get(evidence.worker)
     record.disagreements++
-    record.banned ??= { at: evidence.at, reason: `returned an output for job ${evidence.job} that disagreed with the quorum` }
     this.changed(evidence.worker)
+    await this.keep(evidence)
+    this.ban(evidence.worker, evidence.at, reason)
+  }
+
+  /**
+   * Weighs a verdict that could as well be wrong (outvoted 2 to 1: two
+   * colluders would look the same): a strike, kept with its evidence. The
+   * worker is banned once it has STRIKES_TO_BAN strikes from at least
+   * DISTINCT_ACCUSERS_TO_BAN distinct accusing workers, which two colluders
+   * alone can never give.
+   */
+  async strike (evidence: Evidence, accusers: readonly string[]): Promise<Verdict> {
+    const record = this.get(evidence.worker)
+    record.disagreements++
+    record.accusers = [...new Set([...(record.accusers ?? []), ...accusers])].slice(-MAX_ACCUSERS)
+    this.changed(evidence.worker)
+    await this.keep(evidence)
+    if (record.disagreements >= STRIKES_TO_BAN && record.accusers.length >= DISTINCT_ACCUSERS_TO_BAN) {
+      this.ban(evidence.worker, evidence.at, `outvoted on ${record.disagreements} jobs by ${record.accusers.length} distinct workers`)
+      return 'convicted'
+    }
+    return 'struck'
+  }
+
+  private ban (peerId: string, at: number, reason: string): void {
+    const record = this.get(peerId)
+    if (record.banned != null) {
+      return
+    }
+    record.banned = { at, reason }
+    this.changed(peerId)
+    this.dispatchEvent(new CustomEvent('banned', { detail: peerId }))
+  }
+
+  private async keep (evidence: Evidence): Promise<void> {
     await this.datastore.put(new Key(`${EVIDENCE_PREFIX}${evidence.worker}/${evidence.job}`), encodeCbor(evidence))
   }
 
-  /** The signed receipts that got a worker banned. */
+  /** The signed receipts that got a worker struck or banned. */
   async evidence (peerId: string, signal?: AbortSignal): Promise<Evidence[]> {
     const found: Evidence[] = []
     for await (const { value } of this.datastore.query({ prefix: `${EVIDENCE_PREFIX}${peerId}/` }, { signal })) {

@@ -1,13 +1,17 @@
 import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { DEADLINE_GRACE_MS, MAX_ATTEMPTS, WORKER_WAIT_MS, ADVERT_SETTLE_MS } from '../constants.ts'
-import { DeadlineError, errorFromWire, JobFailedError, NoWorkersError, NonZeroExitError, WasmeshError, WorkerBusyError, WorkerLostError } from '../errors.ts'
-import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
+import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { CancelledError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
+import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
+import { outcomeKey } from './outcome.ts'
+import { createJobState, plan, transition, IN_FLIGHT, TERMINAL, type Execution, type ExecutionPhase, type ExecutionPurpose, type JobInput, type JobState } from './state.ts'
+import { CONVICTING_QUORUM, judge } from './verdict.ts'
+import type { Auditor } from './auditor.ts'
 import type { CapacityService } from '../net/capacity.ts'
-import type { ContentStore } from '../store/content.ts'
 import type { JobClient } from '../net/job-client.ts'
+import type { ContentStore } from '../store/content.ts'
 import type { EncodedJob } from '../wire/job.ts'
-import type { Reputation } from './reputation.ts'
+import type { Evidence, Reputation } from './reputation.ts'
 import type { ResultStore } from '../store/results.ts'
 import type { Scheduler } from './scheduler.ts'
 import type { CID } from 'multiformats/cid'
@@ -21,7 +25,7 @@ export interface RunResult {
   text: () => string
   /** The receipt of the worker whose output was accepted first. */
   receipt: Receipt
-  /** Every verified receipt that agreed with the accepted output. */
+  /** Every verified receipt that agreed with the accepted output, one per distinct worker. */
   receipts: VerifiedReceipt[]
   /** Peer id of the worker that produced `receipt`. */
   worker: string
@@ -35,10 +39,16 @@ export interface JobEvent { job: string, worker?: string, error?: Error, duratio
 
 export interface RequesterEvents {
   'job:queued': CustomEvent<JobEvent>
+  /** The job was sent to a worker (`worker`). */
   'job:running': CustomEvent<JobEvent>
+  /** One execution ended without a usable result (busy, lost, late, refused): another is tried. */
   'job:retry': CustomEvent<JobEvent>
+  /** The job's one terminal event when it succeeded. */
   'job:done': CustomEvent<JobEvent>
+  /** The job's one terminal event when it failed or was cancelled. */
   'job:failed': CustomEvent<JobEvent>
+  /** A result accepted earlier on one worker's word was withdrawn: that worker has been banned. Run the job again. */
+  'job:invalidated': CustomEvent<JobEvent>
 }
 
 export type JobEventType = keyof RequesterEvents
@@ -51,18 +61,21 @@ export interface RequesterComponents {
   scheduler: Scheduler
   reputation: Reputation
   results: ResultStore
+  /** Runs a disputed job here to settle a 2-to-1 vote; without one, such votes only give strikes. */
+  auditor?: Pick<Auditor, 'outcome'>
 }
 
 export interface RequesterInit {
-  /** Workers tried per replica before it is given up. @default MAX_ATTEMPTS */
+  /** Executions a job may use beyond twice its redundancy (lost, late or refused ones included). @default EXTRA_EXECUTIONS */
   maxAttempts?: number
-  /** How long to wait for a worker to advertise. @default WORKER_WAIT_MS */
+  /** How long to wait for enough distinct workers to advertise. @default WORKER_WAIT_MS */
   workerWaitMs?: number
   /** Time allowed beyond a job's own limit. @default DEADLINE_GRACE_MS */
   deadlineGraceMs?: number
   /**
-   * Re-run a sample of single-worker jobs on a second worker, more often for
-   * workers with little record, and compare. @default true
+   * Check single results by running them on a second worker: every result of
+   * a worker we do not trust yet, then a share that falls with its record.
+   * @default true
    */
   spotCheck?: boolean
 }
@@ -73,26 +86,30 @@ export interface ExecuteOptions {
   resume: boolean
 }
 
-/** A verified result of one worker. */
-interface ReplicaResult {
+/** What the requester keeps of an execution beyond its state: the verified receipt and the output. */
+interface Delivered {
   verified: VerifiedReceipt
   output: Uint8Array
 }
 
 /**
- * Gets jobs run on the network and accepts only verified results: picks
- * workers, sends each job to `redundancy` distinct workers, replaces workers
- * that are busy, lost, late or whose receipts do not verify, and accepts the
- * outcome a majority agrees on. Workers whose signed output disagreed with the
- * accepted one are banned, their receipts kept as evidence.
+ * Gets jobs run on the network and accepts only what distinct workers agree
+ * on. Each job is a state machine (state.ts): this class carries out its plan
+ * (placing executions on distinct workers, checking single results, deciding
+ * disagreements, judging dissenters) and feeds what happens back in as events.
+ * Job events and persistence come only from the job's transitions.
  */
 export class Requester extends TypedEventEmitter<RequesterEvents> {
-  private readonly components: RequesterComponents
-  private readonly init: RequesterInit
+  readonly components: RequesterComponents
+  readonly init: RequesterInit
   private readonly selfId: string
   private readonly wakers = new Set<() => void>()
   /** Jobs running with `resume`, by CID. */
   private readonly running = new Map<string, Promise<RunResult>>()
+  /** Results accepted in this session on one worker's word alone, by worker. */
+  private readonly wordOf = new Map<string, Set<string>>()
+  /** Workers that answered busy, and until when we leave them be. */
+  private readonly busyUntil = new Map<string, { until: number, strikes: number }>()
   private firstAdvertAt?: number
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
@@ -104,27 +121,16 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
 
   start (): void {
     this.components.capacity.addEventListener('change', this.onCapacityChange)
+    this.components.reputation.addEventListener('banned', this.onBanned)
   }
 
   stop (): void {
     this.components.capacity.removeEventListener('change', this.onCapacityChange)
+    this.components.reputation.removeEventListener('banned', this.onBanned)
   }
 
-  private readonly onCapacityChange = (): void => {
-    this.wake()
-  }
-
-  private emit (type: JobEventType, detail: JobEvent): void {
-    try {
-      this.dispatchEvent(new CustomEvent(type, { detail }))
-    } catch {
-      // a listener threw: that is the app's bug, and must not break the job pipeline
-    }
-  }
-
-  /** Something changed that may let a waiting job go: adverts, or a job answered. */
+  /** Something changed that may let a waiting job go: adverts, or an execution ended. */
   wake (): void {
-    // runs after every job: look at the table only until the first advert came
     if (this.firstAdvertAt == null && this.components.capacity.peers().length > 0) {
       this.firstAdvertAt = Date.now()
     }
@@ -152,256 +158,92 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   }
 
   private async executeOnce (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
-    const { signal } = options
-    const { results, reputation } = this.components
     const started = performance.now()
-    const jobId = job.cid.toString()
+    const redundancy = job.spec.redundancy
+    const run = new JobRun(this, job, options, createJobState(job.cid.toString(), { replicas: redundancy, quorum: Math.floor(redundancy / 2) + 1 }))
+    this.emit('job:queued', { job: run.id })
     if (options.resume) {
-      const stored = await results.get(job.cid, signal)
+      const stored = await this.components.results.get(job.cid, options.signal)
       if (stored != null) {
-        this.emit('job:done', { job: jobId, worker: stored.receipts[0]?.receipt.worker, durationMs: 0 })
+        run.resumed(stored.receipts[0]?.receipt.worker)
         return resultOf(job, stored.receipts, stored.output, 0, true)
       }
     }
-    this.emit('job:queued', { job: jobId })
-    const redundancy = job.spec.redundancy
-    let quorum = Math.floor(redundancy / 2) + 1
-    const maxReplicas = redundancy * 2 + 1
-    let spotChecked = this.init.spotCheck === false || redundancy > 1
-    const controller = new AbortController()
-    const replicaSignal = AbortSignal.any([signal, controller.signal])
-    const tried = new Set<string>()
-    const errors: Error[] = []
-    const groups = new Map<string, ReplicaResult[]>()
-    const running = new Set<Promise<void>>()
-    let launched = 0
-    const launch = (): void => {
-      launched++
-      const replica = this.runReplica(job, tried, errors, replicaSignal)
-        .then(result => {
-          const key = outcomeKey(result.verified.receipt)
-          groups.set(key, [...(groups.get(key) ?? []), result])
-        }, (err: Error) => { errors.push(err) })
-        .finally(() => { running.delete(replica) })
-      running.add(replica)
-    }
-    try {
-      for (let i = 0; i < redundancy; i++) {
-        launch()
-      }
-      while (true) {
-        await Promise.race(running)
-        signal.throwIfAborted()
-        const accepted = [...groups.values()].find(group => group.length >= quorum)
-        if (accepted != null) {
-          const first = accepted[0] as ReplicaResult
-          if (!spotChecked) {
-            spotChecked = true
-            if (receiptSucceeded(first.verified.receipt) && this.anotherWorker(job, tried) && Math.random() < reputation.spotCheckRate(first.verified.receipt.worker)) {
-              quorum = 2
-              launch()
-              continue
-            }
-          }
-          return await this.accept(job, accepted, groups, started, options)
-        }
-        if (running.size > 0) {
-          continue
-        }
-        const best = Math.max(0, ...[...groups.values()].map(group => group.length))
-        if (groups.size > 1 && launched < maxReplicas) {
-          // workers disagree: more runs decide
-          for (let i = 0; i < quorum - best && launched < maxReplicas; i++) {
-            launch()
-          }
-          continue
-        }
-        if (quorum === 2 && redundancy === 1 && groups.size === 1) {
-          // the spot check found no second worker: the check is best-effort, the result stands
-          return await this.accept(job, [...groups.values()][0] as ReplicaResult[], groups, started, options)
-        }
-        const reason = groups.size > 1
-          ? `${launched} workers disagreed on the output and no ${quorum} of them agreed`
-          : best > 0
-            ? `only ${best} of the ${quorum} agreeing results it needs could be obtained`
-            : `no worker could run it (${errors.length} attempt${errors.length === 1 ? '' : 's'} failed)`
-        throw new JobFailedError(`job ${jobId} failed: ${reason}${errors.length > 0 ? `; last error: ${errors.at(-1)?.message}` : ''}`, errors)
-      }
-    } catch (err) {
-      this.emit('job:failed', { job: jobId, error: err as Error })
-      throw err
-    } finally {
-      controller.abort()
-    }
+    return run.run(started)
   }
 
-  private async accept (job: EncodedJob, group: ReplicaResult[], groups: Map<string, ReplicaResult[]>, started: number, options: ExecuteOptions): Promise<RunResult> {
-    const { results } = this.components
-    const first = group[0] as ReplicaResult
-    const { receipt } = first.verified
-    const durationMs = performance.now() - started
-    const jobId = job.cid.toString()
-    await this.convictDissenters(job, group, groups)
-    if (!receiptSucceeded(receipt)) {
-      const error = receipt.error != null
-        ? errorFromWire(receipt.error)
-        : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
-      error.receipt = receipt
-      error.output = first.output
-      this.emit('job:failed', { job: jobId, worker: receipt.worker, error, durationMs })
-      throw error
+  /** @internal for JobRun */
+  emit (type: JobEventType, detail: JobEvent): void {
+    try {
+      this.dispatchEvent(new CustomEvent(type, { detail }))
+    } catch {
+      // a listener threw: that is the app's bug, and must not break the job pipeline
     }
-    const receipts = group.map(result => result.verified)
-    if (options.resume) {
-      await results.put(job.cid, { receipts, output: first.output }, options.signal)
-    }
-    this.emit('job:done', { job: jobId, worker: receipt.worker, durationMs })
-    return resultOf(job, receipts, first.output, durationMs, false)
   }
 
   /**
-   * Workers that ran the job to completion but returned another output than
-   * the accepted one lied or are broken: either way their results cannot be
-   * trusted. Runs that stopped at a limit are not convicted: a slower worker
-   * can time out where a faster one finished.
+   * The best worker for the job now, not excluded, not backing off after a
+   * busy answer, with a slot reserved there (`release` frees it). Synchronous
+   * on purpose: the caller records the placement before anything else runs,
+   * so two executions of one job can never land on one worker.
+   * @internal for JobRun
    */
-  private async convictDissenters (job: EncodedJob, accepted: ReplicaResult[], groups: Map<string, ReplicaResult[]>): Promise<void> {
-    const acceptedReceipt = (accepted[0] as ReplicaResult).verified.receipt
-    if (accepted.length < 2 || acceptedReceipt.error != null) {
-      return
+  reserve (job: EncodedJob, exclude: ReadonlySet<string>): string | undefined {
+    const { capacity, scheduler } = this.components
+    const now = Date.now()
+    const peers = capacity.peers().filter(p => p.peerId !== this.selfId && (this.busyUntil.get(p.peerId)?.until ?? 0) <= now)
+    const settling = this.firstAdvertAt == null || now - this.firstAdvertAt < ADVERT_SETTLE_MS
+    const best = scheduler.rank(job, peers, exclude)[0]
+    // just joined: adverts are still arriving, and one may come from a worker that has the module
+    if (best == null || (settling && !best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
+      return undefined
     }
-    for (const group of groups.values()) {
-      if (group === accepted) {
-        continue
-      }
-      for (const dissent of group) {
-        const { receipt, signed } = dissent.verified
-        if (receipt.error != null) {
-          continue
-        }
-        await this.components.reputation.convict({
-          job: job.cid.toString(),
-          worker: receipt.worker,
-          acceptedHash: bytesToString(acceptedReceipt.outputHash, 'base64'),
-          receipt: encodeSignedReceipt(signed),
-          at: Date.now()
-        })
-      }
-    }
+    scheduler.begin(best.peerId)
+    return best.peerId
   }
 
-  /** Runs the job on one worker, moving to another when a worker is busy, lost, late, or sends a receipt that does not verify. */
-  private async runReplica (job: EncodedJob, tried: Set<string>, errors: Error[], signal: AbortSignal): Promise<ReplicaResult> {
-    const maxAttempts = this.init.maxAttempts ?? MAX_ATTEMPTS
-    let attempts = 0
-    let busyWaits = 0
-    while (true) {
-      const worker = await this.pickWorker(job, tried, signal)
-      tried.add(worker)
-      try {
-        return await this.runOn(worker, job, signal)
-      } catch (err) {
-        signal.throwIfAborted()
-        const error = err as Error
-        if (error instanceof WorkerBusyError) {
-          // not the worker's fault: let it finish what it has and ask again
-          tried.delete(worker)
-          await sleep(Math.min(1000, 20 * 2 ** Math.min(busyWaits++, 6)), signal)
-          continue
-        }
-        if (error instanceof WasmeshError && !error.retryable && error.name !== 'InvalidReceiptError') {
-          throw error
-        }
-        this.components.reputation.failed(worker, error instanceof DeadlineError ? 'timeout' : 'failure')
-        errors.push(new WorkerLostError(`${worker}: ${error.message}`, { cause: error }))
-        this.emit('job:retry', { job: job.cid.toString(), worker, error })
-        if (++attempts >= maxAttempts) {
-          throw new JobFailedError(`job ${job.cid.toString()} failed on ${attempts} workers; last error: ${error.message}`, [...errors])
-        }
-        await sleep(50 * 2 ** (attempts - 1), signal)
-      }
-    }
-  }
-
-  /** Sends the job to a worker `pickWorker` reserved, and verifies what comes back. */
-  private async runOn (worker: string, job: EncodedJob, signal: AbortSignal): Promise<ReplicaResult> {
-    const { client, content, scheduler, reputation } = this.components
-    const deadlineMs = job.spec.limits.timeoutMs + (this.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
-    const deadline = AbortSignal.timeout(deadlineMs)
-    const started = performance.now()
-    let signed
-    try {
-      signed = await client.submit(worker, job, {
-        signal: AbortSignal.any([signal, deadline]),
-        onAccepted: () => { this.emit('job:running', { job: job.cid.toString(), worker }) }
-      })
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) {
-        throw new DeadlineError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`)
-      }
-      throw err
-    } finally {
-      scheduler.end(worker)
-      this.wake()
-    }
-    const verified = await verifyReceipt(signed, { job: job.cid, worker })
-    const { receipt } = verified
-    let output: Uint8Array
-    if (receipt.output instanceof Uint8Array) {
-      output = receipt.output
-    } else {
-      output = await content.get(receipt.output, { signal, maxBytes: job.spec.limits.outputBytes, what: 'output' })
-      await checkOutput(receipt, output)
-    }
-    reputation.succeeded(worker, performance.now() - started - receipt.stats.execMs)
-    return { verified, output }
+  /** @internal for JobRun */
+  release (worker: string): void {
+    this.components.scheduler.end(worker)
+    this.wake()
   }
 
   /**
-   * The best worker for the job that this job has not tried yet, with a slot
-   * reserved there (`runOn` releases it). Waits while
-   * every capable worker is saturated by our own jobs (that is backpressure,
-   * not failure); gives up with NoWorkersError when no capable worker is
-   * known for `workerWaitMs`.
+   * Capable workers known besides `exclude`, busy or not: what a job could
+   * still be placed on if it waits. `ours`: how many of them are full with
+   * our own jobs (backpressure, not absence).
+   * @internal for JobRun
    */
-  private async pickWorker (job: EncodedJob, tried: ReadonlySet<string>, signal: AbortSignal): Promise<string> {
+  candidates (job: EncodedJob, exclude: ReadonlySet<string>): { known: number, eligible: number, ours: number } {
     const { capacity, scheduler } = this.components
-    const { selfId } = this
-    const waitMs = this.init.workerWaitMs ?? WORKER_WAIT_MS
-    const giveUpAt = Date.now() + waitMs
-    while (true) {
-      signal.throwIfAborted()
-      const peers = capacity.peers().filter(p => p.peerId !== selfId)
-      const best = scheduler.rank(job, peers, tried)[0]
-      const settling = this.firstAdvertAt == null || Date.now() - this.firstAdvertAt < ADVERT_SETTLE_MS
-      if (best != null && (!settling || best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
-        // reserve before yielding: every waiting job wakes at once, and each must see the others' picks
-        scheduler.begin(best.peerId)
-        return best.peerId
-      }
-      if (best != null) {
-        // just joined: adverts are still arriving, and one may come from a worker that has the module
-        await this.waitForChange(ADVERT_SETTLE_MS - (Date.now() - (this.firstAdvertAt ?? Date.now())), signal)
-        continue
-      }
-      const busyForUs = peers.some(p => !tried.has(p.peerId) && scheduler.inFlightTo(p.peerId) > 0)
-      if (!busyForUs && Date.now() >= giveUpAt) {
-        throw new NoWorkersError(peers.length === 0
-          ? `no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`
-          : `none of the ${peers.length} known workers can take this job now (all tried, banned, full, or unable to give ${job.spec.limits.memoryBytes} bytes of memory)`)
-      }
-      await this.waitForChange(busyForUs ? 1000 : Math.max(1, giveUpAt - Date.now()), signal)
+    const peers = capacity.peers().filter(p => p.peerId !== this.selfId)
+    const eligible = scheduler.eligible(job, peers, exclude)
+    return { known: peers.length, eligible: eligible.length, ours: eligible.filter(p => scheduler.inFlightTo(p.peerId) > 0).length }
+  }
+
+  /** A worker answered busy: leave it be for a while, longer each time in a row. @internal for JobRun */
+  backOff (worker: string): void {
+    const strikes = (this.busyUntil.get(worker)?.strikes ?? 0) + 1
+    this.busyUntil.set(worker, { until: Date.now() + Math.min(BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS * 2 ** (strikes - 1)), strikes })
+  }
+
+  /** A worker delivered: it is no longer backing off. @internal for JobRun */
+  delivered (worker: string): void {
+    this.busyUntil.delete(worker)
+  }
+
+  /** @internal for JobRun */
+  acceptedOnWordOf (worker: string, job: string): void {
+    let jobs = this.wordOf.get(worker)
+    if (jobs == null) {
+      jobs = new Set()
+      this.wordOf.set(worker, jobs)
     }
+    jobs.add(job)
   }
 
-  /** Whether some capable worker this job has not tried is known, busy or not: a spot check needs one. */
-  private anotherWorker (job: EncodedJob, tried: ReadonlySet<string>): boolean {
-    const { capacity, scheduler } = this.components
-    const { selfId } = this
-    return scheduler.eligible(job, capacity.peers().filter(p => p.peerId !== selfId), tried).length > 0
-  }
-
-  private async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
+  /** @internal for JobRun */
+  async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
     await new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)
@@ -414,30 +256,378 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
       signal.addEventListener('abort', done)
     })
   }
+
+  private readonly onCapacityChange = (): void => {
+    this.wake()
+  }
+
+  /** Healing: what a banned worker's word alone got accepted is withdrawn, so it runs again elsewhere. */
+  private readonly onBanned = (event: CustomEvent<string>): void => {
+    const worker = event.detail
+    const session = this.wordOf.get(worker) ?? new Set<string>()
+    this.wordOf.delete(worker)
+    void this.components.results.invalidateWordOf(worker).catch(() => [] as string[]).then(stored => {
+      for (const job of new Set([...session, ...stored])) {
+        this.emit('job:invalidated', { job, worker })
+      }
+    })
+  }
+}
+
+/** One job's run: its state, the loop that carries out its plan, and the executions it drives. */
+class JobRun {
+  readonly id: string
+  private readonly requester: Requester
+  private readonly job: EncodedJob
+  private readonly options: ExecuteOptions
+  private state: JobState
+  private readonly delivered = new Map<number, Delivered>()
+  private readonly controller = new AbortController()
+  private readonly signal: AbortSignal
+  /** Whether the single result's check was decided (drawn once per job). */
+  private checkDecided = false
+  /** An error no other worker could avoid (e.g. the worker refused the job as invalid): the job fails with it. */
+  private fatal?: Error
+  /** When the job started waiting for workers it does not have. */
+  private waitingSince?: number
+
+  constructor (requester: Requester, job: EncodedJob, options: ExecuteOptions, state: JobState) {
+    this.requester = requester
+    this.job = job
+    this.options = options
+    this.state = state
+    this.id = state.job
+    this.signal = AbortSignal.any([options.signal, this.controller.signal])
+  }
+
+  /** A stored result stands in for a run. */
+  resumed (worker: string | undefined): void {
+    this.apply({ type: 'accept', outcome: 'stored' })
+    this.requester.emit('job:done', { job: this.id, worker, durationMs: 0 })
+  }
+
+  async run (started: number): Promise<RunResult> {
+    try {
+      this.apply({ type: 'schedule' })
+      while (true) {
+        if (this.options.signal.aborted) {
+          throw this.cancel()
+        }
+        if (this.fatal != null) {
+          throw this.fail(this.fatal)
+        }
+        const next = plan(this.state, { maxExecutions: this.maxExecutions() })
+        if (next.action === 'accept') {
+          const result = await this.settle(next.agreeing, next.dissenting, started)
+          if (result != null) {
+            return result
+          }
+        } else if (next.action === 'launch') {
+          await this.launch(next.count, next.purpose)
+        } else if (next.action === 'wait') {
+          await this.requester.waitForChange(1000, this.signal)
+        } else {
+          throw this.fail(new JobFailedError(`job ${this.id} failed: ${next.reason}${this.lastError()}`, this.errors()))
+        }
+      }
+    } catch (err) {
+      // whatever went wrong, the job ends with exactly one terminal event
+      if (!TERMINAL.has(this.state.phase)) {
+        this.fail(err as Error)
+      }
+      throw err
+    } finally {
+      this.controller.abort(new CancelledError('the job has ended'))
+    }
+  }
+
+  private maxExecutions (): number {
+    return this.job.spec.redundancy * 2 + (this.requester.init.maxAttempts ?? EXTRA_EXECUTIONS)
+  }
+
+  /** Feeds one event through the state machine, and emits what the transition means. */
+  private apply (input: JobInput): void {
+    const before = this.state
+    this.state = transition(before, input)
+    if (input.type === 'execution') {
+      const execution = this.state.executions[input.id] as Execution
+      if (input.phase === 'sent') {
+        this.requester.emit('job:running', { job: this.id, worker: execution.worker })
+      } else if (['busy', 'lost', 'timed-out', 'failed', 'rejected'].includes(input.phase)) {
+        this.requester.emit('job:retry', { job: this.id, worker: execution.worker, error: input.error != null ? errorFromWire(input.error) : undefined })
+      }
+    }
+  }
+
+  /** Places up to `count` executions on distinct workers; waits (or gives up) when there are none to place on. */
+  private async launch (count: number, purpose: ExecutionPurpose): Promise<void> {
+    let placed = 0
+    for (let i = 0; i < count; i++) {
+      const worker = this.requester.reserve(this.job, this.excluded())
+      if (worker == null) {
+        break
+      }
+      this.apply({ type: 'place', worker, purpose })
+      placed++
+      void this.drive(this.state.executions.length - 1, worker)
+    }
+    if (placed > 0) {
+      this.waitingSince = undefined
+      return
+    }
+    await this.noWorker(purpose)
+  }
+
+  /** Workers this job may not use again: every one it ran on (or tried), and banned ones. */
+  private excluded (): Set<string> {
+    return new Set(this.state.executions.filter(e => e.phase !== 'busy').map(e => e.worker))
+  }
+
+  /** Nobody to place an execution on right now: wait for one, settle without it, or give up. */
+  private async noWorker (purpose: ExecutionPurpose): Promise<void> {
+    const { known, eligible, ours } = this.requester.candidates(this.job, this.excluded())
+    const inFlight = this.state.executions.some(e => IN_FLIGHT.has(e.phase))
+    const waitMs = this.requester.init.workerWaitMs ?? WORKER_WAIT_MS
+    this.waitingSince ??= Date.now()
+    const waitedOut = Date.now() - this.waitingSince >= waitMs
+    if (purpose === 'check' && !inFlight && (eligible === 0 || waitedOut)) {
+      // the check is best effort: with no second worker to ask, the single result stands (taken on one word: healing may revisit it)
+      this.apply({ type: 'want', quorum: 1 })
+      return
+    }
+    if (purpose === 'decider' && eligible === 0 && !inFlight && await this.audit() != null) {
+      return // our own run decides it
+    }
+    // workers full with our own jobs free up: that is backpressure, and waits as long as it takes
+    if (ours === 0 && !inFlight && waitedOut) {
+      const distinct = this.state.executions.filter(e => e.phase !== 'busy').map(e => e.worker)
+      const found = new Set(distinct).size + eligible
+      throw this.fail(known === 0
+        ? new NoWorkersError(`no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`)
+        : purpose === 'replica' && this.job.spec.redundancy > 1
+          ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${found} could take this job within ${waitMs} ms`)
+          : new JobFailedError(`job ${this.id} failed: none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)${this.lastError()}`, this.errors()))
+    }
+    await this.requester.waitForChange(Math.max(1, Math.min(1000, waitMs - (Date.now() - this.waitingSince))), this.signal)
+  }
+
+  /** Runs one execution on `worker` and feeds what happens into the state machine. */
+  private async drive (id: number, worker: string): Promise<void> {
+    const { client, reputation } = this.requester.components
+    const deadlineMs = this.job.spec.limits.timeoutMs + (this.requester.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
+    const deadline = AbortSignal.timeout(deadlineMs)
+    const sentAt = performance.now()
+    let verified: VerifiedReceipt
+    try {
+      this.apply({ type: 'execution', id, phase: 'sent' })
+      const signed = await client.submit(worker, this.job, {
+        signal: AbortSignal.any([this.signal, deadline]),
+        onAccepted: () => { this.settleExecution(id, 'running') }
+      })
+      this.settleExecution(id, 'receipted')
+      verified = await verifyReceipt(signed, { job: this.job.cid, worker })
+    } catch (err) {
+      const error = err as Error
+      const phase: ExecutionPhase = this.signal.aborted
+        ? 'cancelled'
+        : error instanceof WorkerBusyError
+          ? 'busy'
+          : deadline.aborted
+            ? 'timed-out'
+            : error instanceof InvalidReceiptError
+              ? 'rejected'
+              : error instanceof WasmeshError && !error.retryable ? 'failed' : 'lost'
+      const reported = phase === 'timed-out' ? new DeadlineError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`) : error
+      this.settleExecution(id, phase, reported)
+      if (phase === 'busy') {
+        this.requester.backOff(worker)
+      } else if (phase === 'failed') {
+        // the worker refused the job itself (malformed, too large): believed once a second worker says the same, or nobody else can try
+        const same = this.state.executions.filter(e => e.phase === 'failed' && e.error?.name === error.name)
+        if (same.length >= 2 || this.requester.candidates(this.job, this.excluded()).eligible === 0) {
+          this.fatal = error
+        }
+      } else if (phase !== 'cancelled') {
+        reputation.failed(worker, phase === 'timed-out' ? 'timeout' : 'failure')
+      }
+      return
+    } finally {
+      this.requester.release(worker)
+    }
+    const roundTripMs = performance.now() - sentAt
+    try {
+      const output = await this.outputOf(verified.receipt)
+      this.checkTimeClaim(verified, roundTripMs)
+      this.delivered.set(id, { verified, output })
+      this.requester.delivered(worker)
+      reputation.succeeded(worker, roundTripMs)
+      this.settleExecution(id, 'verified', undefined, outcomeKey(verified.receipt))
+    } catch (err) {
+      reputation.failed(worker, 'failure')
+      this.settleExecution(id, 'rejected', err as Error)
+    }
+  }
+
+  /** An execution's event, unless the job ended meanwhile (late answers are dropped). */
+  private settleExecution (id: number, phase: ExecutionPhase, error?: Error, outcome?: string): void {
+    if (TERMINAL.has(this.state.phase) || this.state.executions[id]?.phase === phase) {
+      return
+    }
+    this.apply({ type: 'execution', id, phase, ...(error != null ? { error: errorToWire(error) } : {}), ...(outcome != null ? { outcome } : {}) })
+    this.requester.wake()
+  }
+
+  /** The receipt's output: inline, or fetched by CID within a deadline and checked against the signed hash. */
+  private async outputOf (receipt: Receipt): Promise<Uint8Array> {
+    if (receipt.output instanceof Uint8Array) {
+      return receipt.output
+    }
+    const output = await this.requester.components.content.get(receipt.output, {
+      signal: AbortSignal.any([this.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]),
+      maxBytes: this.job.spec.limits.outputBytes,
+      what: 'output'
+    })
+    await checkOutput(receipt, output)
+    return output
+  }
+
+  /**
+   * A receipt claiming the time limit, for a job whose whole round trip took
+   * less than that limit by our own clock, is a signed lie: the worker is
+   * convicted at once, with the receipt as evidence.
+   */
+  private checkTimeClaim (verified: VerifiedReceipt, roundTripMs: number): void {
+    const { receipt } = verified
+    const limitMs = this.job.spec.limits.timeoutMs
+    if (receipt.error?.name === 'TimeLimitError' && roundTripMs < limitMs) {
+      void this.requester.components.reputation.convict(this.evidence(verified, ''), `claimed the ${limitMs} ms time limit for job ${this.id}, but answered within ${Math.round(roundTripMs)} ms`)
+      throw new InvalidReceiptError(`the receipt claims the job ran into its ${limitMs} ms time limit, but it came back after ${Math.round(roundTripMs)} ms`)
+    }
+  }
+
+  /**
+   * An outcome has its quorum. Decides whether a single result needs a check
+   * first (then returns undefined and the loop launches it), judges
+   * dissenters, and ends the job: the accepted result, or the module's own
+   * failure as reported by the agreeing receipts.
+   */
+  private async settle (agreeing: readonly Execution[], dissenting: readonly Execution[], started: number): Promise<RunResult | undefined> {
+    const { reputation } = this.requester.components
+    const first = agreeing[0] as Execution
+    if (this.state.wanted.quorum === 1 && !this.checkDecided) {
+      this.checkDecided = true
+      if (this.requester.init.spotCheck !== false && reputation.needsCheck(first.worker) && this.requester.candidates(this.job, this.excluded()).eligible > 0) {
+        this.apply({ type: 'want', quorum: 2 })
+        return undefined
+      }
+    }
+    this.apply({ type: 'verify' })
+    // a thin majority against a real dissent: our own run settles it, and may side with the minority
+    if (this.state.audit == null && agreeing.length < CONVICTING_QUORUM && dissenting.some(e => e.error?.name !== TimeLimitError.NAME) && await this.audit() != null) {
+      return undefined // plan again: the audited group wins
+    }
+    const verdict = judge({ agreeing, dissenting, audit: this.state.audit })
+    for (const execution of verdict.convict) {
+      await reputation.convict(this.evidence(this.delivered.get(execution.id)?.verified, verdict.outcome), `signed an outcome for job ${this.id} that ${verdict.accepted.length} agreeing workers${this.audited != null ? ' and our own run' : ''} contradicted`)
+    }
+    for (const execution of verdict.strike) {
+      await reputation.strike(this.evidence(this.delivered.get(execution.id)?.verified, verdict.outcome), verdict.accepted.map(e => e.worker))
+    }
+    for (const execution of verdict.slow) {
+      reputation.failed(execution.worker, 'timeout')
+    }
+    if (verdict.accepted.length > 1) {
+      for (const execution of verdict.accepted) {
+        reputation.confirm(execution.worker)
+      }
+    }
+    const accepted = verdict.accepted.map(e => this.delivered.get(e.id) as Delivered)
+    const { receipt } = (accepted[0] as Delivered).verified
+    const durationMs = performance.now() - started
+    if (verdict.accepted.length === 1) {
+      this.requester.acceptedOnWordOf(receipt.worker, this.id)
+    }
+    this.apply({ type: 'accept', outcome: verdict.outcome })
+    const output = (accepted[0] as Delivered).output
+    if (receipt.exitCode !== 0 || receipt.error != null) {
+      const error = receipt.error != null
+        ? errorFromWire(receipt.error)
+        : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
+      error.receipt = receipt
+      error.output = output
+      await this.persistFailure(error)
+      this.requester.emit('job:failed', { job: this.id, worker: receipt.worker, error, durationMs })
+      throw error
+    }
+    const receipts = accepted.map(d => d.verified)
+    if (this.options.resume) {
+      await this.requester.components.results.put(this.job.cid, { receipts, output }, this.options.signal)
+    }
+    this.requester.emit('job:done', { job: this.id, worker: receipt.worker, durationMs })
+    return resultOf(this.job, receipts, output, durationMs, false)
+  }
+
+  /** The outcome of our own run, once per job, or undefined when we cannot audit this job. */
+  private audited?: Promise<string | undefined>
+
+  private async audit (): Promise<string | undefined> {
+    const { auditor } = this.requester.components
+    if (auditor == null || this.job.spec.limits.timeoutMs > AUDIT_MAX_TIMEOUT_MS) {
+      return undefined
+    }
+    this.audited ??= auditor.outcome(this.job, this.signal).catch(() => undefined)
+    const outcome = await this.audited
+    if (outcome != null && this.state.audit == null && !TERMINAL.has(this.state.phase)) {
+      this.apply({ type: 'audited', outcome })
+    }
+    return outcome
+  }
+
+  private evidence (verified: VerifiedReceipt | undefined, acceptedOutcome: string): Evidence {
+    return {
+      job: this.id,
+      worker: verified?.receipt.worker ?? '',
+      acceptedHash: acceptedOutcome.split(':')[0] ?? '',
+      receipt: verified != null ? encodeSignedReceipt(verified.signed) : new Uint8Array(0),
+      at: Date.now()
+    }
+  }
+
+  private cancel (): Error {
+    const reason = this.options.signal.reason
+    const error = reason instanceof Error ? reason : new CancelledError(`job ${this.id} was cancelled`)
+    this.apply({ type: 'cancel', error: errorToWire(error) })
+    this.requester.emit('job:failed', { job: this.id, error })
+    return error
+  }
+
+  private fail (error: Error): Error {
+    this.apply({ type: 'fail', error: errorToWire(error) })
+    void this.persistFailure(error)
+    this.requester.emit('job:failed', { job: this.id, error })
+    return error
+  }
+
+  private async persistFailure (error: Error): Promise<void> {
+    if (this.options.resume) {
+      await this.requester.components.results.putFailure(this.job.cid, errorToWire(error)).catch(() => {})
+    }
+  }
+
+  /** Why executions that gave no result ended, for the job's error. */
+  private errors (): Error[] {
+    return this.state.executions.filter(e => e.error != null).map(e => errorFromWire(e.error as WireError))
+  }
+
+  private lastError (): string {
+    const last = this.state.executions.findLast(e => e.error != null)?.error
+    return last != null ? `; last error: ${last.message}` : ''
+  }
 }
 
 function resultOf (job: EncodedJob, receipts: VerifiedReceipt[], output: Uint8Array, durationMs: number, resumed: boolean): RunResult {
   const receipt = (receipts[0] as VerifiedReceipt).receipt
   return { job: job.cid, output, text: () => bytesToString(output), receipt, receipts, worker: receipt.worker, durationMs, resumed }
-}
-
-/** Receipts agree when they report the same output, exit code and failure. */
-function outcomeKey (receipt: Receipt): string {
-  return `${bytesToString(receipt.outputHash, 'base64')}:${receipt.exitCode}:${receipt.error?.name ?? ''}`
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 export function requester (init: RequesterInit = {}): (components: RequesterComponents) => Requester {

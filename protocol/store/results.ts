@@ -7,6 +7,9 @@ import { asArray, asBytes, asRecord } from '../wire/validate.ts'
 import type { ContentStore } from './content.ts'
 
 const PREFIX = '/wasmesh/results/'
+/** Results accepted on one worker's word alone, by worker: what to revisit if that worker is caught lying. */
+const WORD_OF_PREFIX = '/wasmesh/results-by-worker/'
+const FAILURE_PREFIX = '/wasmesh/failures/'
 
 export interface StoredResult {
   receipts: VerifiedReceipt[]
@@ -68,5 +71,35 @@ export class ResultStore {
       receipts: result.receipts.map(r => encodeSignedReceipt(r.signed)),
       output
     }), { signal })
+    await this.datastore.delete(new Key(FAILURE_PREFIX + job.toString()), { signal })
+    const only = result.receipts.length === 1 ? result.receipts[0] : undefined
+    if (only != null) {
+      await this.datastore.put(new Key(`${WORD_OF_PREFIX}${only.receipt.worker}/${job.toString()}`), new Uint8Array(0), { signal })
+    }
+  }
+
+  /**
+   * Forgets every result accepted on `worker`'s word alone, and returns their
+   * job CIDs: run them again elsewhere. Called when the worker is banned.
+   */
+  async invalidateWordOf (worker: string, signal?: AbortSignal): Promise<string[]> {
+    const jobs: string[] = []
+    for await (const key of this.datastore.queryKeys({ prefix: `${WORD_OF_PREFIX}${worker}/` }, { signal })) {
+      const job = key.baseNamespace()
+      jobs.push(job)
+      await this.datastore.delete(new Key(PREFIX + job), { signal })
+      await this.datastore.delete(key, { signal })
+    }
+    return jobs
+  }
+
+  /** Records that a job failed, and why, so batches can count their failures across restarts. */
+  async putFailure (job: CID, error: { name: string, message: string }, signal?: AbortSignal): Promise<void> {
+    await this.datastore.put(new Key(FAILURE_PREFIX + job.toString()), encodeCbor(error), { signal })
+  }
+
+  /** Whether the job's last run failed (and has not been accepted since). */
+  async hasFailed (job: CID, signal?: AbortSignal): Promise<boolean> {
+    return this.datastore.has(new Key(FAILURE_PREFIX + job.toString()), { signal })
   }
 }

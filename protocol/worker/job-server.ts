@@ -1,10 +1,11 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from '../wire/cbor.ts'
-import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, FETCH_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_MODULE_BYTES, MAX_PIPELINED_REQUESTS } from '../constants.ts'
+import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_PIPELINED_REQUESTS } from '../constants.ts'
 import { errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
 import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
+import { executeJob } from './execute-job.ts'
 import type { ContentStore } from '../store/content.ts'
 import type { Executor } from '../runtime/executor.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -209,38 +210,11 @@ export class JobServer extends EventTarget {
   /** Fetches what the job needs, runs it, and signs the receipt. */
   private async runJob (job: EncodedJob, signal: AbortSignal): Promise<SignedReceipt> {
     const { content, executor, peerId, signer } = this.components
-    const { spec } = job
     if (this.fault === 'stall') {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
     }
-    let fetchMs = 0
-    // content nobody has would otherwise be awaited forever, holding the slot
-    const fetchSignal = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)])
-    const timed = async <T>(fetch: () => Promise<T>): Promise<T> => {
-      const start = performance.now()
-      try {
-        return await fetch()
-      } finally {
-        fetchMs += performance.now() - start
-      }
-    }
-    const inputRef = spec.input
-    const input = inputRef instanceof Uint8Array
-      ? inputRef
-      : await timed(async () => content.get(inputRef, { signal: fetchSignal, maxBytes: MAX_MODULE_BYTES, what: 'input' }))
-    const result = await executor.execute({
-      module: {
-        cid: spec.module.toString(),
-        load: async (loadSignal) => timed(async () => content.get(spec.module, { signal: AbortSignal.any([loadSignal, fetchSignal]), maxBytes: MAX_MODULE_BYTES, what: 'module' }))
-      },
-      abi: spec.abi,
-      args: spec.args,
-      env: spec.env,
-      input,
-      limits: spec.limits,
-      signal
-    })
-    let output = result.output
+    const run = await executeJob(job, { content, executor }, signal)
+    let output = run.output
     if (this.fault === 'wrong-output') {
       output = new Uint8Array([...output, 0x21])
     }
@@ -248,16 +222,16 @@ export class JobServer extends EventTarget {
       v: 1,
       job: job.cid,
       worker: peerId.toString(),
-      exitCode: result.exitCode,
+      exitCode: run.exitCode,
       output: output.byteLength <= MAX_INLINE_BYTES ? output : await content.add(output, signal),
       outputHash: await contentHash(output),
       outputSize: output.byteLength,
-      stderr: result.stderr.subarray(Math.max(0, result.stderr.byteLength - MAX_STDERR_BYTES)),
-      stats: { fetchMs, compileMs: result.stats.compileMs, execMs: result.stats.execMs, moduleCached: result.stats.moduleCached },
+      stderr: run.stderr.subarray(Math.max(0, run.stderr.byteLength - MAX_STDERR_BYTES)),
+      stats: run.stats,
       timestamp: Date.now()
     }
-    if (result.error != null) {
-      receipt.error = result.error
+    if (run.error != null) {
+      receipt.error = run.error
     }
     return signReceipt(receipt, signer)
   }

@@ -65,7 +65,7 @@ expectTypeOf(web.verifyReceipt).returns.resolves.toEqualTypeOf<VerifiedReceipt>(
 
 // map(): results in completion order, a union narrowed by `ok`
 expectTypeOf(peer.map).returns.toEqualTypeOf<AsyncGenerator<MapResult>>()
-expectTypeOf<MapResult>().toEqualTypeOf<{ index: number, ok: true, result: RunResult } | { index: number, ok: false, error: Error }>()
+expectTypeOf<MapResult>().toEqualTypeOf<{ index: number, ok: true, result: RunResult, replaces?: true } | { index: number, ok: false, error: Error, replaces?: true }>()
 declare const mapped: MapResult
 if (mapped.ok) {
   expectTypeOf(mapped.result).toEqualTypeOf<RunResult>()
