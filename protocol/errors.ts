@@ -63,6 +63,18 @@ export class OutputLimitError extends WasmeshError {
   override name = OutputLimitError.NAME
 }
 
+/** The mounts hold more bytes or entries than the job's filesystem allows, before the module even starts. */
+export class FilesystemLimitError extends WasmeshError {
+  static readonly NAME = 'FilesystemLimitError'
+  override name = FilesystemLimitError.NAME
+}
+
+/** A mount's path or tree is malformed: a bad name, a non-absolute path, two mounts at one path… The message says which. */
+export class InvalidMountError extends WasmeshError {
+  static readonly NAME = 'InvalidMountError'
+  override name = InvalidMountError.NAME
+}
+
 /** The module trapped (unreachable, out-of-bounds access, division by zero…). */
 export class WasmTrapError extends WasmeshError {
   static readonly NAME = 'WasmTrapError'
@@ -136,6 +148,8 @@ const byName: Record<string, new (message: string) => WasmeshError> = {
   TimeLimitError,
   MemoryLimitError,
   OutputLimitError,
+  FilesystemLimitError,
+  InvalidMountError,
   WasmTrapError,
   NonZeroExitError,
   ContentFetchError,
