@@ -161,8 +161,11 @@ export class MemoryFs {
 
   /** A new file, directory or symlink, not yet in any directory. */
   newFile (volume: Volume, seed?: Uint8Array): FileNode {
-    this.#reserve(seed?.length ?? 0)
-    return new FileNode(this.#allocate(), volume, this.#now(), seed)
+    const bytes = seed?.length ?? 0
+    this.#reserve(bytes)
+    const file = new FileNode(this.#allocate(), volume, this.#now(), seed)
+    this.#bytes += bytes
+    return file
   }
 
   newDirectory (volume: Volume, parent: DirNode | undefined): DirNode {
