@@ -77,15 +77,17 @@ export class Wasi {
 
   /** The import object for `module`: every preview1 function it imports, unknown names as ENOSYS stubs. */
   imports (module: WebAssembly.Module): WebAssembly.Imports {
-    const calls: Record<string, Syscall> = {
-      ...this.#processCalls(),
-      ...fdCalls(this.#host),
-      ...pathCalls(this.#host),
-      ...pollCalls(this.#host)
-    }
+    // Only the groups the module uses are built: most jobs never touch a path or poll.
+    const groups = new Map<Group, Record<string, Syscall>>()
     const functions: Record<string, Syscall> = {}
     for (const { module: from, name } of WebAssembly.Module.imports(module)) {
       if (from === WASI_MODULE) {
+        const group = groupOf(name)
+        let calls = groups.get(group)
+        if (calls === undefined) {
+          calls = group === 'fd' ? fdCalls(this.#host) : group === 'path' ? pathCalls(this.#host) : group === 'poll' ? pollCalls(this.#host) : this.#processCalls()
+          groups.set(group, calls)
+        }
         const call = calls[name]
         functions[name] = call === undefined ? () => ERRNO_NOSYS : guard(call)
       }
@@ -189,6 +191,13 @@ export class Wasi {
       sock_shutdown: notSocket
     }
   }
+}
+
+type Group = 'fd' | 'path' | 'poll' | 'process'
+
+/** Which file holds a preview1 function, by its name. */
+function groupOf (name: string): Group {
+  return name.startsWith('fd_') ? 'fd' : name.startsWith('path_') ? 'path' : name === 'poll_oneoff' ? 'poll' : 'process'
 }
 
 /**
