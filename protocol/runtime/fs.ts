@@ -91,7 +91,7 @@ export class DirNode extends Inode {
     this.parent = parent
   }
 
-  get size (): number {
+  get entryCount (): number {
     return this.#entries.size
   }
 
@@ -258,7 +258,7 @@ export class MemoryFs {
     if (node.volume !== dir.volume) {
       fail(ERRNO_BUSY)
     }
-    if (node.size > 0) {
+    if (node.entryCount > 0) {
       fail(ERRNO_NOTEMPTY)
     }
     this.#writable(dir)
@@ -298,7 +298,7 @@ export class MemoryFs {
       if (replaced !== undefined && replaced.kind !== 'directory') {
         fail(ERRNO_NOTDIR)
       }
-      if (replaced !== undefined && replaced.size > 0) {
+      if (replaced !== undefined && replaced.entryCount > 0) {
         fail(ERRNO_NOTEMPTY)
       }
     } else if (replaced?.kind === 'directory') {

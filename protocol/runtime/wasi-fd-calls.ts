@@ -119,7 +119,9 @@ export function fdCalls (host: WasiHost): Record<string, Syscall> {
     },
     fd_pread: (fd: number, iovs: number, count: number, offset: bigint, nread: number) => {
       const { node } = file(fd, RIGHT_FD_READ, ERRNO_SPIPE)
-      let position = Number(BigInt.asUintN(64, offset) > MAX_OFFSET ? MAX_OFFSET : BigInt.asUintN(64, offset))
+      // Past the largest offset there is nothing to read, as past any end of file.
+      const start = BigInt.asUintN(64, offset)
+      let position = start > MAX_OFFSET ? Number.MAX_SAFE_INTEGER : Number(start)
       memory.setU32(nread, transfer(memory.iovecs(iovs, count), buffer => {
         const read = fs.read(node, position, buffer)
         position += read
