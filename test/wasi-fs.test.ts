@@ -263,6 +263,24 @@ describe('WASI host fd_readdir', () => {
   })
 })
 
+describe('WASI host determinism', () => {
+  it('inode numbers and timestamps follow from the mounts and what the module did, nothing else', () => {
+    const run = (): Array<[bigint, bigint]> => {
+      const guest = rootMount(dir({ z: dir({ inner: file('i') }), a: file('a') }))
+      guest.call('path_create_directory', ROOT, ...guest.put('made'))
+      return ['.', 'a', 'z', 'z/inner', 'made'].map(path => {
+        const [, stat] = guest.stat(ROOT, path)
+        return [stat.ino, stat.mtim]
+      })
+    }
+    const first = run()
+    // The root, then its entries in name order, then theirs, then what the module made.
+    assert.deepEqual(first.map(([ino]) => ino), [1n, 2n, 3n, 4n, 5n])
+    assert.ok(first.every(([, mtim]) => mtim === CLOCK_START_NS))
+    assert.deepEqual(run(), first)
+  })
+})
+
 describe('WASI host poll_oneoff', () => {
   const SUBSCRIPTIONS = BUFFER
   const EVENTS = BUFFER + 0x1000

@@ -187,17 +187,21 @@ function graft (fs: MemoryFs, root: DirNode, path: string, dir: DirNode, synthet
   dir.parent = parent
 }
 
-/** Builds a seed tree's inodes under `into`, each directory in name order; file bytes stay the seed's until written. */
+/**
+ * Builds a seed tree's inodes under `into` breadth-first, each directory in
+ * name order, so inode numbers follow from the tree alone. File bytes stay
+ * the seed's until written.
+ */
 function seed (fs: MemoryFs, into: DirNode, tree: TreeDirectory): void {
-  const stack: Array<[DirNode, TreeDirectory]> = [[into, tree]]
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [dir, source] = next
+  const queue: Array<[DirNode, TreeDirectory]> = [[into, tree]]
+  for (let i = 0; i < queue.length; i++) {
+    const [dir, source] = queue[i] as [DirNode, TreeDirectory]
     for (const name of Object.keys(source.entries).sort()) {
       const entry = source.entries[name] as TreeEntry
       let node: Node
       if (entry.type === 'directory') {
         node = fs.newDirectory(dir.volume, dir)
-        stack.push([node, entry])
+        queue.push([node, entry])
       } else if (entry.type === 'file') {
         node = fs.newFile(dir.volume, entry.content)
       } else {
