@@ -9,7 +9,7 @@ import type { DirNode, Node } from './fs.ts'
 
 const MAX_SYMLINK_FOLLOWS = 40
 
-export interface SplitPath {
+interface SplitPath {
   /** Non-empty components, `.` and `..` included. */
   components: string[]
   /** "a/" must name a directory (POSIX). */
@@ -17,7 +17,7 @@ export interface SplitPath {
 }
 
 /** Splits a relative path; absolute ones are refused and an empty one names nothing. */
-export function splitPath (path: string): SplitPath {
+function splitPath (path: string): SplitPath {
   if (path === '') {
     fail(ERRNO_NOENT)
   }

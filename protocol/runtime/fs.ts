@@ -136,7 +136,11 @@ export function filetype (node: Node): number {
 
 const encoder = new TextEncoder()
 
-/** UTF-8 length of `text`, without encoding it when it is too short to matter. */
+/**
+ * The UTF-8 length of `text`; when it surely fits in `atMost` bytes, any
+ * number up to `atMost` instead, which is all a limit check needs and saves
+ * encoding short names. `atMost` 0 gives the exact length.
+ */
 export function utf8Length (text: string, atMost: number): number {
   return text.length * 3 <= atMost ? text.length : encoder.encode(text).length
 }
@@ -159,7 +163,7 @@ export class MemoryFs {
     this.#now = now
   }
 
-  /** A new file, directory or symlink, not yet in any directory. */
+  /** A new inode, in no directory yet (newFile, newDirectory, newSymlink). */
   newFile (volume: Volume, seed?: Uint8Array): FileNode {
     const bytes = seed?.length ?? 0
     this.#reserve(bytes)
@@ -269,6 +273,9 @@ export class MemoryFs {
   rename (from: DirNode, fromName: string, fromSlash: boolean, to: DirNode, toName: string, toSlash: boolean): void {
     if (isDots(fromName) || isDots(toName)) {
       fail(ERRNO_BUSY)
+    }
+    if (utf8Length(toName, NAME_MAX) > NAME_MAX) {
+      fail(ERRNO_NAMETOOLONG)
     }
     const node = existing(from, fromName)
     if (node.kind !== 'directory' && (fromSlash || toSlash)) {

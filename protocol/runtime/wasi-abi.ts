@@ -5,7 +5,6 @@
  */
 
 export const ERRNO_SUCCESS = 0
-export const ERRNO_ACCES = 2
 export const ERRNO_BADF = 8
 export const ERRNO_BUSY = 10
 export const ERRNO_EXIST = 20
@@ -23,7 +22,6 @@ export const ERRNO_NOSYS = 52
 export const ERRNO_NOTDIR = 54
 export const ERRNO_NOTEMPTY = 55
 export const ERRNO_NOTSOCK = 57
-export const ERRNO_NOTSUP = 58
 export const ERRNO_PERM = 63
 export const ERRNO_ROFS = 69
 export const ERRNO_SPIPE = 70

@@ -152,7 +152,8 @@ export function fdCalls (host: WasiHost): Record<string, Syscall> {
       } else if (descriptor.kind === 'stdin') {
         memory.setU32(nread, transfer(buffers, buffer => stdio.read(buffer)))
       } else {
-        fail(descriptor.kind === 'directory' ? ERRNO_ISDIR : ERRNO_BADF)
+        // Only files and stdin ever hold the read right.
+        fail(ERRNO_BADF)
       }
       return 0
     },
@@ -179,7 +180,8 @@ export function fdCalls (host: WasiHost): Record<string, Syscall> {
           return buffer.length
         })
       } else {
-        fail(descriptor.kind === 'directory' ? ERRNO_ISDIR : ERRNO_BADF)
+        // Only files, stdout and stderr ever hold the write right.
+        fail(ERRNO_BADF)
       }
       memory.setU32(nwritten, written)
       return 0

@@ -3,7 +3,7 @@
  * run, and how they write the structs preview1 defines.
  */
 import type { FdTable } from './fd-table.ts'
-import { filetype } from './fs.ts'
+import { filetype, utf8Length } from './fs.ts'
 import type { MemoryFs, Node } from './fs.ts'
 import { ERRNO_INVAL, FILESTAT_SIZE, FILETYPE_UNKNOWN, FSTFLAGS_ATIM, FSTFLAGS_ATIM_NOW, FSTFLAGS_MTIM, FSTFLAGS_MTIM_NOW, fail } from './wasi-abi.ts'
 import type { GuestMemory } from './wasi-memory.ts'
@@ -34,16 +34,10 @@ export function writeFilestat (memory: GuestMemory, ptr: number, node: Node | un
   memory.setU8(ptr + 16, filetype(node))
   // Directories report one link, as btrfs does: tools then never infer subdirectory counts from it.
   memory.setU64(ptr + 24, BigInt(node.kind === 'directory' ? 1 : node.links))
-  memory.setU64(ptr + 32, BigInt(node.kind === 'file' ? node.size : node.kind === 'symlink' ? utf8Bytes(node.target) : 0))
+  memory.setU64(ptr + 32, BigInt(node.kind === 'file' ? node.size : node.kind === 'symlink' ? utf8Length(node.target, 0) : 0))
   memory.setU64(ptr + 40, node.atim)
   memory.setU64(ptr + 48, node.mtim)
   memory.setU64(ptr + 56, node.ctim)
-}
-
-const encoder = new TextEncoder()
-
-export function utf8Bytes (text: string): number {
-  return encoder.encode(text).length
 }
 
 /** fd_filestat_set_times and path_filestat_set_times: a time and its _NOW flag together are EINVAL. */
