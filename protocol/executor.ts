@@ -98,11 +98,12 @@ export interface ExecuteRequest {
    */
   mounts?: readonly Mount[]
   /**
-   * Bytes of file contents the job's filesystem may hold at once, the
-   * mounts' own files included. Files live in the worker's JS heap, not in
-   * Wasm memory, so this is a limit of its own rather than part of
-   * `limits.memoryBytes`. A write past it fails with ENOSPC; mounts that
-   * already hold more fail the job with FilesystemLimitError.
+   * Bytes the job's filesystem may hold at once, the mounts included: file
+   * contents, plus one per character of each entry's name and symlink's
+   * target. Files live in the worker's JS heap, not in Wasm memory, so this
+   * is a limit of its own rather than part of `limits.memoryBytes`. A write
+   * past it fails with ENOSPC; mounts that already hold more fail the job
+   * with FilesystemLimitError.
    * @default DEFAULT_FILESYSTEM_BYTES (64 MiB)
    */
   filesystemBytes?: number

@@ -154,18 +154,20 @@ describe('WASI host mounts', () => {
 })
 
 describe('WASI host limits', () => {
-  it('file bytes: ENOSPC past filesystemBytes, given back when the last name and descriptor go', () => {
+  it('bytes: ENOSPC past filesystemBytes, given back when the last name and descriptor go', () => {
+    // Contents, names and symlink targets count: "seed.txt" and its 10 bytes are 18.
     const guest = rootMount(dir({ 'seed.txt': file('0123456789') }), true, 100)
     const [, a] = guest.open(ROOT, 'a', { oflags: OFLAGS_CREAT })
     assert.deepEqual(guest.write(a, 'x'.repeat(60)), [0, 60])
     const [, b] = guest.open(ROOT, 'b', { oflags: OFLAGS_CREAT, rights: RIGHT_FD_WRITE | RIGHT_FD_FILESTAT_SET_SIZE })
-    // 10 seed bytes + 60 + 31 > 100.
-    assert.deepEqual(guest.write(b, 'y'.repeat(31)), [ERRNO_NOSPC, 0])
-    assert.equal(guest.call('fd_filestat_set_size', b, 31n), ERRNO_NOSPC)
-    assert.deepEqual(guest.write(b, 'y'.repeat(30)), [0, 30])
-    // An unlinked file keeps its bytes while a descriptor holds it.
+    // 18 + 61 + 1 = 80 used: 21 more bytes do not fit, 20 do.
+    assert.deepEqual(guest.write(b, 'y'.repeat(21)), [ERRNO_NOSPC, 0])
+    assert.equal(guest.call('fd_filestat_set_size', b, 21n), ERRNO_NOSPC)
+    assert.deepEqual(guest.write(b, 'y'.repeat(20)), [0, 20])
+    assert.equal(guest.call('path_symlink', ...guest.put('target'), ROOT, ...guest.put('l', 'b')), ERRNO_NOSPC)
+    // An unlinked file keeps its bytes while a descriptor holds it; only its name is given back.
     assert.equal(guest.call('path_unlink_file', ROOT, ...guest.put('a')), 0)
-    assert.deepEqual(guest.write(b, 'z'), [ERRNO_NOSPC, 0])
+    assert.deepEqual(guest.write(b, 'zz'), [ERRNO_NOSPC, 0])
     assert.equal(guest.call('fd_close', a), 0)
     assert.deepEqual(guest.write(b, 'z'.repeat(60)), [0, 60])
   })

@@ -38,12 +38,12 @@ export function mountAll (mounts: readonly Mount[], bytesLimit: number, now: () 
   for (const mount of mounts) {
     checkMountPath(mount, paths)
     const size = measure(mount)
-    bytes += size.bytes
-    // Plus, at most, one directory per component on the way to the mount point.
+    // Plus, at most, a directory for each component on the way to the mount point.
+    bytes += size.bytes + mount.path.length
     inodes += size.inodes + mount.path.split('/').length
   }
   if (bytes > bytesLimit) {
-    throw new FilesystemLimitError(`the mounts hold ${formatMiB(bytes)} MiB of files, more than the job's filesystem limit of ${formatMiB(bytesLimit)} MiB`)
+    throw new FilesystemLimitError(`the mounts hold ${formatMiB(bytes)} MiB (files, names and symlink targets), more than the job's filesystem limit of ${formatMiB(bytesLimit)} MiB`)
   }
   if (inodes > MAX_INODES) {
     throw new FilesystemLimitError(`the mounts hold ${inodes} files, directories and symlinks, more than the ${MAX_INODES} a job may have`)
@@ -137,6 +137,7 @@ function measure (mount: Mount): { bytes: number, inodes: number } {
         throw new InvalidMountError(`${where}: ${JSON.stringify(name)} is not a valid file name`)
       }
       inodes++
+      bytes += name.length
       if (isDirectory(entry)) {
         if (seen.has(entry)) {
           throw new InvalidMountError(`${where}: directory ${JSON.stringify(name)} appears twice in the tree`)
@@ -147,6 +148,7 @@ function measure (mount: Mount): { bytes: number, inodes: number } {
         bytes += entry.content.length
       } else if (entry?.type === 'symlink' && typeof entry.target === 'string' && entry.target !== '' && !entry.target.includes('\0') && utf8Length(entry.target, PATH_MAX) <= PATH_MAX) {
         // Absolute or escaping targets are allowed here; following them is refused.
+        bytes += entry.target.length
       } else {
         throw new InvalidMountError(`${where}: ${JSON.stringify(name)} is not a file with Uint8Array content, a directory or a symlink with a target`)
       }

@@ -12,7 +12,7 @@ import {
   FILETYPE_SYMBOLIC_LINK, fail
 } from './wasi-abi.ts'
 
-/** Bytes of file contents a job's filesystem holds at most, unless its limits say otherwise. */
+/** Bytes (file contents, names, symlink targets) a job's filesystem holds at most, unless the request says otherwise. */
 export const DEFAULT_FILESYSTEM_BYTES = 64 * 1024 * 1024
 /** Files, directories and symlinks at most, mounts included: past it, creating one fails with ENOSPC (as a disk out of inodes). */
 export const MAX_INODES = 65_536
@@ -146,7 +146,7 @@ export function utf8Length (text: string, atMost: number): number {
 }
 
 export interface FsLimits {
-  /** Bytes of file contents. */
+  /** Bytes of file contents, entry names and symlink targets. */
   bytes: number
   inodes: number
 }
@@ -177,13 +177,16 @@ export class MemoryFs {
   }
 
   newSymlink (volume: Volume, target: string): SymlinkNode {
-    return new SymlinkNode(this.#allocate(), volume, this.#now(), target)
+    this.#reserve(target.length)
+    const symlink = new SymlinkNode(this.#allocate(), volume, this.#now(), target)
+    this.#bytes += target.length
+    return symlink
   }
 
-  /** Adds `node` to `dir` as `name` at setup, when mounts are built: no checks. */
+  /** Adds `node` to `dir` as `name` at setup, when mounts are built: no checks but space. */
   attach (dir: DirNode, name: string, node: Node): void {
-    dir.set(name, node)
-    node.links++
+    this.#reserve(name.length)
+    this.#link(dir, name, node)
   }
 
   createFile (dir: DirNode, name: string): FileNode {
@@ -209,7 +212,7 @@ export class MemoryFs {
     if (utf8Length(target, PATH_MAX) > PATH_MAX) {
       fail(ERRNO_NAMETOOLONG)
     }
-    this.#checkNew(dir, name)
+    this.#checkNew(dir, name, target.length)
     // "name/" names a directory, and a symlink is not one.
     if (trailingSlash) {
       fail(ERRNO_NOENT)
@@ -292,6 +295,7 @@ export class MemoryFs {
     if (to.links === 0) {
       fail(ERRNO_NOENT)
     }
+    this.#reserve(Math.max(0, toName.length - fromName.length))
     if (replaced === node) {
       return
     }
@@ -316,6 +320,7 @@ export class MemoryFs {
     }
     from.delete(fromName)
     to.set(toName, node)
+    this.#bytes += toName.length - fromName.length
     if (node.kind === 'directory') {
       node.parent = to
     }
@@ -414,8 +419,8 @@ export class MemoryFs {
     }
   }
 
-  /** Checks that `name` can be created in `dir`. */
-  #checkNew (dir: DirNode, name: string): void {
+  /** Checks that `name` (and `bytes` more, a symlink's target) can be created in `dir`. */
+  #checkNew (dir: DirNode, name: string, bytes = 0): void {
     if (isDots(name) || dir.get(name) !== undefined) {
       fail(ERRNO_EXIST)
     }
@@ -427,22 +432,27 @@ export class MemoryFs {
     if (dir.links === 0) {
       fail(ERRNO_NOENT)
     }
+    this.#reserve(name.length + bytes)
   }
 
+  /** Names cost space too, as on a disk: otherwise hard links alone could fill the heap. */
   #link (dir: DirNode, name: string, node: Node): void {
     dir.set(name, node)
     node.links++
+    this.#bytes += name.length
     dir.mtim = dir.ctim = this.#now()
   }
 
   #unlink (dir: DirNode, name: string, node: Node): void {
     dir.delete(name)
     node.links--
+    this.#bytes -= name.length
     dir.mtim = dir.ctim = node.ctim = this.#now()
     if (node.kind === 'file') {
       this.#release(node)
     } else if (node.links === 0) {
       this.#inodes--
+      this.#bytes -= node.kind === 'symlink' ? node.target.length : 0
     }
   }
 

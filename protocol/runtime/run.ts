@@ -13,7 +13,7 @@ import { ProcExit, Wasi } from './wasi.ts'
 export interface RunLimits {
   memoryBytes: number
   outputBytes: number
-  /** Bytes of file contents the mounts may hold (wasi); DEFAULT_FILESYSTEM_BYTES when unset. */
+  /** Bytes the filesystem may hold (wasi; see ExecuteRequest.filesystemBytes); DEFAULT_FILESYSTEM_BYTES when unset. */
   filesystemBytes?: number
 }
 

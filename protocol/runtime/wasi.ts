@@ -45,7 +45,7 @@ export interface WasiOptions {
   outputBytes: number
   /** Preopened directories; without any the module has no filesystem. */
   mounts?: readonly Mount[]
-  /** Bytes of file contents the filesystem may hold. @default DEFAULT_FILESYSTEM_BYTES */
+  /** Bytes the filesystem may hold: contents, names, symlink targets. @default DEFAULT_FILESYSTEM_BYTES */
   filesystemBytes?: number
 }
 
