@@ -11,7 +11,7 @@ import { MAX_OPEN_FDS } from '../protocol/runtime/fd-table.ts'
 import { MAX_INODES } from '../protocol/runtime/fs.ts'
 import { CLOCK_START_NS, CLOCK_STEP_NS } from '../protocol/runtime/virtual-clock.ts'
 import {
-  ERRNO_BADF, ERRNO_BUSY, ERRNO_EXIST, ERRNO_MFILE, ERRNO_NOSPC, ERRNO_NOTCAPABLE, ERRNO_NOTDIR, ERRNO_NOTSOCK, ERRNO_PERM,
+  ERRNO_BADF, ERRNO_BUSY, ERRNO_EXIST, ERRNO_FAULT, ERRNO_INVAL, ERRNO_MFILE, ERRNO_NOSPC, ERRNO_NOTCAPABLE, ERRNO_NOTDIR, ERRNO_NOTSOCK, ERRNO_PERM,
   ERRNO_ROFS, ERRNO_SPIPE, ERRNO_XDEV, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_UNKNOWN, OFLAGS_CREAT,
   OFLAGS_DIRECTORY, OFLAGS_TRUNC, RIGHT_FD_FILESTAT_SET_SIZE, RIGHT_FD_READ, RIGHT_FD_READDIR, RIGHT_FD_SEEK, RIGHT_FD_TELL,
   RIGHT_FD_WRITE
@@ -50,6 +50,13 @@ describe('WASI host without mounts', () => {
     assert.equal(guest.call('sock_shutdown', 1, 0), ERRNO_NOTSOCK)
     assert.equal(guest.call('sock_shutdown', 9, 0), ERRNO_BADF)
     assert.equal(guest.wasi.mountResults(), undefined)
+  })
+
+  it('refuses calls that would make the host hold more than their memory: too many iovecs, arrays past the end', () => {
+    const guest = new Guest()
+    assert.equal(guest.call('fd_write', 1, 0, 1025, BUFFER), ERRNO_INVAL)
+    assert.equal(guest.call('poll_oneoff', 0, 0, 0xffffffff, BUFFER), ERRNO_FAULT)
+    assert.equal(guest.call('fd_write', 1, guest.memory.buffer.byteLength - 4, 1, BUFFER), ERRNO_FAULT)
   })
 })
 

@@ -7,6 +7,8 @@ import { ERRNO_ILSEQ, ERRNO_INVAL, ERRNO_NAMETOOLONG, fail } from './wasi-abi.ts
 import { PATH_MAX } from './fs.ts'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+/** Buffers one read or write may name, as Linux allows (UIO_MAXIOV): the host keeps a view of each. */
+const IOV_MAX = 1024
 
 export class GuestMemory {
   #memory: WebAssembly.Memory | undefined
@@ -65,8 +67,11 @@ export class GuestMemory {
     this.#current().setBigUint64(ptr >>> 0, value, true)
   }
 
-  /** The buffers of an iovec (or ciovec) array: `count` pairs of (pointer, length). */
+  /** The buffers of an iovec (or ciovec) array: `count` pairs of (pointer, length), at most IOV_MAX (EINVAL). */
   iovecs (iovs: number, count: number): Uint8Array[] {
+    if (count >>> 0 > IOV_MAX) {
+      fail(ERRNO_INVAL)
+    }
     const buffers: Uint8Array[] = []
     for (let i = 0; i < count >>> 0; i++) {
       const entry = (iovs >>> 0) + i * 8

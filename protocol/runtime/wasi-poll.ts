@@ -11,85 +11,85 @@ import {
 } from './wasi-abi.ts'
 import type { Syscall, WasiHost } from './wasi-host.ts'
 
-interface Event {
-  userdata: bigint
-  error: number
-  type: number
-  /** Bytes ready to read (fd_read); 0 for the rest. */
-  nbytes: bigint
-  flags: number
-}
-
 export function pollCalls (host: WasiHost): Record<string, Syscall> {
   const { memory, fds, stdio, clock } = host
 
-  /** An fd subscription's event: ready at once, or the descriptor's error. */
-  const fdEvent = (userdata: bigint, type: number, fd: number): Event => {
-    const event: Event = { userdata, error: ERRNO_SUCCESS, type, nbytes: 0n, flags: 0 }
-    try {
-      const descriptor = fds.get(fd)
-      if (type === EVENTTYPE_FD_READ && descriptor.kind === 'stdin') {
-        event.nbytes = BigInt(stdio.unread)
-        // All of stdin was read: the writer is gone, as a pipe reports it.
-        event.flags = stdio.unread === 0 ? EVENTRWFLAGS_FD_READWRITE_HANGUP : 0
-      } else if (type === EVENTTYPE_FD_READ && descriptor.kind === 'file') {
-        event.nbytes = BigInt(Math.max(0, descriptor.node.size - descriptor.position))
-      }
-    } catch (err) {
-      if (!(err instanceof Errno)) {
-        throw err
-      }
-      event.error = err.code
-    }
-    return event
-  }
-
   return {
     poll_oneoff: (subscriptions: number, out: number, count: number, eventCount: number) => {
-      if (count >>> 0 === 0) {
+      const total = count >>> 0
+      if (total === 0) {
         fail(ERRNO_INVAL)
       }
-      const now = clock.now()
-      const ready: Event[] = []
-      const clocks: Array<{ userdata: bigint, deadline: bigint }> = []
-      for (let i = 0; i < count >>> 0; i++) {
-        const sub = (subscriptions >>> 0) + i * SUBSCRIPTION_SIZE
-        const userdata = memory.u64(sub)
-        const type = memory.u8(sub + 8)
-        if (type === EVENTTYPE_CLOCK) {
-          if (memory.u32(sub + 16) > CLOCK_ID_MAX) {
-            ready.push({ userdata, error: ERRNO_INVAL, type, nbytes: 0n, flags: 0 })
-            continue
-          }
-          const timeout = memory.u64(sub + 24)
-          const absolute = (memory.u16(sub + 40) & SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) !== 0
-          clocks.push({ userdata, deadline: absolute ? timeout : now + timeout })
-        } else if (type === EVENTTYPE_FD_READ || type === EVENTTYPE_FD_WRITE) {
-          ready.push(fdEvent(userdata, type, memory.u32(sub + 16)))
+      // Both arrays must be in memory before anything is read or written (else EFAULT).
+      memory.bytes(subscriptions, total * SUBSCRIPTION_SIZE)
+      memory.bytes(out, total * EVENT_SIZE)
+      const at = (i: number): number => (subscriptions >>> 0) + i * SUBSCRIPTION_SIZE
+      const deadline = (sub: number, now: bigint): bigint => {
+        const timeout = memory.u64(sub + 24)
+        return (memory.u16(sub + 40) & SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME) !== 0 ? timeout : now + timeout
+      }
+
+      // First pass: a descriptor or a bad clock answers at once; otherwise the earliest deadline is a sleep.
+      const start = clock.now()
+      let immediate = false
+      let earliest: bigint | undefined
+      for (let i = 0; i < total; i++) {
+        const type = memory.u8(at(i) + 8)
+        if (type === EVENTTYPE_FD_READ || type === EVENTTYPE_FD_WRITE || (type === EVENTTYPE_CLOCK && memory.u32(at(i) + 16) > CLOCK_ID_MAX)) {
+          immediate = true
+        } else if (type === EVENTTYPE_CLOCK) {
+          const due = deadline(at(i), start)
+          earliest = earliest === undefined || due < earliest ? due : earliest
         } else {
           fail(ERRNO_INVAL)
         }
       }
-      // Nothing ready: sleep until the first deadline, which is then due.
-      if (ready.length === 0 && clocks.length > 0) {
-        clock.advanceTo(clocks.reduce((earliest, { deadline }) => deadline < earliest ? deadline : earliest, clocks[0]?.deadline ?? now))
+      if (!immediate && earliest !== undefined) {
+        clock.advanceTo(earliest)
       }
-      const time = clock.now()
-      for (const { userdata, deadline } of clocks) {
-        if (deadline <= time) {
-          ready.push({ userdata, error: ERRNO_SUCCESS, type: EVENTTYPE_CLOCK, nbytes: 0n, flags: 0 })
+
+      // Second pass: write the events, in subscription order, straight into memory.
+      const now = clock.now()
+      let written = 0
+      const emit = (userdata: bigint, type: number, error: number, nbytes = 0n, flags = 0): void => {
+        const event = (out >>> 0) + written++ * EVENT_SIZE
+        memory.bytes(event, EVENT_SIZE).fill(0)
+        memory.setU64(event, userdata)
+        memory.setU16(event + 8, error)
+        memory.setU8(event + 10, type)
+        memory.setU64(event + 16, nbytes)
+        memory.setU16(event + 24, flags)
+      }
+      for (let i = 0; i < total; i++) {
+        const sub = at(i)
+        const userdata = memory.u64(sub)
+        const type = memory.u8(sub + 8)
+        if (type === EVENTTYPE_CLOCK) {
+          if (memory.u32(sub + 16) > CLOCK_ID_MAX) {
+            emit(userdata, type, ERRNO_INVAL)
+          } else if (deadline(sub, start) <= now) {
+            emit(userdata, type, ERRNO_SUCCESS)
+          }
+          continue
+        }
+        try {
+          const descriptor = fds.get(memory.u32(sub + 16))
+          if (type === EVENTTYPE_FD_READ && descriptor.kind === 'stdin') {
+            // All of stdin read: the writer is gone, as a pipe reports it.
+            emit(userdata, type, ERRNO_SUCCESS, BigInt(stdio.unread), stdio.unread === 0 ? EVENTRWFLAGS_FD_READWRITE_HANGUP : 0)
+          } else if (type === EVENTTYPE_FD_READ && descriptor.kind === 'file') {
+            emit(userdata, type, ERRNO_SUCCESS, BigInt(Math.max(0, descriptor.node.size - descriptor.position)))
+          } else {
+            emit(userdata, type, ERRNO_SUCCESS)
+          }
+        } catch (err) {
+          if (!(err instanceof Errno)) {
+            throw err
+          }
+          emit(userdata, type, err.code)
         }
       }
-      ready.forEach((event, i) => {
-        const at = (out >>> 0) + i * EVENT_SIZE
-        memory.bytes(at, EVENT_SIZE).fill(0)
-        memory.setU64(at, event.userdata)
-        memory.setU16(at + 8, event.error)
-        memory.setU8(at + 10, event.type)
-        memory.setU64(at + 16, event.nbytes)
-        memory.setU16(at + 24, event.flags)
-      })
-      memory.setU32(eventCount, ready.length)
+      memory.setU32(eventCount, written)
       return 0
     }
   }
