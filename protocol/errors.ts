@@ -81,6 +81,22 @@ export class OutputLimitError extends WasmeshError {
   override readonly hint = 'Raise the output limit (--max-output), or write less.'
 }
 
+/** The mounts hold more bytes or entries than the job's filesystem allows, before the module even starts. */
+export class FilesystemLimitError extends WasmeshError {
+  static override readonly NAME = 'FilesystemLimitError'
+  override name = FilesystemLimitError.NAME
+  override readonly code = 'FILESYSTEM_LIMIT'
+  override readonly hint = 'Mount less, or raise the job\'s filesystem limit.'
+}
+
+/** A mount's path or tree is malformed: a bad name, a non-absolute path, two mounts at one path… The message says which. */
+export class InvalidMountError extends WasmeshError {
+  static override readonly NAME = 'InvalidMountError'
+  override name = InvalidMountError.NAME
+  override readonly code = 'INVALID_MOUNT'
+  override readonly hint = 'Mount each directory at a distinct absolute path (/, /data, /out…).'
+}
+
 /** The module trapped (unreachable, out-of-bounds access, division by zero…). */
 export class WasmTrapError extends WasmeshError {
   static override readonly NAME = 'WasmTrapError'
@@ -224,6 +240,8 @@ export const ERROR_CLASSES = [
   TimeLimitError,
   MemoryLimitError,
   OutputLimitError,
+  FilesystemLimitError,
+  InvalidMountError,
   WasmTrapError,
   NonZeroExitError,
   ContentFetchError,

@@ -19,6 +19,58 @@ export interface ResourceLimits {
   outputBytes: number
 }
 
+/**
+ * A directory tree as plain data: what a mount starts from and what a
+ * writable mount ends as. It has the shape of a UnixFS DAG (a directory maps
+ * names to entries; a file is bytes; a symlink is its target), so it converts
+ * to and from one entry by entry. Names are single path components: not
+ * empty, not `.` or `..`, no `/` or NUL, at most 255 UTF-8 bytes. Plain
+ * objects and Uint8Arrays only, so a tree crosses postMessage (structured
+ * clone) as it is.
+ */
+export type TreeEntry = TreeFile | TreeDirectory | TreeSymlink
+
+export interface TreeFile {
+  type: 'file'
+  content: Uint8Array
+}
+
+export interface TreeDirectory {
+  type: 'directory'
+  /** Unordered: the runtime lists a seeded directory in name order (see docs/runtimes.md). */
+  entries: Record<string, TreeEntry>
+}
+
+export interface TreeSymlink {
+  type: 'symlink'
+  /**
+   * Resolved relative to the symlink's directory. A target that is absolute,
+   * or that climbs above the directory a lookup started from, is refused
+   * when followed: symlinks never lead out of what the module was given.
+   */
+  target: string
+}
+
+/** A directory the module sees at `path`, as a WASI preopen. */
+export interface Mount {
+  /** Absolute guest path, normalized: `/`, `/data`, `/out/logs`. Mounts may nest. */
+  path: string
+  tree: TreeDirectory
+  /**
+   * A writable mount is copy-on-write over `tree`, which is never modified;
+   * its final state comes back in ExecuteResult.mounts. A read-only one
+   * refuses every change with EROFS.
+   */
+  writable: boolean
+}
+
+/** The final contents of a writable mount. */
+export interface MountResult {
+  path: string
+  /** Files the module did not change are the seed's own Uint8Arrays. */
+  tree: TreeDirectory
+}
+
 export interface ModuleSource {
   /** The module's CID, as a string: the compiled-module cache key. */
   cid: string
@@ -29,11 +81,32 @@ export interface ModuleSource {
 export interface ExecuteRequest {
   module: ModuleSource
   abi: Abi
-  /** argv[1…] for wasi modules; argv[0] is the module CID. */
+  /** argv[1…] for wasi modules; argv[0] is `programName`. */
   args: readonly string[]
+  /**
+   * argv[0] for wasi modules: a program name, as a shell would pass it. Not
+   * the CID, so a program's own messages ("usage: main.wasm …") read well.
+   * @default 'main.wasm'
+   */
+  programName?: string
   env: Readonly<Record<string, string>>
   input: Uint8Array
   limits: ResourceLimits
+  /**
+   * Directories the module sees (wasi only), each a preopened directory;
+   * without mounts the module has no filesystem at all.
+   */
+  mounts?: readonly Mount[]
+  /**
+   * Bytes the job's filesystem may hold at once, the mounts included: file
+   * contents, plus one per character of each entry's name and symlink's
+   * target. Files live in the worker's JS heap, not in Wasm memory, so this
+   * is a limit of its own rather than part of `limits.memoryBytes`. A write
+   * past it fails with ENOSPC; mounts that already hold more fail the job
+   * with FilesystemLimitError.
+   * @default DEFAULT_FILESYSTEM_BYTES (64 MiB)
+   */
+  filesystemBytes?: number
   signal?: AbortSignal
 }
 
@@ -59,6 +132,12 @@ export interface ExecuteResult {
    * in `protocol/errors.ts`.
    */
   error?: { name: string, message: string }
+  /**
+   * One per writable mount, in the order of `ExecuteRequest.mounts`, when
+   * the module ran (whether it exited or trapped). Absent when it never ran
+   * or was stopped from outside (time limit, abort).
+   */
+  mounts?: MountResult[]
   stats: ExecutionStats
 }
 

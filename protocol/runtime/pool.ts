@@ -15,6 +15,9 @@ import type { RunRequest } from './run.ts'
 import { READY } from './worker.ts'
 import type { JobMessage, JobReply } from './worker.ts'
 
+/** argv[0] when the request names no program. */
+export const DEFAULT_PROGRAM_NAME = 'main.wasm'
+
 /** setTimeout fires at once for delays beyond a signed 32-bit count of milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -148,13 +151,21 @@ export class PoolExecutor implements Executor {
 
     const slot = await this.#acquire(signal)
     try {
-      const reply = await slot.run(key, module, {
+      const run: RunRequest = {
         abi: request.abi,
-        argv: [request.module.cid, ...request.args],
+        argv: [request.programName ?? DEFAULT_PROGRAM_NAME, ...request.args],
         env: { ...request.env },
         input: request.input,
         limits: { memoryBytes: limits.memoryBytes, outputBytes: limits.outputBytes }
-      }, limits.timeoutMs, signal)
+      }
+      // Only jobs with files carry them: the rest post (and clone) exactly what they did before.
+      if (request.mounts !== undefined && request.mounts.length > 0) {
+        run.mounts = request.mounts
+      }
+      if (request.filesystemBytes !== undefined) {
+        run.limits.filesystemBytes = request.filesystemBytes
+      }
+      const reply = await slot.run(key, module, run, limits.timeoutMs, signal)
       return toResult(reply, compileMs, moduleCached)
     } finally {
       this.#release(slot)
@@ -258,6 +269,9 @@ function toResult (reply: JobReply, compileMs: number, moduleCached: boolean): E
   }
   if (reply.error !== undefined) {
     result.error = reply.error
+  }
+  if (reply.mounts !== undefined) {
+    result.mounts = reply.mounts
   }
   return result
 }

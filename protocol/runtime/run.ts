@@ -5,7 +5,7 @@
  * when the time limit passes.
  */
 import { InvalidModuleError, MemoryLimitError, WasmeshError, WasmTrapError, errorToWire } from '../errors.ts'
-import type { Abi } from './executor.ts'
+import type { Abi, Mount, MountResult } from './executor.ts'
 import { DIRECT_EXPORTS, runDirect } from './direct.ts'
 import { PAGE_BYTES, checkImport, formatMiB } from './prepare.ts'
 import { ProcExit, Wasi } from './wasi.ts'
@@ -13,15 +13,19 @@ import { ProcExit, Wasi } from './wasi.ts'
 export interface RunLimits {
   memoryBytes: number
   outputBytes: number
+  /** Bytes the filesystem may hold (wasi; see ExecuteRequest.filesystemBytes); DEFAULT_FILESYSTEM_BYTES when unset. */
+  filesystemBytes?: number
 }
 
 export interface RunRequest {
   abi: Abi
-  /** Full argv for wasi modules, argv[0] included (by convention the module CID). */
+  /** Full argv for wasi modules, argv[0] (the program name) included. */
   argv: readonly string[]
   env: Readonly<Record<string, string>>
   input: Uint8Array
   limits: RunLimits
+  /** Preopened directories for wasi modules; the direct ABI has no filesystem and ignores them. */
+  mounts?: readonly Mount[]
 }
 
 export interface RunOutcome {
@@ -32,6 +36,8 @@ export interface RunOutcome {
   stderr: Uint8Array<ArrayBuffer>
   /** Set when the module failed; `name` is an error class name from protocol/errors.ts. */
   error?: { name: string, message: string }
+  /** The writable mounts' final trees, when the module ran. */
+  mounts?: MountResult[]
 }
 
 const REQUIRED_EXPORTS: Record<Abi, ReadonlyArray<readonly [string, WebAssembly.ImportExportKind]>> = {
@@ -57,11 +63,10 @@ export function checkModule (module: WebAssembly.Module, abi: Abi): void {
 
 /** Instantiates and runs `module`; never throws for anything the module does. */
 export function runModule (module: WebAssembly.Module, request: RunRequest): RunOutcome {
-  const wasi = request.abi === 'wasi'
-    ? new Wasi({ argv: request.argv, env: request.env, stdin: request.input, outputBytes: request.limits.outputBytes })
-    : undefined
+  let wasi: Wasi | undefined
   let memory: WebAssembly.Memory | undefined
   let directOutput = new Uint8Array(0)
+  let ran = false
   const outcome = (exitCode: number, error?: RunOutcome['error']): RunOutcome => {
     const result: RunOutcome = {
       exitCode,
@@ -71,16 +76,25 @@ export function runModule (module: WebAssembly.Module, request: RunRequest): Run
     if (error !== undefined) {
       result.error = error
     }
+    const mounts = ran ? wasi?.mountResults() : undefined
+    if (mounts !== undefined) {
+      result.mounts = mounts
+    }
     return result
   }
   try {
     checkModule(module, request.abi)
+    if (request.abi === 'wasi') {
+      const { argv, env, input, mounts, limits } = request
+      wasi = new Wasi({ argv, env, stdin: input, outputBytes: limits.outputBytes, mounts, filesystemBytes: limits.filesystemBytes })
+    }
     const instance = new WebAssembly.Instance(module, wasi?.imports(module) ?? {})
     memory = instance.exports.memory as WebAssembly.Memory
     if (wasi === undefined) {
       directOutput = runDirect(instance, request.input, request.limits.outputBytes)
     } else {
       wasi.bind(memory)
+      ran = true
       ;(instance.exports._start as () => void)()
     }
     return outcome(0)

@@ -1,38 +1,29 @@
 /**
- * A small, deterministic WASI preview1 host: stdin is the job input, stdout is
- * the job output, and there is no filesystem, network or real clock. Our own
- * rather than `node:wasi` or a browser shim so that limits are exact and the
- * same module and input give the same bytes in every runtime; receipts are
- * checked by running a job again elsewhere.
+ * Our deterministic WASI preview1 host, all 46 functions: stdin is the job
+ * input, stdout the job output, the filesystem is the job's mounts held in
+ * memory, and the clock and randomness are virtual. Our own rather than
+ * `node:wasi` or a browser shim so that limits are exact and the same module,
+ * input and mounts give the same bytes in every runtime: receipts are checked
+ * by running a job again elsewhere. The calls live in wasi-*-calls.ts and
+ * wasi-poll.ts; this file holds the run's state and the process-level calls.
  */
-import { OutputLimitError } from '../errors.ts'
+import type { Mount, MountResult } from './executor.ts'
+import { FdTable } from './fd-table.ts'
+import { DEFAULT_FILESYSTEM_BYTES, MAX_INODES, MemoryFs } from './fs.ts'
+import { mountAll } from './fs-mounts.ts'
+import type { MountedFs } from './fs-mounts.ts'
 import { WASI_MODULE } from './prepare.ts'
+import { CLOCK_STEP_NS, VirtualClock } from './virtual-clock.ts'
+import {
+  CLOCK_ID_MAX, DIRECTORY_RIGHTS, ERRNO_FAULT, ERRNO_INVAL, ERRNO_NOSYS, ERRNO_NOTSOCK, FILE_RIGHTS, Errno, fail
+} from './wasi-abi.ts'
+import { fdCalls } from './wasi-fd-calls.ts'
+import type { Syscall, WasiHost } from './wasi-host.ts'
+import { GuestMemory } from './wasi-memory.ts'
+import { pathCalls } from './wasi-path-calls.ts'
+import { pollCalls } from './wasi-poll.ts'
+import { Stdio } from './wasi-stdio.ts'
 
-const ERRNO_SUCCESS = 0
-const ERRNO_BADF = 8
-const ERRNO_FAULT = 21
-const ERRNO_INVAL = 28
-const ERRNO_NOSYS = 52
-const ERRNO_NOTSUP = 58
-const ERRNO_SPIPE = 70
-const ERRNO_NOTCAPABLE = 76
-
-const STDIN = 0
-const STDOUT = 1
-const STDERR = 2
-
-const FILETYPE_CHARACTER_DEVICE = 2
-const RIGHT_FD_READ = 1n << 1n
-const RIGHT_FD_FDSTAT_SET_FLAGS = 1n << 3n
-const RIGHT_FD_WRITE = 1n << 6n
-const RIGHT_FD_FILESTAT_GET = 1n << 21n
-const RIGHT_POLL_FD_READWRITE = 1n << 27n
-const STDIO_RIGHTS = RIGHT_FD_FDSTAT_SET_FLAGS | RIGHT_FD_FILESTAT_GET | RIGHT_POLL_FD_READWRITE
-
-const STDERR_TAIL_BYTES = 4096
-/** 2024-01-01T00:00:00Z in nanoseconds: the time every job starts at. */
-const CLOCK_START_NS = 1_704_067_200_000_000_000n
-const CLOCK_STEP_NS = 1000n
 const RANDOM_SEED = 0x5eed_cafe
 
 /** Thrown by proc_exit to unwind the module; the runner turns it into an exit code. */
@@ -52,40 +43,53 @@ export interface WasiOptions {
   stdin: Uint8Array
   /** stdout bytes allowed; writing more throws OutputLimitError. */
   outputBytes: number
+  /** Preopened directories; without any the module has no filesystem. */
+  mounts?: readonly Mount[]
+  /** Bytes the filesystem may hold: contents, names, symlink targets. @default DEFAULT_FILESYSTEM_BYTES */
+  filesystemBytes?: number
 }
-
-type Syscall = (...args: never[]) => number
 
 export class Wasi {
   readonly #argv: Uint8Array[]
   readonly #environ: Uint8Array[]
-  readonly #stdin: Uint8Array
-  readonly #outputBytes: number
-  #stdinOffset = 0
-  /** One growing buffer, not a list of chunks: small writes would fill the JS heap. */
-  #stdout = new Uint8Array(0)
-  #stdoutLength = 0
-  #stderr = new Uint8Array(0)
-  #memory: WebAssembly.Memory | undefined
-  #clockNs = CLOCK_START_NS
+  readonly #host: WasiHost
+  readonly #mounted: MountedFs | undefined
   #randomState = RANDOM_SEED
 
+  /** Throws InvalidMountError or FilesystemLimitError for mounts it cannot build. */
   constructor (options: WasiOptions) {
     const encoder = new TextEncoder()
     this.#argv = options.argv.map(arg => encoder.encode(`${arg}\0`))
     // Sorted so that the order never depends on how the job spec was decoded.
     this.#environ = Object.keys(options.env).sort().map(key => encoder.encode(`${key}=${options.env[key]}\0`))
-    this.#stdin = options.stdin
-    this.#outputBytes = options.outputBytes
+    const clock = new VirtualClock()
+    const now = (): bigint => clock.now()
+    const bytes = options.filesystemBytes ?? DEFAULT_FILESYSTEM_BYTES
+    // No mounts, no inodes: an empty MemoryFs is a few fields, so jobs without files pay nothing.
+    this.#mounted = options.mounts !== undefined && options.mounts.length > 0 ? mountAll(options.mounts, bytes, now) : undefined
+    const fs = this.#mounted?.fs ?? new MemoryFs({ bytes, inodes: MAX_INODES }, now)
+    const fds = new FdTable(fs)
+    for (const { path, dir } of this.#mounted?.preopens ?? []) {
+      fds.add({ kind: 'directory', node: dir, flags: 0, rightsBase: DIRECTORY_RIGHTS, rightsInheriting: DIRECTORY_RIGHTS | FILE_RIGHTS, preopen: path })
+    }
+    this.#host = { memory: new GuestMemory(), fds, fs, stdio: new Stdio(options.stdin, options.outputBytes), clock }
   }
 
-  /** The import object for `module`: every preview1 function it imports, unknown ones as ENOSYS stubs. */
+  /** The import object for `module`: every preview1 function it imports, unknown names as ENOSYS stubs. */
   imports (module: WebAssembly.Module): WebAssembly.Imports {
-    const calls = this.#syscalls()
+    // Only the groups the module uses are built: most jobs never touch a path or poll.
+    const groups = new Map<Group, Record<string, Syscall>>()
     const functions: Record<string, Syscall> = {}
     for (const { module: from, name } of WebAssembly.Module.imports(module)) {
       if (from === WASI_MODULE) {
-        functions[name] = calls[name] ?? (() => ERRNO_NOSYS)
+        const group = groupOf(name)
+        let calls = groups.get(group)
+        if (calls === undefined) {
+          calls = group === 'fd' ? fdCalls(this.#host) : group === 'path' ? pathCalls(this.#host) : group === 'poll' ? pollCalls(this.#host) : this.#processCalls()
+          groups.set(group, calls)
+        }
+        const call = calls[name]
+        functions[name] = call === undefined ? () => ERRNO_NOSYS : guard(call)
       }
     }
     return { [WASI_MODULE]: functions }
@@ -93,100 +97,22 @@ export class Wasi {
 
   /** Gives the host the instance's memory; call before running the module. */
   bind (memory: WebAssembly.Memory): void {
-    this.#memory = memory
+    this.#host.memory.bind(memory)
   }
 
   stdout (): Uint8Array<ArrayBuffer> {
-    return this.#stdout.slice(0, this.#stdoutLength)
+    return this.#host.stdio.stdout()
   }
 
   /** The last 4 KiB written to stderr. */
   stderr (): Uint8Array<ArrayBuffer> {
-    return this.#stderr
+    return this.#host.stdio.stderr()
   }
 
-  #bytes (ptr: number, length: number): Uint8Array {
-    if (this.#memory === undefined) {
-      throw new Error('wasi: no memory bound')
-    }
-    // Throws RangeError when out of bounds, which `fault` turns into EFAULT.
-    return new Uint8Array(this.#memory.buffer, ptr >>> 0, length >>> 0)
-  }
-
-  #view (): DataView {
-    if (this.#memory === undefined) {
-      throw new Error('wasi: no memory bound')
-    }
-    return new DataView(this.#memory.buffer)
-  }
-
-  #u32 (ptr: number): number {
-    return this.#view().getUint32(ptr >>> 0, true)
-  }
-
-  #setU32 (ptr: number, value: number): void {
-    this.#view().setUint32(ptr >>> 0, value, true)
-  }
-
-  #setU64 (ptr: number, value: bigint): void {
-    this.#view().setBigUint64(ptr >>> 0, value, true)
-  }
-
-  /** Calls `fn` on each (buf, len) of an iovec array and returns the sum of what it returns. */
-  #eachIovec (iovs: number, count: number, fn: (buf: Uint8Array) => number): number {
-    let total = 0
-    for (let i = 0; i < count; i++) {
-      const entry = (iovs >>> 0) + i * 8
-      total += fn(this.#bytes(this.#u32(entry), this.#u32(entry + 4)))
-    }
-    return total
-  }
-
-  /** Writes NUL-terminated strings and the pointers to them, as args_get and environ_get do. */
-  #writeStrings (strings: Uint8Array[], pointers: number, buffer: number): number {
-    let offset = buffer >>> 0
-    strings.forEach((string, i) => {
-      this.#setU32(pointers + i * 4, offset)
-      this.#bytes(offset, string.length).set(string)
-      offset += string.length
-    })
-    return ERRNO_SUCCESS
-  }
-
-  #writeSizes (strings: Uint8Array[], count: number, size: number): number {
-    this.#setU32(count, strings.length)
-    this.#setU32(size, strings.reduce((sum, string) => sum + string.length, 0))
-    return ERRNO_SUCCESS
-  }
-
-  #write (fd: number, data: Uint8Array): number {
-    if (fd === STDERR) {
-      const joined = new Uint8Array(this.#stderr.length + data.length)
-      joined.set(this.#stderr)
-      joined.set(data, this.#stderr.length)
-      this.#stderr = joined.slice(-STDERR_TAIL_BYTES)
-      return data.length
-    }
-    const kept = Math.min(data.length, this.#outputBytes - this.#stdoutLength)
-    const needed = this.#stdoutLength + kept
-    if (needed > this.#stdout.length) {
-      const grown = new Uint8Array(Math.min(this.#outputBytes, Math.max(needed, this.#stdout.length * 2, 4096)))
-      grown.set(this.#stdout.subarray(0, this.#stdoutLength))
-      this.#stdout = grown
-    }
-    this.#stdout.set(data.subarray(0, kept), this.#stdoutLength)
-    this.#stdoutLength = needed
-    if (kept < data.length) {
-      throw new OutputLimitError(`the module wrote more than ${this.#outputBytes} bytes to stdout, the job's output limit`)
-    }
-    return data.length
-  }
-
-  #read (data: Uint8Array): number {
-    const chunk = this.#stdin.subarray(this.#stdinOffset, this.#stdinOffset + data.length)
-    data.set(chunk)
-    this.#stdinOffset += chunk.length
-    return chunk.length
+  /** The final trees of the writable mounts; undefined when there were none. */
+  mountResults (): MountResult[] | undefined {
+    const results = this.#mounted?.results()
+    return results === undefined || results.length === 0 ? undefined : results
   }
 
   #nextRandom (): number {
@@ -198,101 +124,95 @@ export class Wasi {
     return (t ^ (t >>> 14)) >>> 0
   }
 
-  #syscalls (): Record<string, Syscall> {
-    const isStdio = (fd: number): boolean => fd === STDIN || fd === STDOUT || fd === STDERR
-    const calls: Record<string, Syscall> = {
-      args_get: (argv: number, buffer: number) => this.#writeStrings(this.#argv, argv, buffer),
-      args_sizes_get: (count: number, size: number) => this.#writeSizes(this.#argv, count, size),
-      environ_get: (environ: number, buffer: number) => this.#writeStrings(this.#environ, environ, buffer),
-      environ_sizes_get: (count: number, size: number) => this.#writeSizes(this.#environ, count, size),
+  #processCalls (): Record<string, Syscall> {
+    const { memory, fds, clock } = this.#host
+    /** Writes NUL-terminated strings and the pointers to them, as args_get and environ_get do. */
+    const writeStrings = (strings: Uint8Array[], pointers: number, buffer: number): number => {
+      let offset = buffer >>> 0
+      strings.forEach((string, i) => {
+        memory.setU32(pointers + i * 4, offset)
+        memory.bytes(offset, string.length).set(string)
+        offset += string.length
+      })
+      return 0
+    }
+    const writeSizes = (strings: Uint8Array[], count: number, size: number): number => {
+      memory.setU32(count, strings.length)
+      memory.setU32(size, strings.reduce((sum, string) => sum + string.length, 0))
+      return 0
+    }
+    const checkClock = (id: number): void => {
+      if (id < 0 || id > CLOCK_ID_MAX) {
+        fail(ERRNO_INVAL)
+      }
+    }
+    // Sockets cannot be opened here, so no descriptor is one.
+    const notSocket = (fd: number): number => {
+      fds.get(fd)
+      return ERRNO_NOTSOCK
+    }
+    return {
+      args_get: (argv: number, buffer: number) => writeStrings(this.#argv, argv, buffer),
+      args_sizes_get: (count: number, size: number) => writeSizes(this.#argv, count, size),
+      environ_get: (environ: number, buffer: number) => writeStrings(this.#environ, environ, buffer),
+      environ_sizes_get: (count: number, size: number) => writeSizes(this.#environ, count, size),
       clock_res_get: (id: number, resolution: number) => {
-        if (id < 0 || id > 3) {
-          return ERRNO_INVAL
-        }
-        this.#setU64(resolution, CLOCK_STEP_NS)
-        return ERRNO_SUCCESS
+        checkClock(id)
+        memory.setU64(resolution, CLOCK_STEP_NS)
+        return 0
       },
-      // Every clock reads a fixed start that advances 1 µs per call: a real
-      // clock would make output depend on the machine and break re-execution,
-      // and a frozen one would hang programs that wait for time to pass.
       clock_time_get: (id: number, _precision: bigint, time: number) => {
-        if (id < 0 || id > 3) {
-          return ERRNO_INVAL
-        }
-        this.#setU64(time, this.#clockNs)
-        this.#clockNs += CLOCK_STEP_NS
-        return ERRNO_SUCCESS
+        checkClock(id)
+        memory.setU64(time, clock.read())
+        return 0
       },
       // A PRNG with a fixed seed, so runs are reproducible. Jobs that need
       // real entropy must get it in their input, where the receipt covers it.
       random_get: (buffer: number, length: number) => {
-        const out = this.#bytes(buffer, length)
+        const out = memory.bytes(buffer, length)
         for (let i = 0; i < out.length; i += 4) {
           const word = this.#nextRandom()
           for (let j = 0; j < 4 && i + j < out.length; j++) {
             out[i + j] = (word >>> (j * 8)) & 0xff
           }
         }
-        return ERRNO_SUCCESS
+        return 0
       },
-      fd_write: (fd: number, iovs: number, count: number, written: number) => {
-        if (fd !== STDOUT && fd !== STDERR) {
-          return ERRNO_BADF
-        }
-        this.#setU32(written, this.#eachIovec(iovs, count, data => this.#write(fd, data)))
-        return ERRNO_SUCCESS
-      },
-      fd_read: (fd: number, iovs: number, count: number, read: number) => {
-        if (fd !== STDIN) {
-          return ERRNO_BADF
-        }
-        this.#setU32(read, this.#eachIovec(iovs, count, data => this.#read(data)))
-        return ERRNO_SUCCESS
-      },
-      fd_close: (fd: number) => isStdio(fd) ? ERRNO_SUCCESS : ERRNO_BADF,
-      fd_seek: (fd: number) => isStdio(fd) ? ERRNO_SPIPE : ERRNO_BADF,
-      fd_fdstat_get: (fd: number, stat: number) => {
-        if (!isStdio(fd)) {
-          return ERRNO_BADF
-        }
-        this.#bytes(stat, 24).fill(0)
-        this.#bytes(stat, 1)[0] = FILETYPE_CHARACTER_DEVICE
-        this.#setU64(stat + 8, STDIO_RIGHTS | (fd === STDIN ? RIGHT_FD_READ : RIGHT_FD_WRITE))
-        return ERRNO_SUCCESS
-      },
-      fd_fdstat_set_flags: (fd: number) => isStdio(fd) ? ERRNO_SUCCESS : ERRNO_BADF,
-      fd_filestat_get: (fd: number, stat: number) => {
-        if (!isStdio(fd)) {
-          return ERRNO_BADF
-        }
-        this.#bytes(stat, 64).fill(0)
-        this.#bytes(stat + 16, 1)[0] = FILETYPE_CHARACTER_DEVICE
-        return ERRNO_SUCCESS
-      },
-      // No preopened directories: the module has no filesystem at all.
-      fd_prestat_get: () => ERRNO_BADF,
-      fd_prestat_dir_name: () => ERRNO_BADF,
-      path_open: () => ERRNO_NOTCAPABLE,
       // The exit status is a u32; the JS boundary hands it over as a signed i32.
       proc_exit: (code: number) => {
         throw new ProcExit(code >>> 0)
       },
-      sched_yield: () => ERRNO_SUCCESS,
-      poll_oneoff: () => ERRNO_NOTSUP
+      // No signals: a module that wants to stop says so with proc_exit.
+      proc_raise: () => ERRNO_NOSYS,
+      sched_yield: () => 0,
+      sock_accept: notSocket,
+      sock_recv: notSocket,
+      sock_send: notSocket,
+      sock_shutdown: notSocket
     }
-    for (const [name, call] of Object.entries(calls)) {
-      calls[name] = fault(call)
-    }
-    return calls
   }
 }
 
-/** A bad pointer from the module is its own bug: answer EFAULT, as a kernel would. */
-function fault (call: Syscall): Syscall {
+type Group = 'fd' | 'path' | 'poll' | 'process'
+
+/** Which file holds a preview1 function, by its name. */
+function groupOf (name: string): Group {
+  return name.startsWith('fd_') ? 'fd' : name.startsWith('path_') ? 'path' : name === 'poll_oneoff' ? 'poll' : 'process'
+}
+
+/**
+ * Turns what a call throws into its errno: an Errno from the host, EFAULT
+ * for a bad pointer from the module (its own bug, as a kernel would say).
+ * Anything else (ProcExit, a limit) unwinds the module.
+ */
+function guard (call: Syscall): Syscall {
   return (...args) => {
     try {
       return call(...args)
     } catch (err) {
+      if (err instanceof Errno) {
+        return err.code
+      }
       if (err instanceof RangeError) {
         return ERRNO_FAULT
       }

@@ -3,6 +3,7 @@
  * entries (which only wire it to their port): runs one job per message,
  * synchronously, so the pool can stop a runaway job by terminating the worker.
  */
+import { treeBuffers } from './fs-mounts.ts'
 import { runModule } from './run.ts'
 import type { RunOutcome, RunRequest } from './run.ts'
 
@@ -25,7 +26,7 @@ export interface JobReply extends RunOutcome {
 /** The first message a worker sends, once it can take a job. */
 export const READY = 'ready'
 
-/** Output buffers are fresh and owned by the reply: the port should move them, not copy. */
+/** Output buffers and mount trees are owned by the reply: the port should move them, not copy. */
 export type ReplyPort = (reply: JobReply, transfer: ArrayBuffer[]) => void
 
 /** Returns the message handler of a job worker; `reply` posts to the host. */
@@ -45,6 +46,8 @@ export function jobHandler (reply: ReplyPort): (job: JobMessage) => void {
     }
     const started = performance.now()
     const outcome = runModule(module, job)
-    reply({ ...outcome, execMs: performance.now() - started }, [outcome.output.buffer, outcome.stderr.buffer])
+    // The mounts' files were cloned into this worker for this job alone, so they can move back.
+    const transfer = [outcome.output.buffer, outcome.stderr.buffer, ...treeBuffers(outcome.mounts ?? [])]
+    reply({ ...outcome, execMs: performance.now() - started }, transfer)
   }
 }
