@@ -6,11 +6,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryBlockstore } from 'blockstore-core'
 import { FsBlockstore } from 'blockstore-fs'
 import { MemoryDatastore } from 'datastore-core'
+import { FsDatastore } from 'datastore-fs'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import { ContentStore } from '../protocol/store/content.ts'
 import { Peer, type ContributeOptions, type PeerInit, type PeerServices } from '../protocol/peer.ts'
-import { TEST_FAULTS, type TestFault } from '../protocol/worker/job-server.ts'
+import { TEST_FAULTS, type TestFault } from '../protocol/worker/test-faults.ts'
 import { resolveBootstrap } from './bootstrap-list.ts'
 import { WorkerPoolExecutor } from './executor/worker-pool.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -18,7 +19,7 @@ import { nodeSigner } from './signing.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 'fault'>> {
+export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap'>> {
   /**
    * Bootstrap multiaddrs. Unset: `$WASMESH_BOOTSTRAP`, else the local network
    * `npm start` runs. An empty list makes a lone peer that others dial.
@@ -26,6 +27,13 @@ export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 
   bootstrap?: readonly string[]
   /** Keep identity, blocks and peer data here, so a restart keeps the peer id and cached content. Unset: all in memory. */
   dataDir?: string
+  /**
+   * Keep the record of workers (scores, bans and their evidence) here
+   * instead of in `dataDir`: one file per worker, safe to share between
+   * processes, so short-lived requesters (each `wasmesh run`) remember a
+   * liar they caught. Unset: in `dataDir` (or in memory).
+   */
+  reputationDir?: string
   /** @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] */
   listen?: string[]
   /** Start contributing right away with these options. */
@@ -54,6 +62,8 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
   if (datastore instanceof LevelDatastore) {
     await datastore.open()
   }
+  const reputationStore = options.reputationDir != null ? new FsDatastore(options.reputationDir) : undefined
+  await reputationStore?.open()
   const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore }), nodeLibp2pOptions({
     privateKey,
     listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -64,6 +74,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
     signer: nodeSigner(privateKey),
     content: new ContentStore(helia),
     datastore: helia.datastore,
+    ...(reputationStore != null ? { reputationStore } : {}),
     createExecutor: slots => new WorkerPoolExecutor({ slots }),
     platform: 'node',
     shutdown: async () => {
@@ -74,8 +85,9 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
       if (datastore instanceof LevelDatastore) {
         await datastore.close()
       }
+      await reputationStore?.close()
     }
-  }, { ...options, bootstrap, fault: testFaultFromEnv() })
+  }, { ...options, bootstrap, fault: options.fault ?? testFaultFromEnv() })
   await peer.start(options.signal)
   if (options.contribute != null) {
     await peer.contribute(options.contribute)

@@ -133,6 +133,13 @@ export const DISTINCT_ACCUSERS_TO_BAN = 3
 /** Accusers remembered per worker. */
 export const MAX_ACCUSERS = 16
 
+/**
+ * Accepted results a requester remembers the workers of, for healing within
+ * a session (stored results are tracked in the result store without limit).
+ * Bounds the memory of a peer that runs for days: about 100 bytes each.
+ */
+export const HEALING_MEMORY = 100_000
+
 /** A requester runs a disputed job itself (an audit) only when the job's time limit is at most this. */
 export const AUDIT_MAX_TIMEOUT_MS = 60_000
 

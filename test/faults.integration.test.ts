@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, before, describe, it } from 'node:test'
 import { decodeSignedReceipt, encodeSignedReceipt } from '../protocol/wire/receipt.ts'
 import { decodeCbor, encodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, runCli, ProcessNetwork, type NodeProcess, type TestWorker } from './helpers/processes.ts'
+import { batchFinished, checkOutputs, startBatch, writeInputs } from './helpers/batches.ts'
+import { explain, runCli, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
 import { fromString, toString } from 'uint8arrays'
 
 /**
@@ -25,62 +26,24 @@ describe('faults across processes', () => {
     await network?.stop()
   })
 
-  /**
-   * Writes `count` input files and returns the folder, with what echo.wasm
-   * makes of each. With `spinMs`, inputs are for spin.wasm instead: about
-   * that many milliseconds of work each, every input distinct (identical
-   * inputs would be one job, run once).
-   */
-  async function inputs (count: number, spinMs?: number): Promise<{ dir: string, expected: Map<string, string> }> {
-    const dir = join(network.home, 'in')
-    await mkdir(dir, { recursive: true })
-    const expected = new Map<string, string>()
-    for (let i = 0; i < count; i++) {
-      const file = `job-${String(i).padStart(4, '0')}.txt`
-      await writeFile(join(dir, file), spinMs != null ? String(spinMs + i) : `input number ${i}`)
-      expected.set(file, spinMs != null ? 'done\n' : `INPUT NUMBER ${i}`)
-    }
-    return { dir, expected }
-  }
-
-  /** Every expected output is there, exactly as echo.wasm makes it, and nothing else. */
-  async function checkOutputs (outDir: string, expected: Map<string, string>): Promise<void> {
-    const written = (await readdir(outDir)).filter(name => !name.startsWith('.')).sort()
-    assert.deepEqual(written, [...expected.keys()].sort(), 'missing or extra outputs')
-    for (const [file, output] of expected) {
-      assert.equal(await readFile(join(outDir, file), 'utf8'), output, `wrong output for ${file}`)
-    }
-  }
-
-  function batch (module: string, inputsDir: string, outDir: string, extra: string[] = []): NodeProcess {
-    return network.spawn(['run', wasmPath(module), '--inputs', inputsDir, '--out', outDir, '--bootstrap', network.bootstrapAddr, '--json', ...extra])
-  }
-
-  async function finished (process: NodeProcess): Promise<{ code: number | null, summary: BatchSummary }> {
-    const code = await process.exited
-    const line = process.lines.at(-1) ?? ''
-    assert.ok(line.startsWith('{'), `no JSON summary: stdout ${process.lines.join(' | ')}; stderr ${process.stderr.slice(-5).join(' | ')}`)
-    return { code, summary: JSON.parse(line) as BatchSummary }
-  }
-
   it('churn: half of four workers die during a 1,000-job batch; every output comes back once and correct', async () => {
     network = await ProcessNetwork.start()
     const workers = await Promise.all(['w1', 'w2', 'w3', 'w4'].map(async name => network.startWorker(name, { slots: 2 })))
-    const { dir, expected } = await inputs(1000)
+    const { dir, expected } = await writeInputs(network, 1000)
 
     const calm = Date.now()
-    const baseline = await finished(batch('echo', dir, join(network.home, 'out-calm')))
+    const baseline = await batchFinished(startBatch(network, 'echo', dir, join(network.home, 'out-calm')))
     const calmMs = Date.now() - calm
     assert.equal(baseline.code, 0)
 
     const churned = Date.now()
-    const run = batch('echo', dir, join(network.home, 'out'))
+    const run = startBatch(network, 'echo', dir, join(network.home, 'out'))
     // once a tenth of the batch is back, kill two workers without warning
     await waitFor(async () => (await readdir(join(network.home, 'out')).catch(() => [])).length > 100)
     for (const victim of workers.slice(0, 2)) {
       victim.process.kill('SIGKILL')
     }
-    const { code, summary } = await finished(run)
+    const { code, summary } = await batchFinished(run)
     const churnMs = Date.now() - churned
     assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
     assert.equal(summary.done, 1000)
@@ -99,8 +62,8 @@ describe('faults across processes', () => {
     await network.startWorker('honest-1', { slots: 2 })
     await network.startWorker('honest-2', { slots: 2 })
     const liar = await network.startWorker('liar', { slots: 2, env: { WASMESH_TEST_FAULT: 'wrong-output' } })
-    const { dir, expected } = await inputs(40)
-    const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--redundancy', '2', '--concurrency', '4']))
+    const { dir, expected } = await writeInputs(network, 40)
+    const { code, summary } = await batchFinished(startBatch(network, 'echo', dir, join(network.home, 'out'), ['--redundancy', '2', '--concurrency', '4']))
     assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
     await checkOutputs(join(network.home, 'out'), expected)
     const record = summary.workers.find(w => w.peerId === liar.peerId)
@@ -116,8 +79,8 @@ describe('faults across processes', () => {
     await network.startWorker('stall', { slots: 2, env: { WASMESH_TEST_FAULT: 'stall' } })
     await network.startWorker('ok-1', { slots: 1 })
     await network.startWorker('ok-2', { slots: 1 })
-    const { dir, expected } = await inputs(12)
-    const { code, summary } = await finished(batch('echo', dir, join(network.home, 'out'), ['--timeout', '2000']))
+    const { dir, expected } = await writeInputs(network, 12)
+    const { code, summary } = await batchFinished(startBatch(network, 'echo', dir, join(network.home, 'out'), ['--timeout', '2000']))
     assert.equal(code, 0, JSON.stringify(summary.failures.slice(0, 3)))
     await checkOutputs(join(network.home, 'out'), expected)
   })
@@ -161,9 +124,9 @@ describe('faults across processes', () => {
   it('restart: a requester killed mid-batch resumes with the same --out and runs no finished job again', async () => {
     network = await ProcessNetwork.start()
     const workers = await Promise.all([network.startWorker('w1', { slots: 1 }), network.startWorker('w2', { slots: 1 })])
-    const { dir, expected } = await inputs(300)
+    const { dir, expected } = await writeInputs(network, 300)
     const out = join(network.home, 'out')
-    const first = batch('echo', dir, out, ['--concurrency', '8'])
+    const first = startBatch(network, 'echo', dir, out, ['--concurrency', '8'])
     await waitFor(async () => (await readdir(join(out, '.wasmesh', 'receipts')).catch(() => [])).length > 60)
     first.kill('SIGKILL')
     await first.exited
@@ -171,7 +134,7 @@ describe('faults across processes', () => {
     const jobsBefore = await Promise.all(doneBefore.map(async file => (JSON.parse(await readFile(join(out, '.wasmesh', 'receipts', file), 'utf8')) as { job: string }).job))
     const linesBefore = workers.map(w => w.process.lines.length)
 
-    const { code, summary } = await finished(batch('echo', dir, out, ['--concurrency', '8']))
+    const { code, summary } = await batchFinished(startBatch(network, 'echo', dir, out, ['--concurrency', '8']))
     assert.equal(code, 0)
     assert.equal(summary.done, 300)
     assert.ok(summary.resumed >= doneBefore.length, `resumed ${summary.resumed}, but ${doneBefore.length} were done before the restart`)
@@ -200,8 +163,8 @@ describe('faults across processes', () => {
   it('flood: a requester asking for ten times the capacity gets busy answers, worker memory stays bounded, and a second requester is served', async () => {
     network = await ProcessNetwork.start()
     const workers = await Promise.all([network.startWorker('w1', { slots: 1 }), network.startWorker('w2', { slots: 1 })])
-    const { dir } = await inputs(60, 200)
-    const flood = batch('spin', dir, join(network.home, 'out'), ['--concurrency', '20'])
+    const { dir } = await writeInputs(network, 60, { spinMs: 200 })
+    const flood = startBatch(network, 'spin', dir, join(network.home, 'out'), ['--concurrency', '20'])
     await waitFor(async () => workers.every(w => w.process.lines.some(line => line.startsWith('job started '))))
     const rssBefore = await Promise.all(workers.map(async w => rssMiB(w)))
     const served = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'me too')
@@ -212,20 +175,10 @@ describe('faults across processes', () => {
     for (const [i, rss] of rssDuring.entries()) {
       assert.ok(rss < (rssBefore[i] as number) + 100, `worker ${i} grew from ${rssBefore[i]} to ${rss} MiB under the flood`)
     }
-    const { code } = await finished(flood)
+    const { code } = await batchFinished(flood)
     assert.equal(code, 0)
   })
 })
-
-interface BatchSummary {
-  ok: boolean
-  total: number
-  done: number
-  resumed: number
-  failed: number
-  failures: Array<{ input: string, error: { name: string, message: string } }>
-  workers: Array<{ peerId: string, score: number, disagreements: number, banned?: { reason: string } }>
-}
 
 async function waitFor (condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const giveUp = Date.now() + timeoutMs

@@ -15,7 +15,7 @@ import { verifyCommand } from './commands/verify.ts'
 import { EXIT_NETWORK, EXIT_USAGE, UsageError } from './options.ts'
 
 /** Errors that mean the user's input was wrong, not the network. */
-const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidReceiptError', 'InvalidModuleError', 'InputTooLargeError'])
+const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidModuleError', 'InputTooLargeError', 'BatchNotFoundError'])
 
 const program = new Command('wasmesh')
   .description('Run content-addressed Wasm jobs on a peer-to-peer network of browsers and Node peers, with signed receipts.')

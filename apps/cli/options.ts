@@ -1,4 +1,6 @@
+import { join } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
+import { wasmeshHome } from '../../node/index.ts'
 
 /** Exit codes: 0 verified success, 1 the job failed, 2 bad usage or input, 3 the network could not run it. */
 export const EXIT_JOB_FAILED = 1
@@ -8,6 +10,11 @@ export const EXIT_NETWORK = 3
 /** Bad usage: a missing or malformed flag or file. Exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** Where every requester command keeps its record of workers, so a liar caught by one run stays caught in the next. */
+export function reputationDir (): string {
+  return join(wasmeshHome(), 'reputation')
 }
 
 export const bootstrapOption = (): Option => new Option('-b, --bootstrap <multiaddr...>', 'bootstrap node(s) to join through; default: $WASMESH_BOOTSTRAP, else the local network `npm start` runs')

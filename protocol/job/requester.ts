@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, HEALING_MEMORY, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
 import { CancelledError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
 import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
@@ -106,8 +106,8 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   private readonly wakers = new Set<() => void>()
   /** Jobs running with `resume`, by CID. */
   private readonly running = new Map<string, Promise<RunResult>>()
-  /** Results accepted in this session on one worker's word alone, by worker. */
-  private readonly wordOf = new Map<string, Set<string>>()
+  /** The workers each result accepted in this session rests on, oldest first, at most HEALING_MEMORY of them. */
+  private readonly restsOn = new Map<string, readonly string[]>()
   /** Workers that answered busy, and until when we leave them be. */
   private readonly busyUntil = new Map<string, { until: number, strikes: number }>()
   private firstAdvertAt?: number
@@ -164,12 +164,17 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.emit('job:queued', { job: run.id })
     if (options.resume) {
       const stored = await this.components.results.get(job.cid, options.signal)
-      if (stored != null) {
+      if (stored != null && !this.withdrawn(stored)) {
         run.resumed(stored.receipts[0]?.receipt.worker)
         return resultOf(job, stored.receipts, stored.output, 0, true)
       }
     }
     return run.run(started)
+  }
+
+  /** Whether a result rests only on workers banned since: it must not be used. */
+  withdrawn (result: Pick<RunResult, 'receipts'>): boolean {
+    return result.receipts.length > 0 && result.receipts.every(r => this.components.reputation.isBanned(r.receipt.worker))
   }
 
   /** @internal for JobRun */
@@ -232,14 +237,13 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.busyUntil.delete(worker)
   }
 
-  /** @internal for JobRun */
-  acceptedOnWordOf (worker: string, job: string): void {
-    let jobs = this.wordOf.get(worker)
-    if (jobs == null) {
-      jobs = new Set()
-      this.wordOf.set(worker, jobs)
+  /** An accepted result rests on these workers' receipts. @internal for JobRun */
+  acceptedOnWordOf (workers: readonly string[], job: string): void {
+    this.restsOn.delete(job)
+    this.restsOn.set(job, workers)
+    if (this.restsOn.size > HEALING_MEMORY) {
+      this.restsOn.delete(this.restsOn.keys().next().value as string)
     }
-    jobs.add(job)
   }
 
   /** @internal for JobRun */
@@ -261,12 +265,18 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.wake()
   }
 
-  /** Healing: what a banned worker's word alone got accepted is withdrawn, so it runs again elsewhere. */
+  /**
+   * Healing: results that rest only on banned workers' receipts (a liar
+   * alone, or colluders agreeing) are withdrawn, so they run again elsewhere.
+   */
   private readonly onBanned = (event: CustomEvent<string>): void => {
     const worker = event.detail
-    const session = this.wordOf.get(worker) ?? new Set<string>()
-    this.wordOf.delete(worker)
-    void this.components.results.invalidateWordOf(worker).catch(() => [] as string[]).then(stored => {
+    const isBanned = (peerId: string): boolean => this.components.reputation.isBanned(peerId)
+    const session = [...this.restsOn].filter(([, workers]) => workers.includes(worker) && workers.every(isBanned)).map(([job]) => job)
+    for (const job of session) {
+      this.restsOn.delete(job)
+    }
+    void this.components.results.invalidateWordOf(worker, isBanned).catch(() => [] as string[]).then(stored => {
       for (const job of new Set([...session, ...stored])) {
         this.emit('job:invalidated', { job, worker })
       }
@@ -544,9 +554,7 @@ class JobRun {
     const accepted = verdict.accepted.map(e => this.delivered.get(e.id) as Delivered)
     const { receipt } = (accepted[0] as Delivered).verified
     const durationMs = performance.now() - started
-    if (verdict.accepted.length === 1) {
-      this.requester.acceptedOnWordOf(receipt.worker, this.id)
-    }
+    this.requester.acceptedOnWordOf(verdict.accepted.map(e => e.worker), this.id)
     this.apply({ type: 'accept', outcome: verdict.outcome })
     const output = (accepted[0] as Delivered).output
     if (receipt.exitCode !== 0 || receipt.error != null) {

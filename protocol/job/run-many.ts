@@ -13,14 +13,20 @@ export type MapResult =
 /** A job not built yet: building (adding inputs to the store) happens only when the job's turn comes. */
 export type PendingJob = () => Promise<RunResult>
 
+/** Where withdrawn results are announced (`job:invalidated`), and how to tell one that was withdrawn before it arrived. */
+export interface Healing extends EventTarget {
+  withdrawn: (result: RunResult) => boolean
+}
+
 /**
  * Runs jobs `concurrency` at a time and yields results in completion order.
  * A failed job yields `{ ok: false, error }` and the rest go on; jobs are
  * pulled from `jobs` only as slots free up, so an endless input stream is
- * fine. While it runs, a result withdrawn through `invalidations`
- * (`job:invalidated` events) is run again and yielded again, marked `replaces`.
+ * fine. While it runs, a result withdrawn through `healing` (its workers
+ * were caught lying) is run again: yielded again, marked `replaces`, if it
+ * was yielded already; else run again before it is yielded at all.
  */
-export async function * runMany (jobs: Iterable<PendingJob> | AsyncIterable<PendingJob>, concurrency: number, signal: AbortSignal, invalidations?: EventTarget): AsyncGenerator<MapResult> {
+export async function * runMany (jobs: Iterable<PendingJob> | AsyncIterable<PendingJob>, concurrency: number, signal: AbortSignal, healing?: Healing): AsyncGenerator<MapResult> {
   setMaxListeners(Infinity, signal) // every job in flight listens on it
   const limit = Math.max(1, concurrency)
   const done: MapResult[] = []
@@ -34,6 +40,13 @@ export async function * runMany (jobs: Iterable<PendingJob> | AsyncIterable<Pend
     running++
     const extra = replaces ? { replaces: true as const } : {}
     job().then(result => {
+      if (healing?.withdrawn(result) === true) {
+        // its workers were banned while it came back: it never counts
+        running--
+        reruns.push({ index: i, job })
+        wake?.()
+        return
+      }
       yielded.set(result.job.toString(), { index: i, job })
       settle({ index: i, ok: true, result, ...extra })
     }, (error: Error) => { settle({ index: i, ok: false, error, ...extra }) })
@@ -51,7 +64,7 @@ export async function * runMany (jobs: Iterable<PendingJob> | AsyncIterable<Pend
       wake?.()
     }
   }
-  invalidations?.addEventListener('job:invalidated', onInvalidated)
+  healing?.addEventListener('job:invalidated', onInvalidated)
   try {
     const iterator = (Symbol.asyncIterator in jobs ? jobs[Symbol.asyncIterator]() : jobs[Symbol.iterator]()) as AsyncIterator<PendingJob> | Iterator<PendingJob>
     let exhausted = false
@@ -79,6 +92,6 @@ export async function * runMany (jobs: Iterable<PendingJob> | AsyncIterable<Pend
       }
     }
   } finally {
-    invalidations?.removeEventListener('job:invalidated', onInvalidated)
+    healing?.removeEventListener('job:invalidated', onInvalidated)
   }
 }

@@ -7,7 +7,7 @@ import { asArray, asBytes, asRecord } from '../wire/validate.ts'
 import type { ContentStore } from './content.ts'
 
 const PREFIX = '/wasmesh/results/'
-/** Results accepted on one worker's word alone, by worker: what to revisit if that worker is caught lying. */
+/** Accepted results by each worker whose receipt they rest on, with all those workers: what to revisit when workers are caught lying. */
 const WORD_OF_PREFIX = '/wasmesh/results-by-worker/'
 const FAILURE_PREFIX = '/wasmesh/failures/'
 
@@ -72,22 +72,26 @@ export class ResultStore {
       output
     }), { signal })
     await this.datastore.delete(new Key(FAILURE_PREFIX + job.toString()), { signal })
-    const only = result.receipts.length === 1 ? result.receipts[0] : undefined
-    if (only != null) {
-      await this.datastore.put(new Key(`${WORD_OF_PREFIX}${only.receipt.worker}/${job.toString()}`), new Uint8Array(0), { signal })
+    const workers = result.receipts.map(r => r.receipt.worker)
+    for (const worker of workers) {
+      await this.datastore.put(new Key(`${WORD_OF_PREFIX}${worker}/${job.toString()}`), encodeCbor(workers), { signal })
     }
   }
 
   /**
-   * Forgets every result accepted on `worker`'s word alone, and returns their
-   * job CIDs: run them again elsewhere. Called when the worker is banned.
+   * Forgets every result that rests only on the word of banned workers (one
+   * liar alone, or colluders who agreed with each other), and returns their
+   * job CIDs: run them again elsewhere. Called when `worker` is banned.
    */
-  async invalidateWordOf (worker: string, signal?: AbortSignal): Promise<string[]> {
+  async invalidateWordOf (worker: string, isBanned: (peerId: string) => boolean, signal?: AbortSignal): Promise<string[]> {
     const jobs: string[] = []
-    for await (const key of this.datastore.queryKeys({ prefix: `${WORD_OF_PREFIX}${worker}/` }, { signal })) {
-      const job = key.baseNamespace()
-      jobs.push(job)
-      await this.datastore.delete(new Key(PREFIX + job), { signal })
+    for await (const { key, value } of this.datastore.query({ prefix: `${WORD_OF_PREFIX}${worker}/` }, { signal })) {
+      const workers = decodeCbor(value, 'result index') as string[]
+      if (Array.isArray(workers) && workers.every(isBanned)) {
+        const job = key.baseNamespace()
+        jobs.push(job)
+        await this.datastore.delete(new Key(PREFIX + job), { signal })
+      }
       await this.datastore.delete(key, { signal })
     }
     return jobs

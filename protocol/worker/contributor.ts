@@ -2,7 +2,8 @@ import { TypedEventEmitter } from 'main-event'
 import { CID } from 'multiformats/cid'
 import { MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_JOB_MEMORY_BYTES, SOFTWARE_VERSION } from '../constants.ts'
 import { ABIS, type Executor } from '../runtime/executor.ts'
-import { JobServer, type ServedJob, type TestFault } from './job-server.ts'
+import { JobServer, type ServedJob } from './job-server.ts'
+import { faultyExecutor, type TestFault } from './test-faults.ts'
 import type { AdvertContent, CapacityService } from '../net/capacity.ts'
 import type { CapacityAdvert } from '../wire/advert.ts'
 import type { Signer } from '../wire/receipt.ts'
@@ -41,7 +42,7 @@ export interface ContributorInit {
   maxJobMemoryBytes?: number
   /** Storage we advertise, in bytes. @default 0 */
   storageBytes?: number
-  /** Test aid: misbehave as a worker (see TestFault). */
+  /** Test aid, never for production: misbehave as a worker on purpose (see TestFault). */
   fault?: TestFault
 }
 
@@ -90,7 +91,8 @@ export class Contributor extends TypedEventEmitter<ContributorEvents> {
     }
     await this.stop()
     const { libp2p, signer, content, capacity } = this.components
-    const executor = this.components.createExecutor(threads)
+    const healthy = this.components.createExecutor(threads)
+    const executor = this.init.fault != null ? faultyExecutor(healthy, this.init.fault) : healthy
     await executor.start()
     const server = new JobServer({ registrar: libp2p, signer, peerId: libp2p.peerId, executor, content }, { slots: threads, fault: this.init.fault })
     server.addEventListener('slots', this.onSlotsChange)

@@ -6,18 +6,11 @@ import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
 import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
 import { executeJob } from './execute-job.ts'
+import type { TestFault } from './test-faults.ts'
 import type { ContentStore } from '../store/content.ts'
 import type { Executor } from '../runtime/executor.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
-/**
- * Faults a worker can be told to simulate, for testing requesters from
- * outside: `wrong-output` corrupts outputs under valid signatures, `stall`
- * accepts jobs and never answers.
- */
-export type TestFault = 'wrong-output' | 'stall'
-
-export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'stall']
 
 export interface JobServerComponents {
   registrar: Pick<Libp2p, 'handle' | 'unhandle'>
@@ -214,10 +207,7 @@ export class JobServer extends EventTarget {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
     }
     const run = await executeJob(job, { content, executor }, signal)
-    let output = run.output
-    if (this.fault === 'wrong-output') {
-      output = new Uint8Array([...output, 0x21])
-    }
+    const output = run.output
     const receipt: Receipt = {
       v: 1,
       job: job.cid,

@@ -7,10 +7,13 @@
 import { startBootstrap, type BootstrapNode } from '../../node/bootstrap.ts'
 import { createPeer, type CreatePeerOptions } from '../../node/create-peer.ts'
 import type { Peer } from '../../protocol/peer.ts'
+import type { TestFault } from '../../protocol/worker/test-faults.ts'
 
 export interface TestnetOptions {
   /** Slots of each contributing peer. @default 1 */
   slots?: number
+  /** Make the first `count` workers misbehave (see protocol/worker/test-faults.ts). */
+  faulty?: { count: number, fault: TestFault }
   /** Options for every peer (contributing or not). */
   peer?: CreatePeerOptions
 }
@@ -38,7 +41,10 @@ export async function createTestnet (workers: number, options: TestnetOptions = 
   const testnet: Testnet = {
     bootstrap,
     address,
-    workers: await Promise.all(Array.from({ length: workers }, async () => join({ contribute: { threads: options.slots ?? 1 } }))),
+    workers: await Promise.all(Array.from({ length: workers }, async (_, i) => join({
+      contribute: { threads: options.slots ?? 1 },
+      ...(i < (options.faulty?.count ?? 0) ? { fault: options.faulty?.fault } : {})
+    }))),
     requester: async (extra = {}) => join(extra),
     stop: async () => {
       await Promise.all(peers.map(async peer => { await peer.stop() }))

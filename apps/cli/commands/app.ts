@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { hashsearch, mandelbrot, montecarlo } from '../../index.ts'
 import { createPeer, type Peer } from '../../../node/index.ts'
 import { stopWithin } from '../lifecycle.ts'
-import { bootstrapOption, finite, pair, positive, whole } from '../options.ts'
+import { bootstrapOption, finite, pair, positive, reputationDir, whole } from '../options.ts'
 import { WASM_DIR } from '../package-files.ts'
 import type { AppRunOptions, JobDone } from '../../shared.ts'
 
@@ -113,7 +113,7 @@ async function withPeer (options: CommonOptions, file: string, total: number, un
   const controller = new AbortController()
   const interrupt = (): void => { controller.abort(new Error('interrupted')) }
   process.once('SIGINT', interrupt)
-  const peer = await createPeer({ bootstrap: options.bootstrap })
+  const peer = await createPeer({ bootstrap: options.bootstrap, reputationDir: reputationDir() })
   const bar = new SingleBar({ format: `${unit} {bar} {value}/{total} | {workers} worker(s) | {eta_formatted} left`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic)
   const seen = new Set<string>()
   bar.start(total, 0, { workers: 0 })

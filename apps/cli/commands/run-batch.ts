@@ -1,10 +1,10 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Presets, SingleBar } from 'cli-progress'
 import { createPeer, type RunOptions } from '../../../node/index.ts'
 import { resultJson } from '../format.ts'
 import { stopWithin } from '../lifecycle.ts'
-import { EXIT_JOB_FAILED } from '../options.ts'
+import { EXIT_JOB_FAILED, reputationDir } from '../options.ts'
 import type { RunCommandOptions } from './run.ts'
 
 /**
@@ -18,9 +18,12 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
   const stateDir = join(outDir, '.wasmesh')
   await mkdir(join(stateDir, 'receipts'), { recursive: true })
   await mkdir(join(stateDir, 'tmp'), { recursive: true })
-  const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: stateDir })
+  const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: stateDir, reputationDir: reputationDir() })
   const bar = new SingleBar({ format: 'jobs {bar} {value}/{total} | {resumed} resumed, {failed} failed | {eta_formatted} left', stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic)
-  const counts = { done: 0, resumed: 0, failed: 0 }
+  const counts = { done: 0, resumed: 0, failed: 0, rerun: 0 }
+  // every time a job is sent to a worker: checks, deciders and retries make this exceed the number of jobs
+  let executions = 0
+  peer.addEventListener('job:running', () => { executions++ })
   const failures: Array<{ input: string, error: { name: string, message: string } }> = []
   bar.start(names.length, 0, { resumed: 0, failed: 0 })
   const controller = new AbortController()
@@ -34,6 +37,15 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
     })()
     for await (const r of peer.map(module, inputs, { ...jobOptions, concurrency: options.concurrency, resume: true, signal: controller.signal })) {
       const name = names[r.index] as string
+      if (r.replaces === true) {
+        // the output written for this input came from a worker since caught lying: this run replaces it
+        counts.rerun++
+        counts.done--
+        if (!r.ok) {
+          await rm(join(outDir, name), { force: true })
+          await rm(join(stateDir, 'receipts', `${name}.json`), { force: true })
+        }
+      }
       if (r.ok) {
         await writeAtomically(join(outDir, name), r.result.output, stateDir)
         await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)), stateDir)
@@ -43,7 +55,9 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
         counts.failed++
         failures.push({ input: name, error: { name: r.error.name, message: r.error.message } })
       }
-      bar.increment({ resumed: counts.resumed, failed: counts.failed })
+      if (r.replaces !== true) {
+        bar.increment({ resumed: counts.resumed, failed: counts.failed })
+      }
     }
   } finally {
     bar.stop()
@@ -52,12 +66,12 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
   }
   const workers = peer.workers().map(({ peerId, record, score }) => ({ peerId, score, ...record }))
   if (options.json === true) {
-    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, failures, workers }))
+    console.log(JSON.stringify({ ok: counts.failed === 0, total: names.length, ...counts, executions, failures, workers }))
   } else {
     for (const worker of workers.filter(w => w.banned != null)) {
       console.error(`banned ${worker.peerId}: ${worker.banned?.reason ?? ''} (signed evidence kept in ${stateDir})`)
     }
-    console.error(`${counts.done} of ${names.length} jobs done (${counts.resumed} from an earlier run), ${counts.failed} failed; outputs in ${outDir}`)
+    console.error(`${counts.done} of ${names.length} jobs done (${counts.resumed} from an earlier run${counts.rerun > 0 ? `, ${counts.rerun} run again after their worker was caught lying` : ''}), ${counts.failed} failed, ${executions} executions; outputs in ${outDir}`)
     for (const failure of failures) {
       console.error(`  ${failure.input}: ${failure.error.name}: ${failure.error.message}`)
     }

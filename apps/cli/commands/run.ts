@@ -6,7 +6,7 @@ import type { WasmeshError} from '../../../node/index.ts';
 import { createPeer, type RunOptions } from '../../../node/index.ts'
 import { receiptJson, resultJson } from '../format.ts'
 import { stopWithin } from '../lifecycle.ts'
-import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, UsageError, whole } from '../options.ts'
+import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, reputationDir, UsageError, whole } from '../options.ts'
 import { runBatch } from './run-batch.ts'
 
 export interface RunCommandOptions {
@@ -64,7 +64,7 @@ export function runCommand (): Command {
 }
 
 async function runOne (module: Uint8Array | string, input: Uint8Array | undefined, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
-  const peer = await createPeer({ bootstrap: options.bootstrap })
+  const peer = await createPeer({ bootstrap: options.bootstrap, reputationDir: reputationDir() })
   try {
     const result = await peer.run({ module, input, ...jobOptions })
     if (options.json === true) {

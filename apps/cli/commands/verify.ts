@@ -2,21 +2,85 @@ import { readFile } from 'node:fs/promises'
 import { text } from 'node:stream/consumers'
 import { Command } from 'commander'
 import { CID } from 'multiformats/cid'
-import { fromString } from 'uint8arrays'
-import { decodeSignedReceipt, verifyReceipt } from '../../../node/index.ts'
-import { UsageError } from '../options.ts'
+import { fromString, toString } from 'uint8arrays'
+import { checkOutput, decodeSignedReceipt, InvalidReceiptError, verifyReceipt, type Receipt } from '../../../node/index.ts'
+import { EXIT_JOB_FAILED, UsageError } from '../options.ts'
+
+/** What `run --json` (and a batch's receipts/<input>.json) holds that verify reads. */
+interface ReceiptJson {
+  job?: unknown
+  worker?: unknown
+  output?: unknown
+  outputBase64?: unknown
+  receipt?: { signed?: unknown }
+}
 
 export function verifyCommand (): Command {
   return new Command('verify')
-    .description('Verify a receipt printed by `wasmesh run --json`, from its signature and the worker\'s peer id alone.')
+    .description('Verify a receipt printed by `wasmesh run --json` (or kept by a batch under OUT/.wasmesh/receipts/): the worker\'s signature, that it is for the job, and the output against the signed hash. Exit 0: valid; 1: invalid; 2: bad usage.')
     .argument('<file|->', 'JSON with a `receipt` field, as `run --json` prints')
-    .option('--job <cid>', 'also require the receipt to be for this job (refuses a valid receipt replayed for another job)')
-    .action(async (file: string, options: { job?: string }) => {
-      const json = JSON.parse(file === '-' ? await text(process.stdin) : await readFile(file, 'utf8')) as { receipt?: { signed?: string } }
+    .option('--job <cid>', 'require the receipt to be for this job (refuses a valid receipt replayed for another job)')
+    .option('--output <file>', 'check this file against the output hash the worker signed (e.g. a batch output)')
+    .action(async (file: string, options: { job?: string, output?: string }) => {
+      const json = await readJson(file)
       if (typeof json.receipt?.signed !== 'string') {
-        throw new UsageError('the file has no receipt.signed field: pass the JSON that `wasmesh run --json` printed')
+        throw new UsageError(`${file} has no receipt.signed field: pass the JSON that \`wasmesh run --json\` printed`)
       }
-      const { receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), options.job != null ? { job: CID.parse(options.job) } : {})
-      console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}`)
+      const job = parseCid(options.job ?? (typeof json.job === 'string' ? json.job : undefined))
+      let receipt: Receipt
+      try {
+        ({ receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), { ...(job != null ? { job } : {}), ...(typeof json.worker === 'string' ? { worker: json.worker } : {}) }))
+        const output = options.output != null ? await readFile(options.output) : outputOf(json)
+        if (output != null) {
+          await checkOutput(receipt, output)
+        }
+        if (typeof json.output === 'string' && output != null && options.output == null && toString(output) !== json.output) {
+          throw new InvalidReceiptError('the "output" text does not match the output the receipt signs ("outputBase64"): the file was edited')
+        }
+        console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}; ${output != null ? `output matches the signed hash (${output.byteLength} bytes)` : 'output not checked: pass --output FILE'}`)
+      } catch (err) {
+        if (!(err instanceof InvalidReceiptError) && (err as Error).name !== 'MalformedMessageError') {
+          throw err
+        }
+        console.error(`invalid receipt: ${(err as Error).message}`)
+        process.exitCode = EXIT_JOB_FAILED
+      }
     })
+}
+
+/** The output the JSON carries: exact bytes (outputBase64) or, without them, the text. */
+function outputOf (json: ReceiptJson): Uint8Array | undefined {
+  if (typeof json.outputBase64 === 'string') {
+    return fromString(json.outputBase64, 'base64')
+  }
+  return typeof json.output === 'string' ? fromString(json.output) : undefined
+}
+
+async function readJson (file: string): Promise<ReceiptJson> {
+  let source: string
+  try {
+    source = file === '-' ? await text(process.stdin) : await readFile(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  try {
+    const json = JSON.parse(source) as unknown
+    if (json == null || typeof json !== 'object') {
+      throw new Error('not an object')
+    }
+    return json as ReceiptJson
+  } catch (err) {
+    throw new UsageError(`${file} is not the JSON \`wasmesh run --json\` prints (${(err as Error).message})`)
+  }
+}
+
+function parseCid (value: string | undefined): CID | undefined {
+  if (value == null) {
+    return undefined
+  }
+  try {
+    return CID.parse(value)
+  } catch {
+    throw new UsageError(`"${value}" is not a job CID`)
+  }
 }

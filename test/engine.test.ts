@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { after, before, describe, it } from 'node:test'
+import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { createTestnet, type Testnet } from './helpers/testnet.ts'
+import type { Peer } from '../protocol/peer.ts'
+
+/** Every job's events, in order, by job CID. */
+function recordEvents (peer: Peer): Map<string, string[]> {
+  const events = new Map<string, string[]>()
+  for (const type of ['job:queued', 'job:running', 'job:retry', 'job:done', 'job:failed'] as const) {
+    peer.addEventListener(type, event => {
+      events.set(event.detail.job, [...(events.get(event.detail.job) ?? []), type.slice(4)])
+    })
+  }
+  return events
+}
+
+/** One path through the state machine: queued, any number of sends and retries, then exactly one terminal event. */
+const ONE_PATH = /^queued( (running|retry))* (done|failed)$/
+
+describe('the engine, in process', () => {
+  let echo: Uint8Array
+  let spin: Uint8Array
+  let trap: Uint8Array
+
+  before(async () => {
+    await buildWasm()
+    echo = await readFile(wasmPath('echo'))
+    spin = await readFile(wasmPath('spin'))
+    trap = await readFile(wasmPath('trap'))
+  })
+
+  describe('with one worker', () => {
+    let testnet: Testnet
+    let requester: Peer
+    after(async () => { await testnet?.stop() })
+    before(async () => {
+      testnet = await createTestnet(1, { slots: 2 })
+      requester = await testnet.requester({ workerWaitMs: 1500 })
+    })
+
+    it('redundancy 2 fails clearly, saying how many distinct workers it found, and never runs twice on one worker', async () => {
+      const starts: string[] = []
+      testnet.workers[0]?.addEventListener('work:start', event => { starts.push(event.detail.job) })
+      await assert.rejects(requester.run({ module: echo, input: 'twice?', redundancy: 2 }), (err: Error) => {
+        assert.equal(err.name, 'NotEnoughWorkersError')
+        assert.match(err.message, /needs 2 distinct workers, and only 1 could take this job/)
+        return true
+      })
+      assert.equal(starts.length, 1, `the one worker ran the job ${starts.length} times`)
+    })
+  })
+
+  describe('with two workers', () => {
+    let testnet: Testnet
+    let requester: Peer
+    let events: Map<string, string[]>
+    after(async () => { await testnet?.stop() })
+    before(async () => {
+      testnet = await createTestnet(2, { slots: 2 })
+      requester = await testnet.requester({ workerWaitMs: 1500 })
+      events = recordEvents(requester)
+    })
+
+    it('redundancy 2 returns two receipts from two distinct workers', async () => {
+      const result = await requester.run({ module: echo, input: 'two workers', redundancy: 2 })
+      assert.equal(result.text(), 'TWO WORKERS')
+      const signers = result.receipts.map(r => r.receipt.worker)
+      assert.equal(new Set(signers).size, 2, `receipts signed by ${signers.join(', ')}`)
+      assert.deepEqual(new Set(signers), new Set(testnet.workers.map(w => w.id)))
+    })
+
+    it('checks a new worker\'s single results on the other worker', async () => {
+      const ran = new Map<string, Set<string>>()
+      for (const worker of testnet.workers) {
+        worker.addEventListener('work:start', event => { ran.set(event.detail.job, new Set([...(ran.get(event.detail.job) ?? []), worker.id])) })
+      }
+      const result = await requester.run({ module: echo, input: 'checked' })
+      assert.equal(ran.get(result.job.toString())?.size, 2, 'an unknown worker\'s result is run again elsewhere')
+    })
+
+    it('gives every job exactly one path through the state machine: successes, module failures, cancellations, missing workers', async () => {
+      await requester.run({ module: echo, input: 'fine' })
+      await assert.rejects(requester.run({ module: trap, input: '' }))
+      const controller = new AbortController()
+      const cancelled = requester.run({ module: spin, input: '5000', signal: controller.signal })
+      setTimeout(() => { controller.abort() }, 300)
+      await assert.rejects(cancelled)
+      await assert.rejects(requester.run({ module: echo, input: 'too much', redundancy: 4 }), { name: 'NotEnoughWorkersError' })
+      for await (const result of requester.map(echo, ['a', 'b', 'c', 'd'])) {
+        assert.ok(result.ok)
+      }
+      assert.ok(events.size >= 8, `events for ${events.size} jobs`)
+      for (const [job, sequence] of events) {
+        assert.match(sequence.join(' '), ONE_PATH, `job ${job}: ${sequence.join(' → ')}`)
+      }
+    })
+  })
+
+  describe('with a liar among three workers at redundancy 1', () => {
+    let testnet: Testnet
+    let requester: Peer
+    after(async () => { await testnet?.stop() })
+    before(async () => {
+      testnet = await createTestnet(3, { slots: 2, faulty: { count: 1, fault: 'wrong-output' } })
+      requester = await testnet.requester()
+    })
+
+    it('accepts no wrong output, bans the liar, and keeps its signed receipt as evidence', async () => {
+      const liar = testnet.workers[0] as Peer
+      const inputs = Array.from({ length: 60 }, (_, i) => `item ${i}`)
+      for await (const result of requester.map(echo, inputs, { concurrency: 8 })) {
+        assert.ok(result.ok, result.ok ? '' : result.error.message)
+        assert.equal(result.result.text(), inputs[result.index]?.toUpperCase())
+        assert.ok(result.result.receipts.every(r => r.receipt.worker !== liar.id), 'a receipt of the liar was accepted')
+      }
+      const record = requester.workers().find(w => w.peerId === liar.id)?.record
+      assert.ok(record?.banned != null, `the liar is not banned: ${JSON.stringify(record)}`)
+      assert.ok((await requester.evidence(liar.id)).length > 0)
+      for (const honest of testnet.workers.slice(1)) {
+        assert.equal(requester.workers().find(w => w.peerId === honest.id)?.record.banned, undefined, 'an honest worker was banned')
+      }
+    })
+  })
+
+  describe('with a worker that fakes failures', () => {
+    for (const fault of ['fake-timeout', 'fake-trap'] as const) {
+      for (const redundancy of [1, 2]) {
+        it(`${fault} at redundancy ${redundancy}: the job succeeds elsewhere and the faker is convicted`, async () => {
+          const testnet = await createTestnet(3, { slots: 2, faulty: { count: 1, fault } })
+          try {
+            const requester = await testnet.requester()
+            const faker = testnet.workers[0] as Peer
+            for (let i = 0; i < 6; i++) {
+              const result = await requester.run({ module: echo, input: `job ${i}`, redundancy })
+              assert.equal(result.text(), `JOB ${i}`)
+            }
+            const record = requester.workers().find(w => w.peerId === faker.id)?.record
+            assert.ok(record?.banned != null, `the faker was not convicted: ${JSON.stringify(record)}`)
+          } finally {
+            await testnet.stop()
+          }
+        })
+      }
+    }
+  })
+})
