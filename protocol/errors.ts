@@ -1,4 +1,4 @@
-import type { Receipt } from './wire/receipt-types.ts'
+import type { Receipt, SignedReceipt } from './wire/receipt-types.ts'
 
 /**
  * One error class per failure mode. Each carries what callers need:
@@ -14,8 +14,10 @@ export class WasmeshError extends Error {
   readonly code: string = 'WASMESH'
   readonly hint: string = ''
   readonly retryable: boolean = false
-  /** For a failure of the job itself: the signed receipt that reports it. */
+  /** For a failure of the job itself: the receipt that reports it. */
   receipt?: Receipt
+  /** For a failure of the job itself: the receipt's signed bytes, for `verifyReceipt` and `wasmesh verify`. */
+  signed?: SignedReceipt
   /** For a failure of the job itself: what the module wrote before it failed. */
   output?: Uint8Array
 

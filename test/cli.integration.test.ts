@@ -70,7 +70,7 @@ describe('wasmesh CLI across processes', () => {
     await writeFile(tampered, JSON.stringify({ ...json, receipt: { ...json.receipt, signed: toString(signed, 'base64') } }))
     const rejected = await runCli(['verify', tampered], network.env)
     assert.notEqual(rejected.code, 0)
-    assert.match(rejected.stderr, /InvalidReceiptError|MalformedMessageError/)
+    assert.match(rejected.stderr, /invalid receipt: /)
   })
 
   it('reports a module that is not Wasm with a clear error, and the worker stays up', async () => {

@@ -562,6 +562,7 @@ class JobRun {
         ? errorFromWire(receipt.error)
         : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
       error.receipt = receipt
+      error.signed = (accepted[0] as Delivered).verified.signed
       error.output = output
       await this.persistFailure(error)
       this.requester.emit('job:failed', { job: this.id, worker: receipt.worker, error, durationMs })

@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Presets, SingleBar } from 'cli-progress'
-import { createPeer, type RunOptions } from '../../../node/index.ts'
-import { resultJson } from '../format.ts'
+import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
+import { receiptJson, resultJson } from '../format.ts'
 import { stopWithin } from '../lifecycle.ts'
 import { EXIT_JOB_FAILED, reputationDir } from '../options.ts'
 import type { RunCommandOptions } from './run.ts'
@@ -54,6 +54,11 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
       } else {
         counts.failed++
         failures.push({ input: name, error: { name: r.error.name, message: r.error.message } })
+        const { receipt, signed } = r.error as WasmeshError
+        if (receipt != null && signed != null) {
+          // the module's own failure, signed: kept beside the successes' receipts, checkable with `wasmesh verify`
+          await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify({ ok: false, job: receipt.job.toString(), worker: receipt.worker, error: { name: r.error.name, message: r.error.message }, receipt: receiptJson(receipt, signed) }), stateDir)
+        }
       }
       if (r.replaces !== true) {
         bar.increment({ resumed: counts.resumed, failed: counts.failed })
