@@ -33,6 +33,26 @@ export const MAX_JOB_STREAMS_PER_CONNECTION = 4
 /** Requests one job stream may have in flight before the worker stops reading from it. */
 export const MAX_PIPELINED_REQUESTS = 256
 
+/** Answers a job stream may have waiting to be written before the worker stops reading from it (backpressure). */
+export const MAX_QUEUED_ANSWERS = 64
+
+/** Malformed frames a job stream may send before it is reset: a confused client gets answers, a flood gets cut off. */
+export const MAX_MALFORMED_FRAMES = 16
+
+/** Streams a peer may have reset for garbage within MISBEHAVIOUR_WINDOW_MS before its new ones are refused at once. */
+export const MAX_MISBEHAVIOUR = 3
+
+export const MISBEHAVIOUR_WINDOW_MS = 60_000
+
+/** Requesters a worker keeps in its line (and misbehaving peers it remembers): bounded against Sybil floods. */
+export const MAX_WAITING_REQUESTERS = 1024
+
+/** A job thread whose module ended holding more memory than this is replaced by a fresh one, to give the memory back. */
+export const RECYCLE_ABOVE_BYTES = 64 * 1024 * 1024
+
+/** How long a worker keeps a large output it added to its blockstore for the requester to fetch; then it is deleted. */
+export const OUTPUT_TTL_MS = 30_000
+
 export const DEFAULT_LIMITS = {
   timeoutMs: 30_000,
   memoryBytes: 256 * 1024 * 1024,
@@ -63,6 +83,21 @@ export const ADVERT_MISSES_TO_FORGET = 3
 /** Bounds of the re-publish interval an advert may announce. */
 export const ADVERT_INTERVAL_BOUNDS = { min: 100, max: 10 * 60 * 1000 } as const
 
+/** Peers a capacity table holds; in a full table a stranger waits until a stale stranger's place frees. */
+export const MAX_CAPACITY_PEERS = 1024
+
+/** Publishers whose advert rate is tracked (the oldest are forgotten first). */
+export const MAX_RATE_TRACKED = 16_384
+
+/** One publisher's adverts closer together than this are not forwarded: its own throttle is ADVERT_MIN_INTERVAL_MS. */
+export const MIN_ADVERT_SPACING_MS = ADVERT_MIN_INTERVAL_MS / 2
+
+/** Only peers heard of for at least this long stretch our advert interval: a burst of fresh identities cannot. */
+export const STRETCH_MIN_AGE_MS = 60_000
+
+/** The advert interval stretches at most this much (a minute at the 5 s base): peers must hear of us within minutes. */
+export const MAX_ADVERT_STRETCH = 12
+
 /** Cached module CIDs listed in one advert. */
 export const MAX_ADVERTISED_MODULES = 32
 
@@ -75,8 +110,41 @@ export const DEADLINE_GRACE_MS = 15_000
 /** How long a worker tries to fetch a job's module and input before it reports ContentFetchError: well inside the requester's grace, so the requester hears why. */
 export const FETCH_TIMEOUT_MS = 10_000
 
-/** Executions a job may use beyond twice its redundancy (for lost, late, refused or disagreeing ones) before it is reported as failed. */
-export const EXTRA_EXECUTIONS = 4
+/**
+ * Executions a job may use beyond twice its redundancy (for lost, late,
+ * refused, overdue or disagreeing ones) before it is reported as failed.
+ * Generous on purpose: a few hostile peers must not exhaust it, and the
+ * job's wait deadline bounds it in time anyway.
+ */
+export const EXTRA_EXECUTIONS = 16
+
+/** Jobs of ours a worker with no record may hold at once, whatever it advertises: a claim is not a record. */
+export const UNKNOWN_WORKER_SLOTS = 2
+
+/** A worker may hold one more of our jobs at once for every this many it delivered. */
+export const TRUSTED_SLOT_EVERY = 8
+
+/** The most of our jobs any one worker may hold at once. */
+export const MAX_SLOTS_PER_WORKER = 256
+
+/**
+ * A worker that has not said a word (not even `accepted`) this long after a
+ * job was sent is presumed silent, and the job is also sent elsewhere. A
+ * live worker answers within milliseconds: `accepted` goes out 5 ms after it
+ * takes a job.
+ */
+export const SILENCE_HEDGE_MS = 1_000
+
+/**
+ * Without an estimate of how long this module runs, a job still without a
+ * result after this long (or a quarter of its time limit, if less) is also
+ * sent elsewhere: a worker that heartbeats for ever cannot hold it to its
+ * whole time limit.
+ */
+export const FIRST_RUN_HEDGE_MS = 5_000
+
+/** With an estimate, a job is also sent elsewhere after this many times it. */
+export const HEDGE_FACTOR = 4
 
 /** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
 export const BUSY_BACKOFF_MS = 20

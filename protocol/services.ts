@@ -67,7 +67,8 @@ export interface Services {
 export function createServices (components: PeerComponents, init: PeerInit): Services {
   const { libp2p, content, datastore } = components
   const reputation = reputationService()({ datastore: components.reputationStore ?? datastore })
-  const capacity = capacityService({ intervalMs: init.advertIntervalMs })({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
+  const knows = (peerId: string): boolean => reputation.hasDelivered(peerId) || libp2p.getConnections().some(c => c.remotePeer.toString() === peerId)
+  const capacity = capacityService({ intervalMs: init.advertIntervalMs })({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p, knows })
   const client = jobClient()({ libp2p, events: libp2p, capacity })
   const results = new ResultStore({ datastore, content })
   const auditor = new Auditor({ content, createExecutor: components.createExecutor })

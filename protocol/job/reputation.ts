@@ -99,6 +99,11 @@ export class Reputation extends TypedEventEmitter<ReputationEvents> {
     return (record.successes + 1) / (record.successes + bad + 2)
   }
 
+  /** Whether the worker ever delivered to us (without creating a record for a stranger). */
+  hasDelivered (peerId: string): boolean {
+    return (this.records.get(peerId)?.successes ?? 0) > 0
+  }
+
   isBanned (peerId: string): boolean {
     return this.records.get(peerId)?.banned != null
   }

@@ -1,7 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, HEALING_MEMORY, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
-import { CancelledError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
+import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { CancelledError, ContentFetchError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
 import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
 import { createJobState, plan, transition, IN_FLIGHT, TERMINAL, type Execution, type ExecutionPhase, type ExecutionPurpose, type JobInput, type JobState } from './state.ts'
@@ -108,8 +108,10 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   private readonly running = new Map<string, Promise<RunResult>>()
   /** The workers each result accepted in this session rests on, oldest first, at most HEALING_MEMORY of them. */
   private readonly restsOn = new Map<string, readonly string[]>()
-  /** Workers that answered busy, and until when we leave them be. */
+  /** Workers that answered busy or could not be reached, and until when we leave them be. */
   private readonly busyUntil = new Map<string, { until: number, strikes: number }>()
+  /** How long jobs of each module took to come back, as we measured it (smoothed), for hedging. */
+  private readonly roundTrips = new Map<string, number>()
   private firstAdvertAt?: number
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
@@ -233,8 +235,26 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   }
 
   /** A worker delivered: it is no longer backing off. @internal for JobRun */
-  delivered (worker: string): void {
+  delivered (worker: string, module: string, roundTripMs: number): void {
     this.busyUntil.delete(worker)
+    const known = this.roundTrips.get(module)
+    this.roundTrips.set(module, known == null ? roundTripMs : known * 0.8 + roundTripMs * 0.2)
+    if (this.roundTrips.size > HEALING_MEMORY) {
+      this.roundTrips.delete(this.roundTrips.keys().next().value as string)
+    }
+  }
+
+  /**
+   * How long an execution may go without a result before the job is also
+   * sent elsewhere: HEDGE_FACTOR times the usual round trip of the module,
+   * or, with none measured yet, FIRST_RUN_HEDGE_MS (a quarter of the time
+   * limit if less). Never less than SILENCE_HEDGE_MS.
+   * @internal for JobRun
+   */
+  hedgeAfter (job: EncodedJob): number {
+    const usual = this.roundTrips.get(job.spec.module.toString())
+    const after = usual != null ? HEDGE_FACTOR * usual : Math.min(FIRST_RUN_HEDGE_MS, job.spec.limits.timeoutMs / 4)
+    return Math.max(SILENCE_HEDGE_MS, after)
   }
 
   /** An accepted result rests on these workers' receipts. @internal for JobRun */
@@ -300,6 +320,8 @@ class JobRun {
   private fatal?: Error
   /** When the job started waiting for workers it does not have. */
   private waitingSince?: number
+  /** When each execution was sent, and when its worker first said anything. */
+  private readonly timing = new Map<number, { sentAt: number, heardAt?: number }>()
 
   constructor (requester: Requester, job: EncodedJob, options: ExecuteOptions, state: JobState) {
     this.requester = requester
@@ -326,7 +348,8 @@ class JobRun {
         if (this.fatal != null) {
           throw this.fail(this.fatal)
         }
-        const next = plan(this.state, { maxExecutions: this.maxExecutions() })
+        const overdue = this.overdue()
+        const next = plan(this.state, { maxExecutions: this.maxExecutions(), overdue })
         if (next.action === 'accept') {
           const result = await this.settle(next.agreeing, next.dissenting, started)
           if (result != null) {
@@ -335,9 +358,11 @@ class JobRun {
         } else if (next.action === 'launch') {
           await this.launch(next.count, next.purpose)
         } else if (next.action === 'wait') {
-          await this.requester.waitForChange(1000, this.signal)
+          await this.requester.waitForChange(this.untilNextOverdue(), this.signal)
+        } else if (next.unchecked != null && await this.settleUnchecked(next.unchecked)) {
+          continue
         } else {
-          throw this.fail(new JobFailedError(`job ${this.id} failed: ${next.reason}${this.lastError()}`, this.errors()))
+          throw this.fail(this.failure(next.reason))
         }
       }
     } catch (err) {
@@ -349,6 +374,64 @@ class JobRun {
     } finally {
       this.controller.abort(new CancelledError('the job has ended'))
     }
+  }
+
+  /** In-flight executions we stopped counting on: silent past SILENCE_HEDGE_MS, or without a result past the hedge time. */
+  private overdue (): Set<number> {
+    const now = performance.now()
+    const hedgeAfter = this.requester.hedgeAfter(this.job)
+    const overdue = new Set<number>()
+    for (const execution of this.state.executions) {
+      const timing = this.timing.get(execution.id)
+      if (timing != null && IN_FLIGHT.has(execution.phase) && (now - timing.sentAt > hedgeAfter || (timing.heardAt == null && now - timing.sentAt > SILENCE_HEDGE_MS))) {
+        overdue.add(execution.id)
+      }
+    }
+    return overdue
+  }
+
+  /** How long to wait before an execution in flight becomes overdue (at most a second: adverts may change things sooner). */
+  private untilNextOverdue (): number {
+    const now = performance.now()
+    const hedgeAfter = this.requester.hedgeAfter(this.job)
+    let wait = 1000
+    for (const execution of this.state.executions) {
+      const timing = this.timing.get(execution.id)
+      if (timing != null && IN_FLIGHT.has(execution.phase)) {
+        const silentAt = timing.heardAt == null ? timing.sentAt + SILENCE_HEDGE_MS : Infinity
+        wait = Math.min(wait, Math.min(silentAt, timing.sentAt + hedgeAfter) - now + 1)
+      }
+    }
+    return Math.max(1, wait)
+  }
+
+  /**
+   * The single result's check could not be had (checkers lost, silent or
+   * busy to the end of the budget): our own run settles it when we can,
+   * else the result stands, resting on one worker's word.
+   */
+  private async settleUnchecked (unchecked: readonly Execution[]): Promise<boolean> {
+    const audit = await this.audit()
+    if (audit == null) {
+      this.apply({ type: 'want', quorum: unchecked.length })
+      return true
+    }
+    if (audit === unchecked[0]?.outcome) {
+      return true // the plan accepts the group our run agrees with
+    }
+    for (const execution of unchecked) {
+      await this.requester.components.reputation.convict(this.evidence(this.delivered.get(execution.id)?.verified, audit), `signed an outcome for job ${this.id} that our own run contradicted`)
+    }
+    return false
+  }
+
+  /** The error a job fails with: the cause every execution ran into, when there was one. */
+  private failure (reason: string): Error {
+    const errors = this.errors()
+    if (errors.length > 0 && errors.every(e => e.name === ContentFetchError.NAME)) {
+      return new ContentFetchError(`job ${this.id} failed: none of the ${errors.length} workers it tried could fetch what it needs (${errors.at(-1)?.message ?? ''}); keep a peer that holds the module and input online, or pass their bytes`)
+    }
+    return new JobFailedError(`job ${this.id} failed: ${reason}${this.lastError()}`, errors)
   }
 
   private maxExecutions (): number {
@@ -416,7 +499,7 @@ class JobRun {
         ? new NoWorkersError(`no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`)
         : purpose === 'replica' && this.job.spec.redundancy > 1
           ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${found} could take this job within ${waitMs} ms`)
-          : new JobFailedError(`job ${this.id} failed: none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)${this.lastError()}`, this.errors()))
+          : this.failure(`none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy or lost answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)`))
     }
     await this.requester.waitForChange(Math.max(1, Math.min(1000, waitMs - (Date.now() - this.waitingSince))), this.signal)
   }
@@ -427,13 +510,19 @@ class JobRun {
     const deadlineMs = this.job.spec.limits.timeoutMs + (this.requester.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
     const deadline = AbortSignal.timeout(deadlineMs)
     const sentAt = performance.now()
+    const timing: { sentAt: number, heardAt?: number } = { sentAt }
+    this.timing.set(id, timing)
     let verified: VerifiedReceipt
     try {
       this.apply({ type: 'execution', id, phase: 'sent' })
       const signed = await client.submit(worker, this.job, {
         signal: AbortSignal.any([this.signal, deadline]),
-        onAccepted: () => { this.settleExecution(id, 'running') }
+        onAccepted: () => {
+          timing.heardAt = performance.now()
+          this.settleExecution(id, 'running')
+        }
       })
+      timing.heardAt ??= performance.now()
       this.settleExecution(id, 'receipted')
       verified = await verifyReceipt(signed, { job: this.job.cid, worker })
     } catch (err) {
@@ -449,8 +538,12 @@ class JobRun {
               : error instanceof WasmeshError && !error.retryable ? 'failed' : 'lost'
       const reported = phase === 'timed-out' ? new DeadlineError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`) : error
       this.settleExecution(id, phase, reported)
-      if (phase === 'busy') {
+      if (phase === 'busy' || phase === 'lost') {
+        // full, unreachable or gone: leave it be for a while, longer each time in a row
         this.requester.backOff(worker)
+      }
+      if (phase === 'busy') {
+        // not held against a worker that is merely full: the backoff is its cost
       } else if (phase === 'failed') {
         // the worker refused the job itself (malformed, too large): believed once a second worker says the same, or nobody else can try
         const same = this.state.executions.filter(e => e.phase === 'failed' && e.error?.name === error.name)
@@ -469,7 +562,7 @@ class JobRun {
       const output = await this.outputOf(verified.receipt)
       this.checkTimeClaim(verified, roundTripMs)
       this.delivered.set(id, { verified, output })
-      this.requester.delivered(worker)
+      this.requester.delivered(worker, this.job.spec.module.toString(), roundTripMs)
       reputation.succeeded(worker, roundTripMs)
       this.settleExecution(id, 'verified', undefined, outcomeKey(verified.receipt))
     } catch (err) {
@@ -545,6 +638,12 @@ class JobRun {
     }
     for (const execution of verdict.slow) {
       reputation.failed(execution.worker, 'timeout')
+    }
+    // outrun while silent or far slower than usual: that counts against them, and they are left be for a while
+    for (const id of this.overdue()) {
+      const straggler = this.state.executions[id] as Execution
+      reputation.failed(straggler.worker, 'timeout')
+      this.requester.backOff(straggler.worker)
     }
     if (verdict.accepted.length > 1) {
       for (const execution of verdict.accepted) {

@@ -1,13 +1,15 @@
+import { MAX_SLOTS_PER_WORKER, TRUSTED_SLOT_EVERY, UNKNOWN_WORKER_SLOTS } from '../constants.ts'
 import type { PeerCapacity } from '../net/capacity.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import type { Reputation } from './reputation.ts'
 
 /**
  * Picks workers for jobs from the capacity adverts, with no coordinator:
- * every requester ranks the peers it has heard from by free slots (minus
- * what it already sent them), whether the module is cached there, their
- * reputation with this requester, and their round-trip time. Banned peers
- * are never picked.
+ * every requester ranks the peers it has heard from by its own record of
+ * them, whether the module is cached there, the room they have for our jobs
+ * (what they advertise, bounded by what they have earned, minus what we
+ * already sent them), and the round trip we measured. Banned peers are never
+ * picked.
  */
 export interface SchedulerComponents {
   reputation: Reputation
@@ -45,19 +47,32 @@ export class Scheduler {
       advert.abis.includes(job.spec.abi) && advert.memoryBytes >= job.spec.limits.memoryBytes)
   }
 
-  /** Workers able to take the job now, best first. */
+  /**
+   * How many of our jobs a worker may hold at once. An advert is a claim:
+   * a stranger gets UNKNOWN_WORKER_SLOTS whatever it advertises, and more
+   * only as it delivers (one more per TRUSTED_SLOT_EVERY successes), so a
+   * peer advertising a thousand slots cannot draw our jobs away from
+   * workers with a record.
+   */
+  trustedSlots (peerId: string, advertised: number): number {
+    const { successes } = this.reputation.get(peerId)
+    return Math.min(advertised, UNKNOWN_WORKER_SLOTS + Math.floor(successes / TRUSTED_SLOT_EVERY), MAX_SLOTS_PER_WORKER)
+  }
+
+  /** Workers able to take the job now, best first: record first, then the module cached there, then room, then round trip. */
   rank (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
     for (const candidate of this.eligible(job, candidates, exclude)) {
       const { advert, peerId } = candidate
       // what we sent since its advert may already fill it; other requesters' jobs show up as `busy` answers
-      const free = advert.slots.total - this.inFlightTo(peerId)
+      const slots = this.trustedSlots(peerId, advert.slots.total)
+      const free = slots - this.inFlightTo(peerId)
       if (free <= 0) {
         continue
       }
       const cached = advert.cached.some(cid => cid.equals(job.spec.module))
-      const latencyPenalty = (this.reputation.get(peerId).latencyMs ?? 0) / 100
-      scored.push({ candidate, score: (cached ? 2 : 0) + this.reputation.score(peerId) * 2 + Math.min(advert.slots.free, free, 8) / 8 - latencyPenalty })
+      const latencyPenalty = Math.min(1, (this.reputation.get(peerId).latencyMs ?? 0) / 100)
+      scored.push({ candidate, score: this.reputation.score(peerId) * 4 + (cached ? 1 : 0) + free / slots - latencyPenalty })
     }
     return scored.sort((a, b) => b.score - a.score).map(s => s.candidate)
   }

@@ -169,11 +169,13 @@ export type Plan =
   | { action: 'accept', outcome: string, agreeing: readonly Execution[], dissenting: readonly Execution[] }
   | { action: 'launch', count: number, purpose: ExecutionPurpose }
   | { action: 'wait' }
-  | { action: 'give-up', reason: string }
+  | { action: 'give-up', reason: string, unchecked?: readonly Execution[] }
 
 export interface PlanLimits {
   /** Executions a job may use in all before it is given up. */
   maxExecutions: number
+  /** In-flight executions the requester has stopped counting on (silent, or far slower than usual): others are launched beside them. */
+  overdue?: ReadonlySet<number>
 }
 
 /** Verified executions grouped by what they reported, largest group first. */
@@ -205,16 +207,19 @@ export function plan (state: JobState, limits: PlanLimits): Plan {
   if (best.length >= quorum) {
     return { action: 'accept', outcome: best[0]?.outcome as string, agreeing: best, dissenting: groups.slice(1).flat() }
   }
-  const inFlight = state.executions.filter(e => IN_FLIGHT.has(e.phase)).length
+  const inFlight = state.executions.filter(e => IN_FLIGHT.has(e.phase) && limits.overdue?.has(e.id) !== true).length
   const wanted = state.executions.length === 0 ? state.wanted.replicas : quorum - best.length
   if (inFlight >= wanted) {
     return { action: 'wait' }
   }
   const spent = state.executions.filter(e => e.phase !== 'busy').length
   if (spent >= limits.maxExecutions) {
-    return inFlight > 0
-      ? { action: 'wait' }
-      : { action: 'give-up', reason: groups.length > 1 ? `${groups.flat().length} workers disagreed on the output and no ${quorum} of them agreed` : `it used all ${limits.maxExecutions} executions it may` }
+    if (state.executions.some(e => IN_FLIGHT.has(e.phase))) {
+      return { action: 'wait' }
+    }
+    // a single result whose check could not be had: the requester decides whether it stands
+    const unchecked = groups.length === 1 && best.length >= state.wanted.replicas ? { unchecked: best } : {}
+    return { action: 'give-up', reason: groups.length > 1 ? `${groups.flat().length} workers disagreed on the output and no ${quorum} of them agreed` : `it used all ${limits.maxExecutions} executions it may`, ...unchecked }
   }
   const verified = groups.flat().length
   const purpose: ExecutionPurpose = groups.length > 1 ? 'decider' : verified >= state.wanted.replicas ? 'check' : 'replica'

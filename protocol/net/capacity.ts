@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../wire/advert.ts'
-import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC } from '../constants.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC, MAX_ADVERT_STRETCH, MAX_CAPACITY_PEERS, MAX_RATE_TRACKED, MIN_ADVERT_SPACING_MS, STRETCH_MIN_AGE_MS } from '../constants.ts'
 import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 
 export interface CapacityComponents {
@@ -8,6 +8,8 @@ export interface CapacityComponents {
   peerId: PeerId
   /** libp2p's events: a peer that disconnects is forgotten at once. */
   events: TypedEventTarget<Libp2pEvents>
+  /** Whether we know a peer (connected to it, or have a record of it): such peers keep their place in a full table. */
+  knows?: (peerId: string) => boolean
 }
 
 export interface CapacityInit {
@@ -23,6 +25,8 @@ export interface PeerCapacity {
   advert: CapacityAdvert
   /** When we received it (ms since epoch, local clock). */
   seenAt: number
+  /** When we first heard of this peer (ms since epoch, local clock). */
+  firstSeenAt: number
 }
 
 /** What a peer says in its advert; the service adds `seq` and `intervalMs` when it publishes. */
@@ -52,6 +56,8 @@ export class CapacityService extends EventTarget {
   private readonly minIntervalMs: number
   private publishTimer?: ReturnType<typeof setTimeout>
   private lastPublishAt = 0
+  /** Each publisher's last advert that passed validation: when, and its sequence number. */
+  private readonly lastAccepted = new Map<string, { at: number, seq: number }>()
 
   constructor (components: CapacityComponents, init: CapacityInit = {}) {
     super()
@@ -78,8 +84,15 @@ export class CapacityService extends EventTarget {
    * factor, and requesters learn the rest from `busy` answers.
    */
   private stretch (): number {
-    const peers = this.table.size + 1
-    return Math.max(1, peers / (2 * Math.log2(Math.max(peers, 2))))
+    // only peers that stayed a while count: a burst of fresh identities (a Sybil flood) must not silence us
+    const now = Date.now()
+    let settled = 1
+    for (const entry of this.table.values()) {
+      if (now - entry.firstSeenAt >= STRETCH_MIN_AGE_MS) {
+        settled++
+      }
+    }
+    return Math.min(MAX_ADVERT_STRETCH, Math.max(1, settled / (2 * Math.log2(Math.max(settled, 2)))))
   }
 
   private schedule (): void {
@@ -185,16 +198,58 @@ export class CapacityService extends EventTarget {
     this.dispatchEvent(new CustomEvent('published', { detail: published }))
   }
 
+  /**
+   * Runs on every advert before gossipsub forwards it, here and on every
+   * relay: malformed ones are rejected (and count against the peer that
+   * sent them), and one publisher's adverts coming faster than
+   * MIN_ADVERT_SPACING_MS, or replayed, are ignored (not forwarded), so a
+   * flood from one identity dies at the first hop.
+   */
   private readonly validate = (_from: PeerId, message: Message): TopicValidatorResult => {
     if (message.type !== 'signed') {
       return TopicValidatorResult.Reject
     }
+    let advert: CapacityAdvert
     try {
-      decodeAdvert(message.data)
-      return TopicValidatorResult.Accept
+      advert = decodeAdvert(message.data)
     } catch {
       return TopicValidatorResult.Reject
     }
+    const publisher = message.from.toString()
+    const now = Date.now()
+    const last = this.lastAccepted.get(publisher)
+    if (last != null && (now - last.at < MIN_ADVERT_SPACING_MS || advert.seq <= last.seq)) {
+      return TopicValidatorResult.Ignore
+    }
+    this.lastAccepted.delete(publisher)
+    this.lastAccepted.set(publisher, { at: now, seq: advert.seq })
+    if (this.lastAccepted.size > MAX_RATE_TRACKED) {
+      this.lastAccepted.delete(this.lastAccepted.keys().next().value as string)
+    }
+    return TopicValidatorResult.Accept
+  }
+
+  /**
+   * Whether a new peer may enter a full table: it may push out the stalest
+   * stranger (a peer we are not connected to and have no record of), but
+   * only if it is not a stranger itself, or the stalest one has gone quiet.
+   */
+  private makeRoom (peerId: string): boolean {
+    if (this.table.size < MAX_CAPACITY_PEERS) {
+      return true
+    }
+    const isKnown = (id: string): boolean => this.components.knows?.(id) === true
+    let stalest: PeerCapacity | undefined
+    for (const entry of this.table.values()) {
+      if (!isKnown(entry.peerId) && (stalest == null || entry.seenAt < stalest.seenAt)) {
+        stalest = entry
+      }
+    }
+    if (stalest == null || (!isKnown(peerId) && Date.now() - stalest.seenAt < stalest.advert.intervalMs)) {
+      return false
+    }
+    this.table.delete(stalest.peerId)
+    return true
   }
 
   private readonly onMessage = (event: CustomEvent<Message>): void => {
@@ -227,7 +282,10 @@ export class CapacityService extends EventTarget {
       this.forget(peerId)
       return
     }
-    this.table.set(peerId, { peerId, advert, seenAt: Date.now() })
+    if (known == null && !this.makeRoom(peerId)) {
+      return
+    }
+    this.table.set(peerId, { peerId, advert, seenAt: Date.now(), firstSeenAt: known?.firstSeenAt ?? Date.now() })
     this.dispatchEvent(new Event('change'))
   }
 

@@ -193,7 +193,7 @@ class Session {
             continue
           case 'busy':
             this.pending.delete(response.id)
-            pending.reject(new WorkerBusyError('the worker has no free slot'))
+            pending.reject(new WorkerBusyError(`the worker has no free slot${response.ahead != null && response.ahead > 0 ? ` (${response.ahead} requester${response.ahead === 1 ? '' : 's'} ahead in its line)` : ''}`))
             continue
           case 'error':
             this.pending.delete(response.id)

@@ -11,6 +11,7 @@ import { ExecutorError, TimeLimitError, WasmeshError, errorToWire } from '../err
 import type { Abi, ExecuteRequest, ExecuteResult, Executor } from './executor.ts'
 import { compileModule } from './compile.ts'
 import { memoryPages } from './prepare.ts'
+import { RECYCLE_ABOVE_BYTES } from '../constants.ts'
 import type { RunRequest } from './run.ts'
 import { READY } from './worker.ts'
 import type { JobMessage, JobReply } from './worker.ts'
@@ -338,6 +339,10 @@ class Slot {
       this.#job = {
         reply: reply => {
           finish()
+          if ((reply.memoryBytes ?? 0) > RECYCLE_ABOVE_BYTES) {
+            // the engine keeps a big memory's pages for the thread's lifetime: a fresh thread gives them back
+            this.#replace()
+          }
           resolve(reply)
         },
         died: reason => {

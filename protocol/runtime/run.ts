@@ -38,6 +38,8 @@ export interface RunOutcome {
   error?: { name: string, message: string }
   /** The writable mounts' final trees, when the module ran. */
   mounts?: MountResult[]
+  /** How much linear memory the module held at the end: the host recycles a worker after a big one. */
+  memoryBytes?: number
 }
 
 const REQUIRED_EXPORTS: Record<Abi, ReadonlyArray<readonly [string, WebAssembly.ImportExportKind]>> = {
@@ -80,6 +82,9 @@ export function runModule (module: WebAssembly.Module, request: RunRequest): Run
     if (mounts !== undefined) {
       result.mounts = mounts
     }
+    if (memory !== undefined) {
+      result.memoryBytes = memory.buffer.byteLength
+    }
     return result
   }
   try {
@@ -115,9 +120,10 @@ function classify (err: unknown, memory: WebAssembly.Memory | undefined, memoryB
     return errorToWire(err)
   }
   // A trap with memory at its cap is almost always an allocator giving up
-  // after memory.grow failed; a RangeError before the instance exists is the
-  // engine failing to allocate the initial memory.
-  const atCap = memory !== undefined && memory.buffer.byteLength + PAGE_BYTES > memoryBytes
+  // after memory.grow failed (allocators grow in steps, often megabytes, so
+  // "at the cap" means within a sixteenth of it); a RangeError before the
+  // instance exists is the engine failing to allocate the initial memory.
+  const atCap = memory !== undefined && memory.buffer.byteLength + Math.max(PAGE_BYTES, memoryBytes / 16) > memoryBytes
   if ((err instanceof WebAssembly.RuntimeError && atCap) || (err instanceof RangeError && (atCap || memory === undefined))) {
     return errorToWire(new MemoryLimitError(`the module needed more than ${formatMiB(memoryBytes)} MiB of memory, the job's limit`))
   }

@@ -1,4 +1,6 @@
+import * as dagPb from '@ipld/dag-pb'
 import { unixfs, type UnixFS } from '@helia/unixfs'
+import { concat } from 'uint8arrays/concat'
 import { ContentFetchError, InputTooLargeError, WasmeshError } from '../errors.ts'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
@@ -28,6 +30,31 @@ export class ContentStore {
 
   async add (bytes: Uint8Array, signal?: AbortSignal): Promise<CID> {
     return this.fs.addBytes(bytes, { signal })
+  }
+
+  /**
+   * Deletes the content's blocks from our blockstore (its root, the nodes
+   * below it and their raw leaves), without asking the network for any
+   * block we no longer have. A worker uses it for outputs once they have
+   * been fetched: they are the requester's to keep, not ours.
+   */
+  async remove (cid: CID, signal?: AbortSignal): Promise<void> {
+    const { blockstore } = this.helia
+    const pending = [cid]
+    while (pending.length > 0) {
+      const next = pending.pop() as CID
+      if (!await blockstore.has(next, { signal })) {
+        continue
+      }
+      if (next.code === dagPb.code) {
+        const chunks: Uint8Array[] = []
+        for await (const chunk of blockstore.get(next, { signal })) {
+          chunks.push(chunk)
+        }
+        pending.push(...dagPb.decode(concat(chunks)).Links.map(link => link.Hash))
+      }
+      await blockstore.delete(next, { signal })
+    }
   }
 
   /** Whether the content's root block is stored here, so reading it needs no network. */

@@ -11,6 +11,7 @@ import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
  *   worker → requester: accepted | busy | receipt | error | alive
  *
  * `alive` (id 0) is the worker's heartbeat while it has jobs in flight.
+ * `busy` may say how many requesters are ahead in the worker's line.
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }
@@ -18,7 +19,7 @@ export type JobRequest =
 
 export type JobResponse =
   | { type: 'accepted', id: number }
-  | { type: 'busy', id: number }
+  | { type: 'busy', id: number, ahead?: number }
   | { type: 'receipt', id: number, receipt: Uint8Array }
   | { type: 'error', id: number, error: { name: string, message: string } }
   | { type: 'alive', id: 0 }
@@ -49,9 +50,11 @@ export function decodeResponse (bytes: Uint8Array): JobResponse {
   const id = asInteger(message.id, 'response id', 0, MAX_ID)
   switch (message.type) {
     case 'accepted':
+      onlyKeys(message, ['type', 'id'], 'accepted response')
+      return { type: 'accepted', id }
     case 'busy':
-      onlyKeys(message, ['type', 'id'], `${message.type} response`)
-      return { type: message.type, id }
+      onlyKeys(message, ['type', 'id', 'ahead'], 'busy response')
+      return message.ahead === undefined ? { type: 'busy', id } : { type: 'busy', id, ahead: asInteger(message.ahead, 'busy.ahead', 0, MAX_ID) }
     case 'alive':
       onlyKeys(message, ['type', 'id'], 'alive response')
       return { type: 'alive', id: 0 }

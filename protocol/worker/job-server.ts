@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from '../wire/cbor.ts'
-import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MESSAGE_BYTES, MAX_PIPELINED_REQUESTS } from '../constants.ts'
+import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, OUTPUT_TTL_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MALFORMED_FRAMES, MAX_MESSAGE_BYTES, MAX_MISBEHAVIOUR, MAX_PIPELINED_REQUESTS, MAX_QUEUED_ANSWERS, MAX_WAITING_REQUESTERS, MISBEHAVIOUR_WINDOW_MS } from '../constants.ts'
 import { errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
@@ -10,6 +10,7 @@ import type { TestFault } from './test-faults.ts'
 import type { ContentStore } from '../store/content.ts'
 import type { Executor } from '../runtime/executor.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 
 
 export interface JobServerComponents {
@@ -50,6 +51,13 @@ export class JobServer extends EventTarget {
   private readonly running = new Set<AbortController>()
   /** Requesters turned away and still asking: since when, and when last. */
   private readonly waiting = new Map<string, { since: number, last: number }>()
+  /** Slots each requester holds now. */
+  private readonly held = new Map<string, number>()
+  /** Large outputs kept for their requesters to fetch, until when. */
+  private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
+  private sweeper?: ReturnType<typeof setInterval>
+  /** Peers whose job streams were reset for garbage: how many times, since when. */
+  private readonly misbehaviour = new Map<string, { count: number, since: number }>()
   private busy = 0
 
   constructor (components: JobServerComponents, init: JobServerInit) {
@@ -82,16 +90,24 @@ export class JobServer extends EventTarget {
       // retryable: the job is fine, this worker is going away
       controller.abort(new WorkerLostError('the worker is shutting down'))
     }
+    await this.sweepOutputs(true)
   }
 
   private async serve (stream: Stream, requester: string): Promise<void> {
+    if (this.misbehaved(requester)) {
+      stream.abort(new MalformedMessageError('too many malformed job streams from this peer lately'))
+      return
+    }
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const inFlight = new Map<number, AbortController>()
     let writes = Promise.resolve()
+    let queued = 0
+    let malformed = 0
     const send = (response: JobResponse): void => {
+      queued++
       writes = writes.then(async () => { await lp.write(encodeMessage(response)) }).catch(() => {
         // the requester went away; the read loop below sees the stream end and cleans up
-      })
+      }).finally(() => { queued-- })
     }
     // a stalled worker (the test fault) is one that fell silent: no heartbeat either
     const heartbeat = setInterval(() => {
@@ -101,11 +117,19 @@ export class JobServer extends EventTarget {
     }, HEARTBEAT_INTERVAL_MS)
     try {
       while (true) {
+        // backpressure: stop reading while answers wait to be written, so a peer that never reads cannot grow our memory
+        if (queued > MAX_QUEUED_ANSWERS) {
+          await writes
+        }
         const request = await lp.read()
         let message
         try {
           message = decodeRequest(request.subarray())
         } catch (err) {
+          if (++malformed > MAX_MALFORMED_FRAMES) {
+            this.recordMisbehaviour(requester)
+            throw err // a stream of garbage is not worth answering frame by frame: reset it
+          }
           send({ type: 'error', id: 0, error: errorToWire(err) })
           continue
         }
@@ -114,8 +138,7 @@ export class JobServer extends EventTarget {
           continue
         }
         if (!this.admits(requester) || inFlight.size >= MAX_PIPELINED_REQUESTS) {
-          this.turnAway(requester)
-          send({ type: 'busy', id: message.id })
+          send({ type: 'busy', id: message.id, ahead: this.turnAway(requester) })
           continue
         }
         let job: EncodedJob
@@ -127,7 +150,7 @@ export class JobServer extends EventTarget {
         }
         const controller = new AbortController()
         inFlight.set(message.id, controller)
-        this.acquire(controller)
+        this.acquire(controller, requester)
         // a fast job's receipt says all that `accepted` would: announce only jobs still running after a moment
         const acceptedNotice = setTimeout(() => { send({ type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
@@ -137,7 +160,7 @@ export class JobServer extends EventTarget {
             clearTimeout(acceptedNotice)
             // free the slot before answering: the requester sends its next job as soon as it reads this
             inFlight.delete(message.id)
-            this.release(controller)
+            this.release(controller, requester)
             send(response)
             this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
           })
@@ -179,23 +202,89 @@ export class JobServer extends EventTarget {
     if (free <= ahead) {
       return false
     }
+    // while others wait, nobody takes more than an equal share of the slots
+    const others = [...this.waiting.keys()].filter(peer => peer !== requester).length
+    if (others > 0 && (this.held.get(requester) ?? 0) >= Math.ceil(this.slots / (this.held.size + others + (this.held.has(requester) ? 0 : 1)))) {
+      return false
+    }
     this.waiting.delete(requester)
     return true
   }
 
-  private turnAway (requester: string): void {
+  /** Puts a requester in line (or keeps it there) and returns how many are ahead of it. */
+  private turnAway (requester: string): number {
     const now = Date.now()
-    this.waiting.set(requester, { since: this.waiting.get(requester)?.since ?? now, last: now })
+    const since = this.waiting.get(requester)?.since ?? now
+    if (this.waiting.size < MAX_WAITING_REQUESTERS || this.waiting.has(requester)) {
+      this.waiting.set(requester, { since, last: now })
+    }
+    let ahead = 0
+    for (const [peer, wait] of this.waiting) {
+      if (peer !== requester && wait.since < since) {
+        ahead++
+      }
+    }
+    return ahead
   }
 
-  private acquire (controller: AbortController): void {
+  /**
+   * A large output goes by CID: we keep its blocks for OUTPUT_TTL_MS, long
+   * enough for the requester (and a checker) to fetch them, then delete them,
+   * so outputs do not fill the worker's disk.
+   */
+  private keepForFetching (cid: CID): CID {
+    this.outputs.set(cid.toString(), { cid, expiresAt: Date.now() + OUTPUT_TTL_MS })
+    this.sweeper ??= setInterval(() => { void this.sweepOutputs(false) }, OUTPUT_TTL_MS / 3)
+    return cid
+  }
+
+  private async sweepOutputs (all: boolean): Promise<void> {
+    const now = Date.now()
+    for (const [key, { cid, expiresAt }] of this.outputs) {
+      if (all || expiresAt <= now) {
+        this.outputs.delete(key)
+        await this.components.content.remove(cid).catch(() => {})
+      }
+    }
+    if (this.outputs.size === 0) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+  }
+
+  /** Whether a peer reset so many job streams with garbage lately that its new ones are refused at once. */
+  private misbehaved (requester: string): boolean {
+    const record = this.misbehaviour.get(requester)
+    if (record != null && Date.now() - record.since > MISBEHAVIOUR_WINDOW_MS) {
+      this.misbehaviour.delete(requester)
+      return false
+    }
+    return (record?.count ?? 0) >= MAX_MISBEHAVIOUR
+  }
+
+  private recordMisbehaviour (requester: string): void {
+    const record = this.misbehaviour.get(requester)
+    if (record == null && this.misbehaviour.size >= MAX_WAITING_REQUESTERS) {
+      this.misbehaviour.delete(this.misbehaviour.keys().next().value as string)
+    }
+    this.misbehaviour.set(requester, { count: (record?.count ?? 0) + 1, since: record?.since ?? Date.now() })
+  }
+
+  private acquire (controller: AbortController, requester: string): void {
     this.busy++
+    this.held.set(requester, (this.held.get(requester) ?? 0) + 1)
     this.running.add(controller)
     this.dispatchEvent(new Event('slots'))
   }
 
-  private release (controller: AbortController): void {
+  private release (controller: AbortController, requester: string): void {
     this.busy--
+    const held = (this.held.get(requester) ?? 1) - 1
+    if (held > 0) {
+      this.held.set(requester, held)
+    } else {
+      this.held.delete(requester)
+    }
     this.running.delete(controller)
     this.dispatchEvent(new Event('slots'))
   }
@@ -213,7 +302,7 @@ export class JobServer extends EventTarget {
       job: job.cid,
       worker: peerId.toString(),
       exitCode: run.exitCode,
-      output: output.byteLength <= MAX_INLINE_BYTES ? output : await content.add(output, signal),
+      output: output.byteLength <= MAX_INLINE_BYTES ? output : this.keepForFetching(await content.add(output, signal)),
       outputHash: await contentHash(output),
       outputSize: output.byteLength,
       stderr: run.stderr.subarray(Math.max(0, run.stderr.byteLength - MAX_STDERR_BYTES)),
