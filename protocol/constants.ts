@@ -121,6 +121,9 @@ export const EXTRA_EXECUTIONS = 16
 /** Jobs of ours a worker with no record may hold at once, whatever it advertises: a claim is not a record. */
 export const UNKNOWN_WORKER_SLOTS = 2
 
+/** Share of placements that go to the best worker with no record yet, so newcomers can earn one (and each holds at most UNKNOWN_WORKER_SLOTS). */
+export const EXPLORATION_RATE = 0.1
+
 /** A worker may hold one more of our jobs at once for every this many it delivered. */
 export const TRUSTED_SLOT_EVERY = 8
 

@@ -28,7 +28,7 @@ function drawPeers (peer: Peer, previous: Rows): Rows {
   const peers: PeerRow[] = peer.peers().filter(p => p.peerId !== self)
   const own = peer.localAdvert()
   if (own != null) {
-    peers.unshift({ peerId: self, advert: own, seenAt: Date.now() })
+    peers.unshift({ peerId: self, advert: own, seenAt: Date.now(), firstSeenAt: Date.now() })
   }
   const list = $('peers')
   setText($('peer-count'), String(peers.length))

@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
 import { CancelledError, ContentFetchError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
 import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
@@ -200,7 +200,10 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     const now = Date.now()
     const peers = capacity.peers().filter(p => p.peerId !== this.selfId && (this.busyUntil.get(p.peerId)?.until ?? 0) <= now)
     const settling = this.firstAdvertAt == null || now - this.firstAdvertAt < ADVERT_SETTLE_MS
-    const best = scheduler.rank(job, peers, exclude)[0]
+    const ranked = scheduler.rank(job, peers, exclude)
+    // strangers get a bounded share: now and then the best worker without a record, so it can earn one
+    const stranger = Math.random() < EXPLORATION_RATE ? ranked.find(p => !this.components.reputation.hasDelivered(p.peerId)) : undefined
+    const best = stranger ?? ranked[0]
     // just joined: adverts are still arriving, and one may come from a worker that has the module
     if (best == null || (settling && !best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
       return undefined
