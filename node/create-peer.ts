@@ -72,7 +72,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
   const peer = new Peer({
     libp2p: helia.libp2p as unknown as Libp2p<PeerServices>,
     signer: nodeSigner(privateKey),
-    content: new ContentStore(helia),
+    content: new ContentStore(helia, blockstore),
     datastore: helia.datastore,
     ...(reputationStore != null ? { reputationStore } : {}),
     createExecutor: slots => new WorkerPoolExecutor({ slots }),

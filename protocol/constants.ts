@@ -152,11 +152,21 @@ export const HEDGE_FACTOR = 4
 /** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
 export const BUSY_BACKOFF_MS = 20
 
+/**
+ * Busy answers a job takes from one worker before it stops asking that
+ * worker (it may be full for long, or lying about its room): with the
+ * backoff, about half a minute of asking.
+ */
+export const MAX_BUSY_PER_JOB = 20
+
 /** The longest busy backoff: a worker that was full may have room again soon. */
 export const BUSY_BACKOFF_MAX_MS = 2_000
 
 /** After the first advert arrives, how long a new requester waits for more before it settles for a worker without the module cached. */
 export const ADVERT_SETTLE_MS = 300
+
+/** How long a single result waits for a free worker to check it before it stands unchecked (resting on one word; healing may revisit it). */
+export const CHECK_WAIT_MS = 2_000
 
 /** How long `run` waits for a worker to advertise capacity before giving up. */
 export const WORKER_WAIT_MS = 10_000

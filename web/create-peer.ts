@@ -15,6 +15,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { MemoryBlockstore } from 'blockstore-core'
 import { IDBBlockstore } from 'blockstore-idb'
 import { IDBDatastore } from 'datastore-idb'
 import { createHeliaLight } from 'helia'
@@ -66,14 +67,16 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   }
   const storage = options.storage ?? 'wasmesh'
   const privateKey = storage === false ? await generateKeyPair('Ed25519') : await loadOrCreateIdentity(`${storage}-identity`)
-  const blockstore = storage === false ? undefined : new IDBBlockstore(`${storage}-blocks`)
+  const blockstore = storage === false ? new MemoryBlockstore() : new IDBBlockstore(`${storage}-blocks`)
   const datastore = storage === false ? undefined : new IDBDatastore(`${storage}-data`)
-  await blockstore?.open()
+  if (blockstore instanceof IDBBlockstore) {
+    await blockstore.open()
+  }
   await datastore?.open()
 
   // ws:// and loopback are fine only against a loopback (dev/test) network; production uses wss://
   const dev = bootstrap.some(addr => isLoopback(multiaddr(addr)))
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ ...(blockstore != null ? { blockstore } : {}), ...(datastore != null ? { datastore } : {}) }), {
+  const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, ...(datastore != null ? { datastore } : {}) }), {
     privateKey,
     addresses: {
       listen: ['/p2p-circuit', '/webrtc'],
@@ -95,7 +98,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   }))
   await helia.start()
   const libp2p = helia.libp2p as unknown as Libp2p<PeerServices>
-  const content = new ContentStore(helia)
+  const content = new ContentStore(helia, blockstore)
   const peer = new Peer({
     libp2p,
     signer: await webSigner(privateKey),
@@ -105,7 +108,9 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
     platform: 'browser',
     shutdown: async () => {
       await helia.stop()
-      await blockstore?.close()
+      if (blockstore instanceof IDBBlockstore) {
+        await blockstore.close()
+      }
       await datastore?.close()
     }
   }, { ...options, bootstrap })

@@ -16,15 +16,20 @@ export function receiptJson (receipt: Receipt, signed?: SignedReceipt): Record<s
   }
 }
 
-export function resultJson (result: RunResult): Record<string, unknown> {
+/**
+ * A verified result as `--json` prints it. `outputFile` instead of the
+ * output itself: for a batch, whose outputs are written as files beside
+ * (and may be far too big for a JSON string); `wasmesh verify` checks that
+ * file, relative to the receipt's folder's parent's parent.
+ */
+export function resultJson (result: RunResult, outputFile?: string): Record<string, unknown> {
   const first = result.receipts[0]
   return {
     ok: true,
     job: result.job.toString(),
     worker: result.worker,
     durationMs: result.durationMs,
-    output: toString(result.output),
-    outputBase64: toString(result.output, 'base64'),
+    ...(outputFile != null ? { outputFile } : { output: toString(result.output), outputBase64: toString(result.output, 'base64') }),
     receipt: receiptJson(result.receipt, first?.signed),
     receipts: result.receipts.length
   }

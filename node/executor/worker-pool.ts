@@ -4,6 +4,8 @@
  */
 import { Worker } from 'node:worker_threads'
 import { PoolExecutor } from '../../protocol/runtime/pool.ts'
+import { afterJob } from './memory-relief.ts'
+import type { ExecuteRequest, ExecuteResult } from '../../protocol/runtime/executor.ts'
 import type { SpawnWorker } from '../../protocol/runtime/pool.ts'
 import type { JobReply, READY } from '../../protocol/runtime/worker.ts'
 
@@ -25,6 +27,12 @@ export interface WorkerPoolInit {
 export class WorkerPoolExecutor extends PoolExecutor {
   constructor (init: WorkerPoolInit) {
     super({ slots: init.slots, cacheSize: init.cacheSize, spawn: spawnThread(init.heapMb ?? 128) })
+  }
+
+  override async execute (request: ExecuteRequest): Promise<ExecuteResult> {
+    const result = await super.execute(request)
+    afterJob(result.output.byteLength, result.memoryBytes ?? 0)
+    return result
   }
 }
 

@@ -1,6 +1,6 @@
 import { TypedEventEmitter } from 'main-event'
 import { toString as bytesToString } from 'uint8arrays/to-string'
-import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, CHECK_WAIT_MS, EXPLORATION_RATE, MAX_BUSY_PER_JOB, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, WORKER_WAIT_MS } from '../constants.ts'
 import { CancelledError, ContentFetchError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
 import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
@@ -323,6 +323,8 @@ class JobRun {
   private fatal?: Error
   /** When the job started waiting for workers it does not have. */
   private waitingSince?: number
+  /** When the single result's check was asked for: it waits for a checker at most CHECK_WAIT_MS. */
+  private checkSince?: number
   /** When each execution was sent, and when its worker first said anything. */
   private readonly timing = new Map<number, { sentAt: number, heardAt?: number }>()
 
@@ -474,19 +476,33 @@ class JobRun {
     await this.noWorker(purpose)
   }
 
-  /** Workers this job may not use again: every one it ran on (or tried), and banned ones. */
+  /** Workers this job may not use again: every one it ran on (or tried), and those that kept answering busy. */
   private excluded (): Set<string> {
-    return new Set(this.state.executions.filter(e => e.phase !== 'busy').map(e => e.worker))
+    const busy = new Map<string, number>()
+    const excluded = new Set<string>()
+    for (const e of this.state.executions) {
+      if (e.phase !== 'busy') {
+        excluded.add(e.worker)
+      } else if ((busy.get(e.worker) ?? 0) + 1 >= MAX_BUSY_PER_JOB) {
+        excluded.add(e.worker)
+      } else {
+        busy.set(e.worker, (busy.get(e.worker) ?? 0) + 1)
+      }
+    }
+    return excluded
   }
 
   /** Nobody to place an execution on right now: wait for one, settle without it, or give up. */
   private async noWorker (purpose: ExecutionPurpose): Promise<void> {
     const { known, eligible, ours } = this.requester.candidates(this.job, this.excluded())
-    const inFlight = this.state.executions.some(e => IN_FLIGHT.has(e.phase))
+    // executions we stopped counting on (silent, far too slow) are not worth waiting for
+    const overdue = this.overdue()
+    const inFlight = this.state.executions.some(e => IN_FLIGHT.has(e.phase) && !overdue.has(e.id))
     const waitMs = this.requester.init.workerWaitMs ?? WORKER_WAIT_MS
     this.waitingSince ??= Date.now()
-    const waitedOut = Date.now() - this.waitingSince >= waitMs
-    if (purpose === 'check' && !inFlight && (eligible === 0 || waitedOut)) {
+    const waited = Date.now() - this.waitingSince
+    const waitedOut = waited >= waitMs
+    if (purpose === 'check' && !inFlight && (eligible === 0 || Date.now() - (this.checkSince ?? Date.now()) >= Math.min(waitMs, CHECK_WAIT_MS))) {
       // the check is best effort: with no second worker to ask, the single result stands (taken on one word: healing may revisit it)
       this.apply({ type: 'want', quorum: 1 })
       return
@@ -623,6 +639,7 @@ class JobRun {
     if (this.state.wanted.quorum === 1 && !this.checkDecided) {
       this.checkDecided = true
       if (this.requester.init.spotCheck !== false && reputation.needsCheck(first.worker) && this.requester.candidates(this.job, this.excluded()).eligible > 0) {
+        this.checkSince = Date.now()
         this.apply({ type: 'want', quorum: 2 })
         return undefined
       }

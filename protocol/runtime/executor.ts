@@ -138,6 +138,8 @@ export interface ExecuteResult {
    * or was stopped from outside (time limit, abort).
    */
   mounts?: MountResult[]
+  /** Linear memory the module held at the end, when it ran: a host may give memory back after a big job. */
+  memoryBytes?: number
   stats: ExecutionStats
 }
 

@@ -274,6 +274,9 @@ function toResult (reply: JobReply, compileMs: number, moduleCached: boolean): E
   if (reply.mounts !== undefined) {
     result.mounts = reply.mounts
   }
+  if (reply.memoryBytes !== undefined) {
+    result.memoryBytes = reply.memoryBytes
+  }
   return result
 }
 

@@ -19,12 +19,18 @@ export interface GetContentOptions {
  * `ipfs add --cid-version 1` gives, and every block fetched over bitswap is
  * checked against its hash before it is used.
  */
+/** What ContentStore needs of the blockstore it gave Helia. */
+export type LocalBlocks = Pick<Helia['blockstore'], 'has' | 'get' | 'delete'>
+
 export class ContentStore {
   private readonly helia: Helia
   private readonly fs: UnixFS
+  /** The blockstore under Helia's: deleting through Helia's also asks content routers, and we run none. */
+  private readonly local: LocalBlocks
 
-  constructor (helia: Helia) {
+  constructor (helia: Helia, local: LocalBlocks) {
     this.helia = helia
+    this.local = local
     this.fs = unixfs(helia)
   }
 
@@ -39,7 +45,7 @@ export class ContentStore {
    * been fetched: they are the requester's to keep, not ours.
    */
   async remove (cid: CID, signal?: AbortSignal): Promise<void> {
-    const { blockstore } = this.helia
+    const blockstore = this.local
     const pending = [cid]
     while (pending.length > 0) {
       const next = pending.pop() as CID

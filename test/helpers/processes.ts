@@ -207,6 +207,13 @@ export class ProcessNetwork {
     return child
   }
 
+  /** Another Node script (a hostile peer, say) in this network's environment, stopped with the network. */
+  spawnScript (script: string, args: string[], env: NodeJS.ProcessEnv = {}): NodeProcess {
+    const child = new NodeProcess([script, ...args], { ...this.env, ...env })
+    this.processes.push(child)
+    return child
+  }
+
   /** Starts a worker peer and resolves once it contributes, with its peer id. */
   async startWorker (name = `worker-${++this.workersStarted}`, options: WorkerOptions = {}): Promise<TestWorker> {
     const listen = options.listen != null ? ['--listen', ...options.listen] : []

@@ -48,7 +48,7 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
       }
       if (r.ok) {
         await writeAtomically(join(outDir, name), r.result.output, stateDir)
-        await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result)), stateDir)
+        await writeAtomically(join(stateDir, 'receipts', `${name}.json`), JSON.stringify(resultJson(r.result, name)), stateDir)
         counts.done++
         counts.resumed += r.result.resumed ? 1 : 0
       } else {

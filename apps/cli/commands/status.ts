@@ -22,6 +22,7 @@ export function statusCommand (): Command {
           abis: advert.abis,
           cached: advert.cached.map(cid => cid.toString()),
           version: advert.version,
+          intervalMs: advert.intervalMs,
           ageMs: Date.now() - seenAt
         }))
         if (options.json === true) {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { text } from 'node:stream/consumers'
 import { Command } from 'commander'
 import { CID } from 'multiformats/cid'
@@ -9,6 +10,8 @@ import { EXIT_JOB_FAILED, UsageError } from '../options.ts'
 /** What `run --json` (and a batch's receipts/<input>.json) holds that verify reads. */
 interface ReceiptJson {
   job?: unknown
+  /** A batch's receipt: the output's file name in the batch's --out folder (OUT/.wasmesh/receipts/x.json → OUT/x). */
+  outputFile?: unknown
   worker?: unknown
   output?: unknown
   outputBase64?: unknown
@@ -30,7 +33,7 @@ export function verifyCommand (): Command {
       let receipt: Receipt
       try {
         ({ receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), { ...(job != null ? { job } : {}), ...(typeof json.worker === 'string' ? { worker: json.worker } : {}) }))
-        const output = options.output != null ? await readFile(options.output) : outputOf(json)
+        const output = options.output != null ? await readFile(options.output) : await outputOf(json, file)
         if (output != null) {
           await checkOutput(receipt, output)
         }
@@ -48,12 +51,23 @@ export function verifyCommand (): Command {
     })
 }
 
-/** The output the JSON carries: exact bytes (outputBase64) or, without them, the text. */
-function outputOf (json: ReceiptJson): Uint8Array | undefined {
+/** The output the JSON carries (exact bytes, or the text), or the batch output file it names. */
+async function outputOf (json: ReceiptJson, file: string): Promise<Uint8Array | undefined> {
   if (typeof json.outputBase64 === 'string') {
     return fromString(json.outputBase64, 'base64')
   }
-  return typeof json.output === 'string' ? fromString(json.output) : undefined
+  if (typeof json.output === 'string') {
+    return fromString(json.output)
+  }
+  if (typeof json.outputFile === 'string' && file !== '-') {
+    const path = join(dirname(file), '..', '..', basename(json.outputFile))
+    try {
+      return await readFile(path)
+    } catch {
+      throw new UsageError(`the receipt's output file ${path} cannot be read: pass it with --output FILE`)
+    }
+  }
+  return undefined
 }
 
 async function readJson (file: string): Promise<ReceiptJson> {
