@@ -89,8 +89,10 @@ export const MAX_CAPACITY_PEERS = 1024
 /** Publishers whose advert rate is tracked (the oldest are forgotten first). */
 export const MAX_RATE_TRACKED = 16_384
 
-/** One publisher's adverts closer together than this are not forwarded: its own throttle is ADVERT_MIN_INTERVAL_MS. */
-export const MIN_ADVERT_SPACING_MS = ADVERT_MIN_INTERVAL_MS / 2
+/** Adverts of one publisher forwarded per window; more are dropped. An honest peer publishes at most every ADVERT_MIN_INTERVAL_MS, plus a burst on joining. */
+export const MAX_ADVERTS_PER_WINDOW = 4
+
+export const ADVERT_RATE_WINDOW_MS = 1_000
 
 /** Only peers heard of for at least this long stretch our advert interval: a burst of fresh identities cannot. */
 export const STRETCH_MIN_AGE_MS = 60_000

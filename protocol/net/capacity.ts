@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../wire/advert.ts'
-import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC, MAX_ADVERT_STRETCH, MAX_CAPACITY_PEERS, MAX_RATE_TRACKED, MIN_ADVERT_SPACING_MS, STRETCH_MIN_AGE_MS } from '../constants.ts'
+import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC, MAX_ADVERT_STRETCH, MAX_CAPACITY_PEERS, MAX_RATE_TRACKED, ADVERT_RATE_WINDOW_MS, MAX_ADVERTS_PER_WINDOW, STRETCH_MIN_AGE_MS } from '../constants.ts'
 import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 
 export interface CapacityComponents {
@@ -57,7 +57,7 @@ export class CapacityService extends EventTarget {
   private publishTimer?: ReturnType<typeof setTimeout>
   private lastPublishAt = 0
   /** Each publisher's last advert that passed validation: when, and its sequence number. */
-  private readonly lastAccepted = new Map<string, { at: number, seq: number }>()
+  private readonly lastAccepted = new Map<string, { windowStart: number, count: number, seq: number }>()
 
   constructor (components: CapacityComponents, init: CapacityInit = {}) {
     super()
@@ -201,8 +201,8 @@ export class CapacityService extends EventTarget {
   /**
    * Runs on every advert before gossipsub forwards it, here and on every
    * relay: malformed ones are rejected (and count against the peer that
-   * sent them), and one publisher's adverts coming faster than
-   * MIN_ADVERT_SPACING_MS, or replayed, are ignored (not forwarded), so a
+   * sent them), and one publisher's adverts beyond MAX_ADVERTS_PER_WINDOW
+   * per ADVERT_RATE_WINDOW_MS, or replayed, are ignored (not forwarded), so a
    * flood from one identity dies at the first hop.
    */
   private readonly validate = (_from: PeerId, message: Message): TopicValidatorResult => {
@@ -218,11 +218,13 @@ export class CapacityService extends EventTarget {
     const publisher = message.from.toString()
     const now = Date.now()
     const last = this.lastAccepted.get(publisher)
-    if (last != null && (now - last.at < MIN_ADVERT_SPACING_MS || advert.seq <= last.seq)) {
+    // a burst is fine (joining announces and then starts contributing at once); a stream of adverts is not
+    const window = last != null && now - last.windowStart < ADVERT_RATE_WINDOW_MS ? last : { windowStart: now, count: 0, seq: last?.seq ?? -1 }
+    if (advert.seq <= window.seq || window.count >= MAX_ADVERTS_PER_WINDOW) {
       return TopicValidatorResult.Ignore
     }
     this.lastAccepted.delete(publisher)
-    this.lastAccepted.set(publisher, { at: now, seq: advert.seq })
+    this.lastAccepted.set(publisher, { windowStart: window.windowStart, count: window.count + 1, seq: advert.seq })
     if (this.lastAccepted.size > MAX_RATE_TRACKED) {
       this.lastAccepted.delete(this.lastAccepted.keys().next().value as string)
     }
