@@ -47,8 +47,12 @@ export const MISBEHAVIOUR_WINDOW_MS = 60_000
 /** Requesters a worker keeps in its line (and misbehaving peers it remembers): bounded against Sybil floods. */
 export const MAX_WAITING_REQUESTERS = 1024
 
-/** A job thread whose module ended holding more memory than this is replaced by a fresh one, to give the memory back. */
-export const RECYCLE_ABOVE_BYTES = 64 * 1024 * 1024
+/**
+ * A job that ended holding more memory than this, or wrote more output, is a
+ * big one: its thread is replaced by a fresh one, and a Node worker collects
+ * garbage after it, to give the memory back.
+ */
+export const BIG_JOB_BYTES = 64 * 1024 * 1024
 
 /** How long a worker keeps a large output it added to its blockstore for the requester to fetch; then it is deleted. */
 export const OUTPUT_TTL_MS = 30_000

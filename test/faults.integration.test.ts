@@ -6,7 +6,7 @@ import { decodeSignedReceipt, encodeSignedReceipt } from '../protocol/wire/recei
 import { decodeCbor, encodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { batchFinished, checkOutputs, startBatch, writeInputs } from './helpers/batches.ts'
-import { explain, runCli, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
+import { explain, runCli, ProcessNetwork, rssMiB } from './helpers/processes.ts'
 import { fromString, toString } from 'uint8arrays'
 
 /**
@@ -166,12 +166,12 @@ describe('faults across processes', () => {
     const { dir } = await writeInputs(network, 60, { spinMs: 200 })
     const flood = startBatch(network, 'spin', dir, join(network.home, 'out'), ['--concurrency', '20'])
     await waitFor(async () => workers.every(w => w.process.lines.some(line => line.startsWith('job started '))))
-    const rssBefore = await Promise.all(workers.map(async w => rssMiB(w)))
+    const rssBefore = await Promise.all(workers.map(async w => rssMiB(w.process.pid)))
     const served = await network.run(['run', wasmPath('echo'), '--input', '-', '--json'], 'me too')
     assert.equal(served.code, 0, explain(served))
     assert.equal(JSON.parse(served.stdout).output, 'ME TOO')
     assert.equal(flood.child.exitCode, null, 'the flood ended before the second requester was served: the test proves nothing')
-    const rssDuring = await Promise.all(workers.map(async w => rssMiB(w)))
+    const rssDuring = await Promise.all(workers.map(async w => rssMiB(w.process.pid)))
     for (const [i, rss] of rssDuring.entries()) {
       assert.ok(rss < (rssBefore[i] as number) + 100, `worker ${i} grew from ${rssBefore[i]} to ${rss} MiB under the flood`)
     }
@@ -190,8 +190,4 @@ async function waitFor (condition: () => Promise<boolean>, timeoutMs = 120_000):
   }
 }
 
-async function rssMiB (worker: TestWorker): Promise<number> {
-  const status = await readFile(`/proc/${worker.process.child.pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
-}
 

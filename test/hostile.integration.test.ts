@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, before, describe, it, type TestContext } from 'node:test'
 import { FsDatastore } from 'datastore-fs'
@@ -7,18 +7,12 @@ import { Key } from 'interface-datastore'
 import { decodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { batchFinished, startBatch, writeInputs } from './helpers/batches.ts'
-import { explain, ProcessNetwork, repoRoot, type NodeProcess, type TestWorker } from './helpers/processes.ts'
+import { explain, ProcessNetwork, repoRoot, rssMiB, type NodeProcess, type TestWorker } from './helpers/processes.ts'
 import type { PeerRecord } from '../protocol/job/reputation.ts'
 
 const HOSTILE = join(repoRoot, 'test', 'helpers', 'hostile-peer.ts')
 
 interface RunJson { ok: boolean, worker?: string, output?: string, durationMs?: number, error?: { name: string, message: string } }
-
-/** VmRSS of a process, in MiB. */
-async function rssMiB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024
-}
 
 /** Bytes under a folder. */
 async function diskBytes (dir: string): Promise<number> {

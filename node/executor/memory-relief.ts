@@ -7,10 +7,7 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { OUTPUT_TTL_MS } from '../../protocol/constants.ts'
-
-/** Bytes of output or Wasm memory above which a job counts as big. */
-const BIG_JOB_BYTES = 64 * 1024 * 1024
+import { BIG_JOB_BYTES, OUTPUT_TTL_MS } from '../../protocol/constants.ts'
 
 /** When, after a big job, the collections run: once it is likely fetched, and once its output blocks are gone. */
 const RELIEF_AFTER_MS = [5_000, OUTPUT_TTL_MS + 15_000]

@@ -11,7 +11,7 @@ import { ExecutorError, TimeLimitError, WasmeshError, errorToWire } from '../err
 import type { Abi, ExecuteRequest, ExecuteResult, Executor } from './executor.ts'
 import { compileModule } from './compile.ts'
 import { memoryPages } from './prepare.ts'
-import { RECYCLE_ABOVE_BYTES } from '../constants.ts'
+import { BIG_JOB_BYTES } from '../constants.ts'
 import type { RunRequest } from './run.ts'
 import { READY } from './worker.ts'
 import type { JobMessage, JobReply } from './worker.ts'
@@ -342,7 +342,7 @@ class Slot {
       this.#job = {
         reply: reply => {
           finish()
-          if ((reply.memoryBytes ?? 0) > RECYCLE_ABOVE_BYTES) {
+          if ((reply.memoryBytes ?? 0) > BIG_JOB_BYTES) {
             // the engine keeps a big memory's pages for the thread's lifetime: a fresh thread gives them back
             this.#replace()
           }

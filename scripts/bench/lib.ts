@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import wabt from 'wabt'
 import { createPeer } from '../../node/index.ts'
 import { NodeProcess, repoRoot, type ProcessNetwork } from '../../test/helpers/processes.ts'
+export { rssMiB } from '../../test/helpers/processes.ts'
 import type { Peer } from '../../node/index.ts'
 
 
@@ -104,16 +105,6 @@ export function notMeasured (unit: string, note: string, target?: string): Metri
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
-}
-
-/** VmRSS of a process in MiB, from /proc/<pid>/status. */
-export async function rssMb (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
-  if (match == null) {
-    throw new Error(`no VmRSS for pid ${pid}`)
-  }
-  return Number(match[1]) / 1024
 }
 
 /** Every helper process the bench started itself (networks track their own), so it can stop exactly those. */

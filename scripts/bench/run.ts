@@ -24,7 +24,7 @@ import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
 import { browserBench } from './browser.ts'
 import {
   EMPTY_DIRECT_WAT, EMPTY_WASI_WAT, bigEchoModule, fromRuns, freshBigModule, killAll, machine, median, notMeasured,
-  percentile, requester as startRequester, round, rssMb, sleep, spawnNode, stopNetwork, waitForWorkers, watToWasm, withBaseline, type Metric
+  percentile, requester as startRequester, round, rssMiB, sleep, spawnNode, stopNetwork, waitForWorkers, watToWasm, withBaseline, type Metric
 } from './lib.ts'
 import { readFile } from 'node:fs/promises'
 import type { Peer } from '../../protocol/peer.ts'
@@ -343,8 +343,8 @@ await section('rss', [['idle_worker_rss_mb', 'MiB']], async () => {
   const samples: number[] = []
   const base: number[] = []
   for (let i = 0; i < 3; i++) {
-    samples.push(await rssMb(idle.pid))
-    base.push(await rssMb(idle.baselinePid))
+    samples.push(await rssMiB(idle.pid))
+    base.push(await rssMiB(idle.baselinePid))
     await sleep(500)
   }
   results.idle_worker_rss_mb = withBaseline(fromRuns(samples, 'MiB', {

@@ -5,7 +5,7 @@
  * Tests, the Playwright fixture and the benchmarks all use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -104,6 +104,16 @@ export class NodeProcess {
   describe (): string {
     return `${this.args.slice(0, 3).join(' ')}: stdout ${this.lines.slice(-10).join(' | ')}; stderr ${this.stderr.slice(-15).join(' | ')}`
   }
+}
+
+/** VmRSS of a process in MiB, from /proc/<pid>/status. */
+export async function rssMiB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
+  if (match == null) {
+    throw new Error(`no VmRSS for pid ${pid}`)
+  }
+  return Number(match[1]) / 1024
 }
 
 export interface TestWorker {
