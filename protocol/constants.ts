@@ -36,6 +36,23 @@ export const MAX_PIPELINED_REQUESTS = 256
 /** Answers a job stream may have waiting to be written before the worker stops reading from it (backpressure). */
 export const MAX_QUEUED_ANSWERS = 64
 
+/** The largest credit window a worker grants one requester: jobs outstanding on one stream, running and queued. */
+export const MAX_CREDIT_WINDOW = MAX_PIPELINED_REQUESTS
+
+/**
+ * Work a worker queues per slot beyond what it runs, in its measured job
+ * time: tiny jobs queue deep (the pipe never drains between them), long
+ * ones not at all (a queue behind a long job would hide a lost worker and
+ * hold jobs another worker could run). Kept far below SILENCE_HEDGE_MS.
+ */
+export const QUEUE_TARGET_MS = 50
+
+/** Jobs a worker queues beyond its slots, across requesters: a bound on memory whatever the windows add up to. */
+export const MAX_QUEUED_JOBS = 512
+
+/** Bytes of queued job specs (inline inputs included) a worker holds at most; beyond it, submissions are answered busy. */
+export const MAX_QUEUED_JOB_BYTES = 32 * 1024 * 1024
+
 /** Malformed frames a job stream may send before it is reset: a confused client gets answers, a flood gets cut off. */
 export const MAX_MALFORMED_FRAMES = 16
 
@@ -44,8 +61,8 @@ export const MAX_MISBEHAVIOUR = 3
 
 export const MISBEHAVIOUR_WINDOW_MS = 60_000
 
-/** Requesters a worker keeps in its line (and misbehaving peers it remembers): bounded against Sybil floods. */
-export const MAX_WAITING_REQUESTERS = 1024
+/** Misbehaving peers a worker remembers: bounded against Sybil floods. */
+export const MAX_REMEMBERED_MISBEHAVERS = 1024
 
 /**
  * A job that ended holding more memory than this, or wrote more output, is a
@@ -195,9 +212,6 @@ export const MAX_JOB_MEMORY_BYTES = 1024 * 1024 * 1024
  * on a busy worker, writes cost more than the jobs.
  */
 export const ACCEPTED_NOTICE_MS = 5
-
-/** How long after its last busy answer a requester still counts as waiting in line at a worker. */
-export const FAIR_SHARE_WINDOW_MS = 1000
 
 /**
  * A worker's results are all checked (run again on another worker) until

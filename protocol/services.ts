@@ -72,7 +72,7 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
   const client = jobClient()({ libp2p, events: libp2p, capacity })
   const results = new ResultStore({ datastore, content })
   const auditor = new Auditor({ content, createExecutor: components.createExecutor })
-  const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation }), reputation, results, auditor })
+  const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation, client }), reputation, results, auditor })
   const jobs = new JobBuilder({ content })
   const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform })
   return {

@@ -255,22 +255,34 @@ describe('job protocol over raw streams', () => {
     await fresh.close()
   })
 
-  it('answers busy when every slot is taken', async () => {
+  it('grants a credit window, queues jobs within it, and answers busy beyond it', async () => {
     const raw = await openStream()
-    const first = await jobFor(spinCid, '2000')
-    const second = await jobFor(spinCid, '2000')
-    await raw.send({ type: 'submit', id: 1, job: first.bytes })
-    await raw.send({ type: 'submit', id: 2, job: second.bytes })
-    const answer = await raw.next(response => response.id === 2 && response.type !== 'accepted', 'an answer to the second spin job')
-    assert.equal(answer.type, 'busy')
-    assert.ok(!raw.responses.some(byId(2, 'accepted')), 'the second job was accepted by a 1-slot worker')
-    const { receipt } = await expectReceipt(raw, 1, first, worker.id)
-    assert.equal(receipt.exitCode, 0)
-    assert.equal(decoder.decode(receipt.output as Uint8Array), 'done\n')
-    // the slot is free again
-    const third = await jobFor(echoCid, 'free')
-    await raw.send({ type: 'submit', id: 3, job: third.bytes })
-    await expectReceipt(raw, 3, third, worker.id)
+    const credit = await raw.next(response => response.type === 'credit', 'the credit window the worker grants')
+    const window = credit.type === 'credit' ? credit.window : 0
+    assert.ok(window >= 1, `window ${window}`)
+    // more long jobs than the window: the first runs, the rest of the window waits in the queue, the one beyond is refused
+    const jobs = await Promise.all(Array.from({ length: window + 1 }, async () => jobFor(spinCid, '60000', { timeoutMs: 120_000 })))
+    for (const [i, job] of jobs.entries()) {
+      await raw.send({ type: 'submit', id: i + 1, job: job.bytes })
+    }
+    const beyond = await raw.next(response => response.id === window + 1 && response.type !== 'accepted', 'an answer to the job beyond the window')
+    assert.equal(beyond.type, 'busy')
+    // every job within the window was taken, not refused
+    for (let id = 1; id <= window; id++) {
+      await raw.next(byId(id, 'accepted'), `acceptance of job ${id} within the window`)
+      assert.ok(!raw.responses.some(byId(id, 'busy')), `job ${id} within the window was answered busy`)
+    }
+    // cancelling frees the queue and the slot: each cancelled job gets its one answer
+    for (let id = window; id >= 1; id--) {
+      await raw.send({ type: 'cancel', id })
+    }
+    for (let id = 1; id <= window; id++) {
+      const answer = await raw.next(response => response.id === id && response.type === 'error', `the end of cancelled job ${id}`)
+      assert.equal(answer.type === 'error' && answer.error.name, 'CancelledError')
+    }
+    const after = await jobFor(echoCid, 'free')
+    await raw.send({ type: 'submit', id: window + 2, job: after.bytes })
+    await expectReceipt(raw, window + 2, after, worker.id)
     await raw.close()
   })
 

@@ -1,5 +1,6 @@
 import { MAX_SLOTS_PER_WORKER, TRUSTED_SLOT_EVERY, UNKNOWN_WORKER_SLOTS } from '../constants.ts'
 import type { PeerCapacity } from '../net/capacity.ts'
+import type { JobClient } from '../net/job-client.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import type { Reputation } from './reputation.ts'
 
@@ -7,20 +8,24 @@ import type { Reputation } from './reputation.ts'
  * Picks workers for jobs from the capacity adverts, with no coordinator:
  * every requester ranks the peers it has heard from by its own record of
  * them, whether the module is cached there, the room they have for our jobs
- * (what they advertise, bounded by what they have earned, minus what we
- * already sent them), and the round trip we measured. Banned peers are never
- * picked.
+ * (the credit window their job stream granted us, or before that their
+ * advertised slots, bounded by what they have earned, minus what we already
+ * sent them), and the round trip we measured. Banned peers are never picked.
  */
 export interface SchedulerComponents {
   reputation: Reputation
+  /** The credit windows workers granted us. */
+  client: Pick<JobClient, 'granted'>
 }
 
 export class Scheduler {
   private readonly reputation: Reputation
+  private readonly client: Pick<JobClient, 'granted'>
   private readonly inFlight = new Map<string, number>()
 
   constructor (components: SchedulerComponents) {
     this.reputation = components.reputation
+    this.client = components.client
   }
 
   /** Jobs we have sent this worker that are not answered yet. */
@@ -64,8 +69,8 @@ export class Scheduler {
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
     for (const candidate of this.eligible(job, candidates, exclude)) {
       const { advert, peerId } = candidate
-      // what we sent since its advert may already fill it; other requesters' jobs show up as `busy` answers
-      const slots = this.trustedSlots(peerId, advert.slots.total)
+      // its credit says what it takes from us (other requesters' share included); a claim bounded by its record
+      const slots = this.trustedSlots(peerId, this.client.granted(peerId) ?? advert.slots.total)
       const free = slots - this.inFlightTo(peerId)
       if (free <= 0) {
         continue

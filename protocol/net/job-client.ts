@@ -1,4 +1,4 @@
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { lpStream } from '@libp2p/utils'
 import { HEARTBEAT_TIMEOUT_MS, JOB_PROTOCOL, MAX_MESSAGE_BYTES } from '../constants.ts'
 import { errorFromWire, WorkerBusyError, WorkerLostError } from '../errors.ts'
 import { decodeResponse, encodeMessage, type JobRequest } from '../wire/messages.ts'
@@ -6,6 +6,7 @@ import { decodeSignedReceipt, type SignedReceipt } from '../wire/receipt.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { FrameWriter } from './frame-writer.ts'
 import type { CapacityService } from './capacity.ts'
 import type { Libp2p, Libp2pEvents, PeerId, Stream, TypedEventTarget } from '@libp2p/interface'
 
@@ -31,6 +32,8 @@ export interface SubmitOptions {
 export class JobClient {
   private readonly components: JobClientComponents
   private readonly sessions = new Map<string, Promise<Session>>()
+  /** The credit window each worker granted us on its open stream. */
+  private readonly windows = new Map<string, number>()
 
   constructor (components: JobClientComponents) {
     this.components = components
@@ -48,10 +51,19 @@ export class JobClient {
     return session.submit(job, options)
   }
 
+  /**
+   * How many of our jobs the worker said it takes at once, running and
+   * queued (its credit window), or undefined before it said so.
+   */
+  granted (peerId: string): number | undefined {
+    return this.windows.get(peerId)
+  }
+
   /** Drops the stream to a worker, failing its pending requests. */
   drop (peerId: string, reason: Error): void {
     const session = this.sessions.get(peerId)
     this.sessions.delete(peerId)
+    this.windows.delete(peerId)
     void session?.then(s => { s.close(reason) }, () => {})
   }
 
@@ -85,8 +97,12 @@ export class JobClient {
   private async session (peerId: string, signal: AbortSignal): Promise<Session> {
     let session = this.sessions.get(peerId)
     if (session == null) {
-      session = this.openStream(peerId, signal).then(stream => new Session(stream, () => {
-        this.sessions.delete(peerId)
+      session = this.openStream(peerId, signal).then(stream => new Session(stream, {
+        onClose: () => {
+          this.sessions.delete(peerId)
+          this.windows.delete(peerId)
+        },
+        onCredit: window => { this.windows.set(peerId, window) }
       }))
       this.sessions.set(peerId, session)
       session.catch(() => { this.sessions.delete(peerId) })
@@ -105,21 +121,29 @@ interface Pending {
   onAccepted?: () => void
 }
 
+interface SessionEvents {
+  onClose: () => void
+  onCredit: (window: number) => void
+}
+
 class Session {
   private readonly stream: Stream
-  private readonly lp: LengthPrefixedStream<Stream>
+  private readonly lp: ReturnType<typeof lpStream<Stream>>
+  private readonly writer: FrameWriter
   private readonly pending = new Map<number, Pending>()
-  private readonly onClose: () => void
+  private readonly events: SessionEvents
   private nextId = 1
-  private writes = Promise.resolve()
   private closed?: Error
   private lastHeardAt = Date.now()
   private readonly watchdog: ReturnType<typeof setInterval>
 
-  constructor (stream: Stream, onClose: () => void) {
+  constructor (stream: Stream, events: SessionEvents) {
     this.stream = stream
     this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-    this.onClose = onClose
+    this.writer = new FrameWriter(this.lp, (err) => {
+      this.close(new WorkerLostError(`lost the job stream to the worker: ${err.message}`, { cause: err }))
+    })
+    this.events = events
     // a worker that vanishes without closing (a tab killed, a machine asleep) is noticed by its silence
     this.watchdog = setInterval(() => {
       if (this.pending.size > 0 && Date.now() - this.lastHeardAt > HEARTBEAT_TIMEOUT_MS) {
@@ -161,7 +185,7 @@ class Session {
     }
     this.closed = reason
     clearInterval(this.watchdog)
-    this.onClose()
+    this.events.onClose()
     for (const pending of this.pending.values()) {
       pending.reject(reason)
     }
@@ -170,9 +194,7 @@ class Session {
   }
 
   private send (request: JobRequest): void {
-    this.writes = this.writes.then(async () => { await this.lp.write(encodeMessage(request)) }).catch((err: Error) => {
-      this.close(new WorkerLostError(`lost the job stream to the worker: ${err.message}`, { cause: err }))
-    })
+    this.writer.write(encodeMessage(request))
   }
 
   private async readLoop (): Promise<void> {
@@ -181,6 +203,10 @@ class Session {
         const response = decodeResponse((await this.lp.read()).subarray())
         this.lastHeardAt = Date.now()
         if (response.type === 'alive') {
+          continue
+        }
+        if (response.type === 'credit') {
+          this.events.onCredit(response.window)
           continue
         }
         const pending = this.pending.get(response.id)
@@ -193,7 +219,7 @@ class Session {
             continue
           case 'busy':
             this.pending.delete(response.id)
-            pending.reject(new WorkerBusyError(`the worker has no free slot${response.ahead != null && response.ahead > 0 ? ` (${response.ahead} requester${response.ahead === 1 ? '' : 's'} ahead in its line)` : ''}`))
+            pending.reject(new WorkerBusyError('the worker has no room for more of our jobs (its credit is used up)'))
             continue
           case 'error':
             this.pending.delete(response.id)

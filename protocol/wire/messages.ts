@@ -1,5 +1,5 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_MESSAGE_BYTES, MAX_STRING_LENGTH } from '../constants.ts'
+import { MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
 
@@ -8,18 +8,22 @@ import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
  * worker and pipelines requests on it; `id` pairs each answer with its request.
  *
  *   requester → worker: submit | cancel
- *   worker → requester: accepted | busy | receipt | error | alive
+ *   worker → requester: credit | accepted | busy | receipt | error | alive
  *
- * `alive` (id 0) is the worker's heartbeat while it has jobs in flight.
- * `busy` may say how many requesters are ahead in the worker's line.
+ * `credit` (id 0) is flow control: how many jobs the requester may have
+ * outstanding on this stream (running and queued at the worker). The worker
+ * sends it when the stream opens and whenever it changes; a submit beyond it
+ * is answered `busy`. `alive` (id 0) is the worker's heartbeat while it has
+ * jobs in flight.
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }
   | { type: 'cancel', id: number }
 
 export type JobResponse =
+  | { type: 'credit', id: 0, window: number }
   | { type: 'accepted', id: number }
-  | { type: 'busy', id: number, ahead?: number }
+  | { type: 'busy', id: number }
   | { type: 'receipt', id: number, receipt: Uint8Array }
   | { type: 'error', id: number, error: { name: string, message: string } }
   | { type: 'alive', id: 0 }
@@ -49,12 +53,15 @@ export function decodeResponse (bytes: Uint8Array): JobResponse {
   const message = decodeEnvelope(bytes, 'job response')
   const id = asInteger(message.id, 'response id', 0, MAX_ID)
   switch (message.type) {
+    case 'credit':
+      onlyKeys(message, ['type', 'id', 'window'], 'credit response')
+      return { type: 'credit', id: 0, window: asInteger(message.window, 'credit.window', 1, MAX_CREDIT_WINDOW) }
     case 'accepted':
       onlyKeys(message, ['type', 'id'], 'accepted response')
       return { type: 'accepted', id }
     case 'busy':
-      onlyKeys(message, ['type', 'id', 'ahead'], 'busy response')
-      return message.ahead === undefined ? { type: 'busy', id } : { type: 'busy', id, ahead: asInteger(message.ahead, 'busy.ahead', 0, MAX_ID) }
+      onlyKeys(message, ['type', 'id'], 'busy response')
+      return { type: 'busy', id }
     case 'alive':
       onlyKeys(message, ['type', 'id'], 'alive response')
       return { type: 'alive', id: 0 }

@@ -1,7 +1,8 @@
 import { lpStream } from '@libp2p/utils'
 import { contentHash } from '../wire/cbor.ts'
-import { ACCEPTED_NOTICE_MS, FAIR_SHARE_WINDOW_MS, OUTPUT_TTL_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MALFORMED_FRAMES, MAX_MESSAGE_BYTES, MAX_MISBEHAVIOUR, MAX_PIPELINED_REQUESTS, MAX_QUEUED_ANSWERS, MAX_WAITING_REQUESTERS, MISBEHAVIOUR_WINDOW_MS } from '../constants.ts'
-import { errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
+import { ACCEPTED_NOTICE_MS, OUTPUT_TTL_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL, MAX_CREDIT_WINDOW, MAX_INLINE_BYTES, MAX_JOB_STREAMS_PER_CONNECTION, MAX_MALFORMED_FRAMES, MAX_MESSAGE_BYTES, MAX_MISBEHAVIOUR, MAX_PIPELINED_REQUESTS, MAX_QUEUED_ANSWERS, MAX_QUEUED_JOB_BYTES, MAX_QUEUED_JOBS, MAX_REMEMBERED_MISBEHAVERS, MISBEHAVIOUR_WINDOW_MS, QUEUE_TARGET_MS } from '../constants.ts'
+import { FrameWriter } from '../net/frame-writer.ts'
+import { CancelledError, errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
 import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
@@ -35,11 +36,40 @@ export interface ServedJob {
   receipt?: Receipt
 }
 
+/** A job admitted on a stream, waiting for a slot or running in one. */
+interface Admitted {
+  id: number
+  job: EncodedJob
+  /** Bytes of its encoded spec: what it costs us while queued. */
+  bytes: number
+  controller: AbortController
+  link: Link
+  acceptedNotice: ReturnType<typeof setTimeout>
+}
+
+/** One inbound job stream: who is on it, how to answer, and its jobs not yet answered. */
+interface Link {
+  requester: string
+  writer: FrameWriter
+  jobs: Map<number, Admitted>
+  /** The credit window last told to this stream. */
+  window?: number
+  /**
+   * What we still honour: a window we shrink binds only once the requester
+   * has fewer jobs here than the new one, since it may have sent jobs under
+   * the old one before it heard of the new.
+   */
+  allowance: number
+}
+
 /**
  * The worker side of the job protocol. Each inbound stream carries pipelined
- * requests; each accepted job takes one slot until its receipt is sent. A
- * worker with no free slot answers `busy` rather than queueing: the requester
- * knows other workers, we do not.
+ * requests. The worker grants each requester a credit window (running and
+ * queued jobs it may have outstanding), sized from the measured job time so
+ * the pipe never drains between tiny jobs while long ones do not queue at
+ * all; a submission beyond it is answered `busy`. Free slots go round-robin
+ * to the requesters with queued jobs, so nobody's deep queue starves
+ * another's.
  *
  * Emits `job:start`, `job:end` (CustomEvent<ServedJob>) and `slots` when the
  * number of free slots changes.
@@ -48,17 +78,20 @@ export class JobServer extends EventTarget {
   private readonly components: JobServerComponents
   private readonly slots: number
   private readonly fault?: TestFault
-  private readonly running = new Set<AbortController>()
-  /** Requesters turned away and still asking: since when, and when last. */
-  private readonly waiting = new Map<string, { since: number, last: number }>()
+  private readonly running = new Set<Admitted>()
+  /** Jobs waiting for a slot, per requester; the map's order is the round-robin turn. */
+  private readonly queues = new Map<string, Admitted[]>()
+  private queuedJobs = 0
+  private queuedBytes = 0
   /** Slots each requester holds now. */
   private readonly held = new Map<string, number>()
+  /** How long a job takes here, start to signed receipt (smoothed); unknown until one ran. */
+  private jobMs?: number
   /** Large outputs kept for their requesters to fetch, until when. */
   private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
   private sweeper?: ReturnType<typeof setInterval>
   /** Peers whose job streams were reset for garbage: how many times, since when. */
   private readonly misbehaviour = new Map<string, { count: number, since: number }>()
-  private busy = 0
 
   constructor (components: JobServerComponents, init: JobServerInit) {
     super()
@@ -68,7 +101,7 @@ export class JobServer extends EventTarget {
   }
 
   get freeSlots (): number {
-    return this.slots - this.busy
+    return this.slots - this.running.size
   }
 
   get totalSlots (): number {
@@ -86,9 +119,15 @@ export class JobServer extends EventTarget {
 
   async stop (): Promise<void> {
     await this.components.registrar.unhandle(JOB_PROTOCOL)
-    for (const controller of this.running) {
+    for (const queue of this.queues.values()) {
+      for (const admitted of queue) {
+        clearTimeout(admitted.acceptedNotice)
+      }
+    }
+    this.queues.clear()
+    for (const admitted of this.running) {
       // retryable: the job is fine, this worker is going away
-      controller.abort(new WorkerLostError('the worker is shutting down'))
+      admitted.controller.abort(new WorkerLostError('the worker is shutting down'))
     }
     await this.sweepOutputs(true)
   }
@@ -99,27 +138,21 @@ export class JobServer extends EventTarget {
       return
     }
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-    const inFlight = new Map<number, AbortController>()
-    let writes = Promise.resolve()
-    let queued = 0
+    // a failed write means the requester went away; the read loop below sees the stream end and cleans up
+    const link: Link = { requester, writer: new FrameWriter(lp, () => {}), jobs: new Map(), allowance: 0 }
     let malformed = 0
-    const send = (response: JobResponse): void => {
-      queued++
-      writes = writes.then(async () => { await lp.write(encodeMessage(response)) }).catch(() => {
-        // the requester went away; the read loop below sees the stream end and cleans up
-      }).finally(() => { queued-- })
-    }
+    this.grantCredit(link)
     // a stalled worker (the test fault) is one that fell silent: no heartbeat either
     const heartbeat = setInterval(() => {
-      if (inFlight.size > 0 && this.fault !== 'stall') {
-        send({ type: 'alive', id: 0 })
+      if (link.jobs.size > 0 && this.fault !== 'stall') {
+        this.send(link, { type: 'alive', id: 0 })
       }
     }, HEARTBEAT_INTERVAL_MS)
     try {
       while (true) {
         // backpressure: stop reading while answers wait to be written, so a peer that never reads cannot grow our memory
-        if (queued > MAX_QUEUED_ANSWERS) {
-          await writes
+        if (link.writer.backlog > MAX_QUEUED_ANSWERS) {
+          await link.writer.drained()
         }
         const request = await lp.read()
         let message
@@ -130,101 +163,183 @@ export class JobServer extends EventTarget {
             this.recordMisbehaviour(requester)
             throw err // a stream of garbage is not worth answering frame by frame: reset it
           }
-          send({ type: 'error', id: 0, error: errorToWire(err) })
+          this.send(link, { type: 'error', id: 0, error: errorToWire(err) })
           continue
         }
         if (message.type === 'cancel') {
-          inFlight.get(message.id)?.abort(new Error('cancelled by the requester'))
+          this.cancel(link, message.id)
           continue
         }
-        if (!this.admits(requester) || inFlight.size >= MAX_PIPELINED_REQUESTS) {
-          send({ type: 'busy', id: message.id, ahead: this.turnAway(requester) })
+        if (!this.hasRoomFor(link, message.job.byteLength)) {
+          this.send(link, { type: 'busy', id: message.id })
           continue
         }
         let job: EncodedJob
         try {
           job = await decodeJob(message.job)
         } catch (err) {
-          send({ type: 'error', id: message.id, error: errorToWire(err) })
+          this.send(link, { type: 'error', id: message.id, error: errorToWire(err) })
           continue
         }
-        const controller = new AbortController()
-        inFlight.set(message.id, controller)
-        this.acquire(controller, requester)
-        // a fast job's receipt says all that `accepted` would: announce only jobs still running after a moment
-        const acceptedNotice = setTimeout(() => { send({ type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
-        this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
-        this.runJob(job, controller.signal)
-          .then(signed => ({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id: message.id, error: errorToWire(err) }) as const)
-          .then(response => {
-            clearTimeout(acceptedNotice)
-            // free the slot before answering: the requester sends its next job as soon as it reads this
-            inFlight.delete(message.id)
-            this.release(controller, requester)
-            send(response)
-            this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
-          })
+        const admitted: Admitted = {
+          id: message.id,
+          job,
+          bytes: message.job.byteLength,
+          controller: new AbortController(),
+          link,
+          // a fast job's receipt says all that `accepted` would: announce only jobs still waiting or running after a moment
+          acceptedNotice: setTimeout(() => { this.send(link, { type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
+        }
+        link.jobs.set(message.id, admitted)
+        this.enqueue(admitted)
+        this.dispatch()
       }
     } catch {
       // end of stream, reset, or a frame over the size limit: nothing more will come
     } finally {
       clearInterval(heartbeat)
       // with the requester gone, nobody can use the results
-      for (const controller of inFlight.values()) {
-        controller.abort(new Error('the requester closed the stream'))
+      for (const id of [...link.jobs.keys()]) {
+        this.cancel(link, id, new CancelledError('the requester closed the stream'))
       }
       stream.abort(new MalformedMessageError('job stream closed'))
     }
   }
 
-  /**
-   * Whether a requester may take a free slot now. Slots are shared fairly:
-   * requesters turned away wait in line, by when they were first turned
-   * away, and a free slot goes to the longest waiting. Without this, a
-   * requester with a deep queue would take every slot the moment it frees,
-   * and starve the rest.
-   */
-  private admits (requester: string): boolean {
-    const free = this.slots - this.busy
-    if (free <= 0) {
-      return false
-    }
-    const now = Date.now()
-    const mySince = this.waiting.get(requester)?.since ?? now
-    let ahead = 0
-    for (const [peer, wait] of this.waiting) {
-      if (now - wait.last > FAIR_SHARE_WINDOW_MS) {
-        this.waiting.delete(peer) // stopped asking: gone, or served elsewhere
-      } else if (peer !== requester && wait.since < mySince) {
-        ahead++
-      }
-    }
-    if (free <= ahead) {
-      return false
-    }
-    // while others wait, nobody takes more than an equal share of the slots
-    const others = [...this.waiting.keys()].filter(peer => peer !== requester).length
-    if (others > 0 && (this.held.get(requester) ?? 0) >= Math.ceil(this.slots / (this.held.size + others + (this.held.has(requester) ? 0 : 1)))) {
-      return false
-    }
-    this.waiting.delete(requester)
-    return true
+  private send (link: Link, response: JobResponse): void {
+    link.writer.write(encodeMessage(response))
   }
 
-  /** Puts a requester in line (or keeps it there) and returns how many are ahead of it. */
-  private turnAway (requester: string): number {
-    const now = Date.now()
-    const since = this.waiting.get(requester)?.since ?? now
-    if (this.waiting.size < MAX_WAITING_REQUESTERS || this.waiting.has(requester)) {
-      this.waiting.set(requester, { since, last: now })
+  /** Whether a requester may have one more job outstanding here: within its credit, and within our queue bounds. */
+  private hasRoomFor (link: Link, bytes: number): boolean {
+    const outstanding = this.outstanding(link.requester)
+    if (outstanding < (link.window ?? 0)) {
+      link.allowance = link.window as number
     }
-    let ahead = 0
-    for (const [peer, wait] of this.waiting) {
-      if (peer !== requester && wait.since < since) {
-        ahead++
+    if (link.jobs.size >= MAX_PIPELINED_REQUESTS || outstanding >= Math.max(link.allowance, this.windowFor(link.requester))) {
+      return false
+    }
+    const queues = this.running.size >= this.slots
+    return !queues || (this.queuedJobs < MAX_QUEUED_JOBS && this.queuedBytes + bytes <= MAX_QUEUED_JOB_BYTES)
+  }
+
+  private outstanding (requester: string): number {
+    return (this.held.get(requester) ?? 0) + (this.queues.get(requester)?.length ?? 0)
+  }
+
+  /**
+   * The jobs a requester may have outstanding here: our slots plus a queue
+   * of QUEUE_TARGET_MS of work per slot, shared equally by the requesters
+   * with jobs here (the asker included). At least one, so every requester
+   * gets its turn.
+   */
+  private windowFor (requester: string): number {
+    // rounded down to a power of two, so jitter in the measured time does not change the window at every job
+    const perSlot = this.jobMs == null || this.jobMs > QUEUE_TARGET_MS ? 0 : 2 ** Math.floor(Math.log2(QUEUE_TARGET_MS / Math.max(this.jobMs, 0.01)))
+    const depth = this.slots + Math.min(MAX_QUEUED_JOBS, this.slots * perSlot)
+    const active = new Set([...this.held.keys(), ...this.queues.keys(), requester]).size
+    return Math.max(1, Math.min(MAX_CREDIT_WINDOW, Math.floor(depth / active)))
+  }
+
+  /** Tells the stream its window when it changed since we last did. */
+  private grantCredit (link: Link): void {
+    const window = this.windowFor(link.requester)
+    if (window !== link.window) {
+      link.window = window
+      link.allowance = Math.max(link.allowance, window)
+      this.send(link, { type: 'credit', id: 0, window })
+    }
+  }
+
+  private enqueue (admitted: Admitted): void {
+    const { requester } = admitted.link
+    const queue = this.queues.get(requester)
+    if (queue == null) {
+      this.queues.set(requester, [admitted])
+    } else {
+      queue.push(admitted)
+    }
+    this.queuedJobs++
+    this.queuedBytes += admitted.bytes
+  }
+
+  /** Starts queued jobs while slots are free, one requester at a time in turn. */
+  private dispatch (): void {
+    while (this.running.size < this.slots && this.queues.size > 0) {
+      const [requester, queue] = this.queues.entries().next().value as [string, Admitted[]]
+      const admitted = queue.shift() as Admitted
+      this.queues.delete(requester)
+      if (queue.length > 0) {
+        this.queues.set(requester, queue) // to the back of the turn
       }
+      this.queuedJobs--
+      this.queuedBytes -= admitted.bytes
+      this.begin(admitted)
     }
-    return ahead
+  }
+
+  private begin (admitted: Admitted): void {
+    const { job, link, controller, id } = admitted
+    this.running.add(admitted)
+    this.held.set(link.requester, (this.held.get(link.requester) ?? 0) + 1)
+    this.dispatchEvent(new Event('slots'))
+    this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester: link.requester } }))
+    const startedAt = performance.now()
+    this.runJob(job, controller.signal)
+      .then(signed => ({ type: 'receipt', id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id, error: errorToWire(err) }) as const)
+      .then(response => {
+        clearTimeout(admitted.acceptedNotice)
+        const tookMs = performance.now() - startedAt
+        this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
+        // free the slot and start the next job before answering: the requester sends its next job as soon as it reads this
+        this.end(admitted)
+        this.dispatch()
+        if (link.jobs.delete(id)) {
+          // a changed window goes first: the requester places its next jobs as soon as it reads the answer
+          this.grantCredit(link)
+          this.send(link, response)
+        }
+        this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester } }))
+      })
+  }
+
+  private end (admitted: Admitted): void {
+    this.running.delete(admitted)
+    const { requester } = admitted.link
+    const held = (this.held.get(requester) ?? 1) - 1
+    if (held > 0) {
+      this.held.set(requester, held)
+    } else {
+      this.held.delete(requester)
+    }
+    this.dispatchEvent(new Event('slots'))
+  }
+
+  /**
+   * Drops a job the requester no longer wants: a queued one leaves the queue
+   * and is answered at once, a running one is stopped and answered when it
+   * has stopped. Every submission gets exactly one answer.
+   */
+  private cancel (link: Link, id: number, reason: Error = new CancelledError('cancelled by the requester')): void {
+    const admitted = link.jobs.get(id)
+    if (admitted == null) {
+      return
+    }
+    const queue = this.queues.get(link.requester)
+    const index = queue?.indexOf(admitted) ?? -1
+    if (queue == null || index < 0) {
+      admitted.controller.abort(reason)
+      return
+    }
+    queue.splice(index, 1)
+    if (queue.length === 0) {
+      this.queues.delete(link.requester)
+    }
+    this.queuedJobs--
+    this.queuedBytes -= admitted.bytes
+    clearTimeout(admitted.acceptedNotice)
+    link.jobs.delete(id)
+    this.send(link, { type: 'error', id, error: errorToWire(reason) })
   }
 
   /**
@@ -264,29 +379,10 @@ export class JobServer extends EventTarget {
 
   private recordMisbehaviour (requester: string): void {
     const record = this.misbehaviour.get(requester)
-    if (record == null && this.misbehaviour.size >= MAX_WAITING_REQUESTERS) {
+    if (record == null && this.misbehaviour.size >= MAX_REMEMBERED_MISBEHAVERS) {
       this.misbehaviour.delete(this.misbehaviour.keys().next().value as string)
     }
     this.misbehaviour.set(requester, { count: (record?.count ?? 0) + 1, since: record?.since ?? Date.now() })
-  }
-
-  private acquire (controller: AbortController, requester: string): void {
-    this.busy++
-    this.held.set(requester, (this.held.get(requester) ?? 0) + 1)
-    this.running.add(controller)
-    this.dispatchEvent(new Event('slots'))
-  }
-
-  private release (controller: AbortController, requester: string): void {
-    this.busy--
-    const held = (this.held.get(requester) ?? 1) - 1
-    if (held > 0) {
-      this.held.set(requester, held)
-    } else {
-      this.held.delete(requester)
-    }
-    this.running.delete(controller)
-    this.dispatchEvent(new Event('slots'))
   }
 
   /** Fetches what the job needs, runs it, and signs the receipt. */

@@ -1,0 +1,73 @@
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+
+/**
+ * Writes length-prefixed frames to a stream, coalescing every frame queued
+ * in one turn of the event loop into a single write: a muxer frame and a
+ * socket write cost about as much for one small message as for a hundred,
+ * and a busy job stream queues many in the same turn (a burst of submits, a
+ * worker's receipts as its slots finish). Writes stay in order; a failed
+ * write fails every later one with the same error.
+ */
+export class FrameWriter {
+  private readonly lp: LengthPrefixedStream<Stream>
+  private readonly onError: (err: Error) => void
+  private pending: Uint8Array[] = []
+  private flushing = Promise.resolve()
+  private scheduled = false
+  private failed?: Error
+  /** Frames queued and not yet handed to the stream. */
+  private waiting = 0
+
+  constructor (lp: LengthPrefixedStream<Stream>, onError: (err: Error) => void) {
+    this.lp = lp
+    this.onError = onError
+  }
+
+  /** Frames not yet written: a reader that checks this can stop reading while its answers pile up. */
+  get backlog (): number {
+    return this.waiting
+  }
+
+  /** Queues a frame; it goes out with the others queued in this turn. */
+  write (frame: Uint8Array): void {
+    if (this.failed != null) {
+      return
+    }
+    this.pending.push(frame)
+    this.waiting++
+    if (!this.scheduled) {
+      this.scheduled = true
+      queueMicrotask(() => { this.flush() })
+    }
+  }
+
+  /** Resolves once everything queued so far has been written (or the stream failed). */
+  async drained (): Promise<void> {
+    while (this.scheduled || this.waiting > 0) {
+      await this.flushing
+      if (this.failed != null) {
+        return
+      }
+      if (this.scheduled) {
+        await new Promise<void>(resolve => { queueMicrotask(resolve) })
+      }
+    }
+  }
+
+  private flush (): void {
+    this.scheduled = false
+    const frames = this.pending
+    this.pending = []
+    this.flushing = this.flushing.then(async () => {
+      if (this.failed == null) {
+        await this.lp.writeV(frames)
+      }
+    }).catch((err: Error) => {
+      this.failed ??= err
+      this.onError(err)
+    }).finally(() => {
+      this.waiting -= frames.length
+    })
+  }
+}
