@@ -9,6 +9,19 @@ export const CAPACITY_TOPIC = '/wasmesh/capacity/1'
 /** Domain separator prepended to a receipt payload before signing, so a receipt signature can never be replayed as any other libp2p signature. */
 export const RECEIPT_SIGNING_DOMAIN = 'wasmesh-receipt:v1:'
 
+/** Prefixed to the Merkle root a worker signs for a batch of receipts: a batch signature can never pass for a single receipt's. */
+export const RECEIPT_BATCH_SIGNING_DOMAIN = 'wasmesh-receipt-batch:v1:'
+
+/** Receipts a worker signs with one signature at most. */
+export const MAX_RECEIPT_BATCH = 1024
+
+/**
+ * How long a busy worker holds a finished job's receipt for others to share
+ * its signature. Only while other jobs are running or queued: an idle
+ * worker signs at once.
+ */
+export const RECEIPT_BATCH_WAIT_MS = 1
+
 /** Inputs and outputs up to this size travel inside the job spec or receipt; larger ones go by CID. */
 export const MAX_INLINE_BYTES = 1024 * 1024
 

@@ -25,6 +25,8 @@ export interface Receipt {
 }
 
 export interface ReceiptStats {
+  /** Waiting in the worker's queue for a slot, after the worker took the job. */
+  queueMs?: number
   /** Fetching module and input from the network. */
   fetchMs: number
   compileMs: number
@@ -33,10 +35,24 @@ export interface ReceiptStats {
   moduleCached: boolean
 }
 
-/** A receipt as it travels: the exact signed bytes and the signature over them. */
+/**
+ * A receipt as it travels: the exact signed bytes and the signature over
+ * them, or, for a receipt signed in a batch, over the root of the batch's
+ * Merkle tree, with the path from this receipt's leaf to that root.
+ */
 export interface SignedReceipt {
   payload: Uint8Array
   signature: Uint8Array
+  batch?: ReceiptBatchProof
+}
+
+/** Where a receipt sits in the batch its worker signed at once. */
+export interface ReceiptBatchProof {
+  /** The receipt's leaf among the batch's `count`. */
+  index: number
+  count: number
+  /** Sibling hashes from the leaf up to the signed root. */
+  path: Uint8Array[]
 }
 
 /** A signed receipt whose signature has been checked. */

@@ -3,17 +3,22 @@ import { equals } from 'uint8arrays/equals'
 import { fromString } from 'uint8arrays/from-string'
 import { concat } from 'uint8arrays/concat'
 import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_INLINE_BYTES, MAX_STRING_LENGTH, RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
+import { MAX_INLINE_BYTES, MAX_RECEIPT_BATCH, MAX_STRING_LENGTH, RECEIPT_BATCH_SIGNING_DOMAIN, RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
 import { InvalidReceiptError, MalformedMessageError } from '../errors.ts'
 import { asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
 import type { CID } from 'multiformats/cid'
-import type { Receipt, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
+import { merkleLeaf, merkleRootOf, merkleTree } from './merkle.ts'
+import type { PublicKey } from '@libp2p/interface'
+import type { Receipt, ReceiptBatchProof, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
 
-export type { Receipt, ReceiptStats, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
+export type { Receipt, ReceiptBatchProof, ReceiptStats, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
 
 /** Bytes of stderr a receipt keeps: the tail, where the error usually is. */
 export const MAX_STDERR_BYTES = 4096
 const domain = fromString(RECEIPT_SIGNING_DOMAIN)
+const batchDomain = fromString(RECEIPT_BATCH_SIGNING_DOMAIN)
+/** Deepest path a batch of MAX_RECEIPT_BATCH receipts can have. */
+const MAX_BATCH_PATH = Math.ceil(Math.log2(MAX_RECEIPT_BATCH))
 
 /** Signs bytes with the peer's key. A libp2p PrivateKey is one; a platform may supply a faster one for the same key. */
 export interface Signer {
@@ -27,6 +32,98 @@ export async function signReceipt (receipt: Receipt, signer: Signer): Promise<Si
 }
 
 /**
+ * Signs several receipts with one signature over the root of a Merkle tree
+ * of their payloads; each comes back with its path to that root, and still
+ * verifies alone. A batch of one is signed as a single receipt.
+ */
+export async function signReceipts (receipts: readonly Receipt[], signer: Signer): Promise<SignedReceipt[]> {
+  if (receipts.length === 1) {
+    return [await signReceipt(receipts[0] as Receipt, signer)]
+  }
+  if (receipts.length > MAX_RECEIPT_BATCH) {
+    throw new RangeError(`a batch holds at most ${MAX_RECEIPT_BATCH} receipts, not ${receipts.length}`)
+  }
+  const payloads = receipts.map(receipt => encodeCbor(validateReceipt(receipt)))
+  const { root, paths } = await merkleTree(await Promise.all(payloads.map(merkleLeaf)))
+  const signature = await signer.sign(concat([batchDomain, root]))
+  return payloads.map((payload, index) => ({ payload, signature, batch: { index, count: payloads.length, path: paths[index] as Uint8Array[] } }))
+}
+
+/**
+ * Batch roots whose signature was already checked, so the other receipts of
+ * a batch cost a few hashes rather than a signature check. Bounded: an entry
+ * only saves work, and a forged one can never get in.
+ */
+const verifiedRoots = new Set<string>()
+const MAX_VERIFIED_ROOTS = 4096
+
+/** Public keys of the workers we heard from lately: parsing a peer id costs more than hashing a path. */
+const workerKeys = new Map<string, PublicKey>()
+const MAX_WORKER_KEYS = 1024
+
+function workerKey (worker: string): PublicKey {
+  let key = workerKeys.get(worker)
+  if (key == null) {
+    let publicKey
+    try {
+      publicKey = peerIdFromString(worker).publicKey
+    } catch {
+      throw new InvalidReceiptError(`receipt names "${worker}", which is not a peer id`)
+    }
+    if (publicKey == null) {
+      throw new InvalidReceiptError(`peer id ${worker} does not embed its public key, so its receipts cannot be verified`)
+    }
+    key = publicKey
+    if (workerKeys.size >= MAX_WORKER_KEYS) {
+      workerKeys.delete(workerKeys.keys().next().value as string)
+    }
+    workerKeys.set(worker, key)
+  }
+  return key
+}
+
+async function signatureValid (key: PublicKey, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  try {
+    return await key.verify(data, signature)
+  } catch {
+    return false // e.g. a signature of the wrong length for the key type
+  }
+}
+
+/** Whether `signed` carries a valid signature of `worker`: over its payload, or over its batch's root. */
+async function signedBy (signed: SignedReceipt, worker: string): Promise<boolean> {
+  const key = workerKey(worker)
+  if (signed.batch == null) {
+    return signatureValid(key, concat([domain, signed.payload]), signed.signature)
+  }
+  const { index, count, path } = signed.batch
+  const root = await merkleRootOf(await merkleLeaf(signed.payload), index, count, path)
+  if (root == null) {
+    return false
+  }
+  const cacheKey = `${worker}/${toHex(root)}/${toHex(signed.signature)}`
+  if (verifiedRoots.has(cacheKey)) {
+    return true
+  }
+  if (!await signatureValid(key, concat([batchDomain, root]), signed.signature)) {
+    return false
+  }
+  if (verifiedRoots.size >= MAX_VERIFIED_ROOTS) {
+    verifiedRoots.delete(verifiedRoots.values().next().value as string)
+  }
+  verifiedRoots.add(cacheKey)
+  return true
+}
+
+function toHex (bytes: Uint8Array): string {
+  let hex = ''
+  for (const byte of bytes) {
+    hex += byte.toString(16).padStart(2, '0')
+  }
+  return hex
+}
+
+/**
  * Checks a signed receipt using nothing but the peer id inside it: the
  * signature must come from the key that peer id embeds. Pass `expect` to also
  * pin the job and the worker, so a valid receipt for another job, or from a
@@ -34,22 +131,7 @@ export async function signReceipt (receipt: Receipt, signer: Signer): Promise<Si
  */
 export async function verifyReceipt (signed: SignedReceipt, expect: { job?: CID, worker?: string } = {}): Promise<VerifiedReceipt> {
   const receipt = validateReceipt(decodeCbor(signed.payload, 'receipt'))
-  let publicKey
-  try {
-    publicKey = peerIdFromString(receipt.worker).publicKey
-  } catch {
-    throw new InvalidReceiptError(`receipt names "${receipt.worker}", which is not a peer id`)
-  }
-  if (publicKey == null) {
-    throw new InvalidReceiptError(`peer id ${receipt.worker} does not embed its public key, so its receipts cannot be verified`)
-  }
-  let valid: boolean
-  try {
-    valid = await publicKey.verify(concat([domain, signed.payload]), signed.signature)
-  } catch {
-    valid = false // e.g. a signature of the wrong length for the key type
-  }
-  if (!valid) {
+  if (!await signedBy(signed, receipt.worker)) {
     throw new InvalidReceiptError(`the signature does not match the receipt and the key of ${receipt.worker}: it was altered or forged`)
   }
   if (expect.job != null && expect.job.toString() !== receipt.job.toString()) {
@@ -76,15 +158,40 @@ export function receiptSucceeded (receipt: Receipt): boolean {
 }
 
 export function encodeSignedReceipt (signed: SignedReceipt): Uint8Array {
-  return encodeCbor({ payload: signed.payload, signature: signed.signature })
+  const { payload, signature, batch } = signed
+  return encodeCbor(batch == null ? { payload, signature } : { payload, signature, batch: { index: batch.index, count: batch.count, path: batch.path } })
 }
 
 export function decodeSignedReceipt (bytes: Uint8Array): SignedReceipt {
   const record = asRecord(decodeCbor(bytes, 'signed receipt'), 'signed receipt')
-  onlyKeys(record, ['payload', 'signature'], 'signed receipt')
-  return {
+  onlyKeys(record, ['payload', 'signature', 'batch'], 'signed receipt')
+  const signed: SignedReceipt = {
     payload: asBytes(record.payload, 'signed receipt payload', MAX_INLINE_BYTES + 16 * 1024),
     signature: asBytes(record.signature, 'signed receipt signature', 1024)
+  }
+  if (record.batch !== undefined) {
+    signed.batch = decodeBatchProof(record.batch)
+  }
+  return signed
+}
+
+function decodeBatchProof (value: unknown): ReceiptBatchProof {
+  const batch = asRecord(value, 'signed receipt batch')
+  onlyKeys(batch, ['index', 'count', 'path'], 'signed receipt batch')
+  const count = asInteger(batch.count, 'signed receipt batch.count', 2, MAX_RECEIPT_BATCH)
+  if (!Array.isArray(batch.path) || batch.path.length > MAX_BATCH_PATH) {
+    throw new MalformedMessageError(`signed receipt batch.path must be a list of at most ${MAX_BATCH_PATH} hashes`)
+  }
+  return {
+    index: asInteger(batch.index, 'signed receipt batch.index', 0, count - 1),
+    count,
+    path: batch.path.map((hash: unknown) => {
+      const bytes = asBytes(hash, 'signed receipt batch.path', 32)
+      if (bytes.byteLength !== 32) {
+        throw new MalformedMessageError('signed receipt batch.path holds hashes of 32 bytes')
+      }
+      return bytes
+    })
   }
 }
 
@@ -97,7 +204,7 @@ export function validateReceipt (value: unknown): Receipt {
     throw new MalformedMessageError(`receipt version ${String(record.v)} is not supported (expected 1)`)
   }
   const stats = asRecord(record.stats, 'receipt.stats')
-  onlyKeys(stats, ['fetchMs', 'compileMs', 'execMs', 'moduleCached'], 'receipt.stats')
+  onlyKeys(stats, ['queueMs', 'fetchMs', 'compileMs', 'execMs', 'moduleCached'], 'receipt.stats')
   const receipt: Receipt = {
     v: 1,
     job: asCid(record.job, 'receipt.job'),
@@ -108,6 +215,7 @@ export function validateReceipt (value: unknown): Receipt {
     outputSize: asInteger(record.outputSize, 'receipt.outputSize', 0, Number.MAX_SAFE_INTEGER),
     stderr: asBytes(record.stderr, 'receipt.stderr', MAX_STDERR_BYTES),
     stats: {
+      ...(stats.queueMs !== undefined ? { queueMs: asDuration(stats.queueMs, 'receipt.stats.queueMs') } : {}),
       fetchMs: asDuration(stats.fetchMs, 'receipt.stats.fetchMs'),
       compileMs: asDuration(stats.compileMs, 'receipt.stats.compileMs'),
       execMs: asDuration(stats.execMs, 'receipt.stats.execMs'),

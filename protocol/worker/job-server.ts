@@ -5,7 +5,8 @@ import { FrameWriter } from '../net/frame-writer.ts'
 import { CancelledError, errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
-import { encodeSignedReceipt, signReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
+import { encodeSignedReceipt, MAX_STDERR_BYTES, type Receipt, type Signer } from '../wire/receipt.ts'
+import { ReceiptBatcher } from './receipt-batcher.ts'
 import { executeJob } from './execute-job.ts'
 import type { TestFault } from './test-faults.ts'
 import type { ContentStore } from '../store/content.ts'
@@ -44,6 +45,8 @@ interface Admitted {
   bytes: number
   controller: AbortController
   link: Link
+  /** When it was taken (its queue time starts). */
+  admittedAt: number
   acceptedNotice: ReturnType<typeof setTimeout>
 }
 
@@ -92,10 +95,13 @@ export class JobServer extends EventTarget {
   private sweeper?: ReturnType<typeof setInterval>
   /** Peers whose job streams were reset for garbage: how many times, since when. */
   private readonly misbehaviour = new Map<string, { count: number, since: number }>()
+  private readonly receipts: ReceiptBatcher
 
   constructor (components: JobServerComponents, init: JobServerInit) {
     super()
     this.components = components
+    // more receipts are coming while jobs run or wait: their receipts may share a signature
+    this.receipts = new ReceiptBatcher(components.signer, () => this.running.size > 0 || this.queuedJobs > 0)
     this.slots = init.slots
     this.fault = init.fault
   }
@@ -187,6 +193,7 @@ export class JobServer extends EventTarget {
           bytes: message.job.byteLength,
           controller: new AbortController(),
           link,
+          admittedAt: performance.now(),
           // a fast job's receipt says all that `accepted` would: announce only jobs still waiting or running after a moment
           acceptedNotice: setTimeout(() => { this.send(link, { type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
         }
@@ -279,28 +286,45 @@ export class JobServer extends EventTarget {
   }
 
   private begin (admitted: Admitted): void {
-    const { job, link, controller, id } = admitted
+    const { job, link } = admitted
     this.running.add(admitted)
     this.held.set(link.requester, (this.held.get(link.requester) ?? 0) + 1)
     this.dispatchEvent(new Event('slots'))
     this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester: link.requester } }))
+    void this.serveJob(admitted)
+  }
+
+  /** Runs an admitted job, frees its slot, then signs (in a batch, when busy) and answers. */
+  private async serveJob (admitted: Admitted): Promise<void> {
+    const { job, link, controller, id, admittedAt } = admitted
     const startedAt = performance.now()
-    this.runJob(job, controller.signal)
-      .then(signed => ({ type: 'receipt', id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id, error: errorToWire(err) }) as const)
-      .then(response => {
-        clearTimeout(admitted.acceptedNotice)
-        const tookMs = performance.now() - startedAt
-        this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
-        // free the slot and start the next job before answering: the requester sends its next job as soon as it reads this
-        this.end(admitted)
-        this.dispatch()
-        if (link.jobs.delete(id)) {
-          // a changed window goes first: the requester places its next jobs as soon as it reads the answer
-          this.grantCredit(link)
-          this.send(link, response)
-        }
-        this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester } }))
-      })
+    let outcome: { receipt: Receipt } | { error: unknown }
+    try {
+      outcome = { receipt: await this.runJob(job, controller.signal, startedAt - admittedAt) }
+    } catch (error) {
+      outcome = { error }
+    }
+    const tookMs = performance.now() - startedAt
+    this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
+    // free the slot and start the next job before signing and answering: the slot need not wait for either
+    this.end(admitted)
+    this.dispatch()
+    let response: JobResponse
+    try {
+      if ('error' in outcome) {
+        throw outcome.error
+      }
+      response = { type: 'receipt', id, receipt: encodeSignedReceipt(await this.receipts.sign(outcome.receipt)) }
+    } catch (err) {
+      response = { type: 'error', id, error: errorToWire(err) }
+    }
+    clearTimeout(admitted.acceptedNotice)
+    if (link.jobs.delete(id)) {
+      // a changed window goes first: the requester places its next jobs as soon as it reads the answer
+      this.grantCredit(link)
+      this.send(link, response)
+    }
+    this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester } }))
   }
 
   private end (admitted: Admitted): void {
@@ -385,9 +409,9 @@ export class JobServer extends EventTarget {
     this.misbehaviour.set(requester, { count: (record?.count ?? 0) + 1, since: record?.since ?? Date.now() })
   }
 
-  /** Fetches what the job needs, runs it, and signs the receipt. */
-  private async runJob (job: EncodedJob, signal: AbortSignal): Promise<SignedReceipt> {
-    const { content, executor, peerId, signer } = this.components
+  /** Fetches what the job needs and runs it: the receipt to sign. */
+  private async runJob (job: EncodedJob, signal: AbortSignal, queueMs: number): Promise<Receipt> {
+    const { content, executor, peerId } = this.components
     if (this.fault === 'stall') {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
     }
@@ -402,12 +426,12 @@ export class JobServer extends EventTarget {
       outputHash: await contentHash(output),
       outputSize: output.byteLength,
       stderr: run.stderr.subarray(Math.max(0, run.stderr.byteLength - MAX_STDERR_BYTES)),
-      stats: run.stats,
+      stats: { queueMs, ...run.stats },
       timestamp: Date.now()
     }
     if (run.error != null) {
       receipt.error = run.error
     }
-    return signReceipt(receipt, signer)
+    return receipt
   }
 }
