@@ -269,17 +269,26 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     }
   }
 
-  /** @internal for JobRun */
-  async waitForChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits until something may let a job go on: woken by `wake()` (adverts,
+   * executions ending anywhere) when `anyJob`, by `own` (the job's own events), the
+   * timeout or the signal.
+   * @internal for JobRun
+   */
+  async waitForChange (timeoutMs: number, signal: AbortSignal, options: { own: Set<() => void>, anyJob: boolean }): Promise<void> {
     await new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)
         this.wakers.delete(done)
+        options.own.delete(done)
         signal.removeEventListener('abort', done)
         resolve()
       }
       const timer = setTimeout(done, Math.max(1, timeoutMs))
-      this.wakers.add(done)
+      if (options.anyJob) {
+        this.wakers.add(done)
+      }
+      options.own.add(done)
       signal.addEventListener('abort', done)
     })
   }
@@ -327,6 +336,8 @@ class JobRun {
   private checkSince?: number
   /** When each execution was sent, and when its worker first said anything. */
   private readonly timing = new Map<number, { sentAt: number, heardAt?: number }>()
+  /** Wakes this job's loop when one of its executions moves on. */
+  private readonly wakers = new Set<() => void>()
 
   constructor (requester: Requester, job: EncodedJob, options: ExecuteOptions, state: JobState) {
     this.requester = requester
@@ -363,7 +374,8 @@ class JobRun {
         } else if (next.action === 'launch') {
           await this.launch(next.count, next.purpose)
         } else if (next.action === 'wait') {
-          await this.requester.waitForChange(this.untilNextOverdue(), this.signal)
+          // only its own executions can move it on (or their hedge time): other jobs' events need not wake it
+          await this.requester.waitForChange(this.untilNextOverdue(), this.signal, { own: this.wakers, anyJob: false })
         } else if (next.unchecked != null && await this.settleUnchecked(next.unchecked)) {
           continue
         } else {
@@ -520,7 +532,7 @@ class JobRun {
           ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${found} could take this job within ${waitMs} ms`)
           : this.failure(`none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy or lost answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)`))
     }
-    await this.requester.waitForChange(Math.max(1, Math.min(1000, waitMs - (Date.now() - this.waitingSince))), this.signal)
+    await this.requester.waitForChange(Math.max(1, Math.min(1000, waitMs - (Date.now() - this.waitingSince))), this.signal, { own: this.wakers, anyJob: true })
   }
 
   /** Runs one execution on `worker` and feeds what happens into the state machine. */
@@ -596,7 +608,9 @@ class JobRun {
       return
     }
     this.apply({ type: 'execution', id, phase, ...(error != null ? { error: errorToWire(error) } : {}), ...(outcome != null ? { outcome } : {}) })
-    this.requester.wake()
+    for (const waker of [...this.wakers]) {
+      waker()
+    }
   }
 
   /** The receipt's output: inline, or fetched by CID within a deadline and checked against the signed hash. */

@@ -27,6 +27,10 @@ import {
   percentile, requester as startRequester, round, rssMiB, sleep, spawnNode, stopNetwork, waitForWorkers, watToWasm, withBaseline, type Metric
 } from './lib.ts'
 import { readFile } from 'node:fs/promises'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { contentHash } from '../../protocol/wire/cbor.ts'
+import { signReceipt, verifyReceipt, type Receipt, type ReceiptStats } from '../../protocol/wire/receipt.ts'
+import { nodeSigner } from '../../node/signing.ts'
 import type { Peer } from '../../protocol/peer.ts'
 import type { PeerServices } from '../../protocol/peer.ts'
 import type { Message } from '@libp2p/gossipsub'
@@ -45,8 +49,8 @@ const only = flags.only != null ? new Set(flags.only.split(',')) : undefined
 const CORES = machine().cores
 
 const config = quick
-  ? { batches: 3, samples: 300, warmup: 100, throughputJobs: 2000, throughputRuns: 2, coldRuns: 7, spinRuns: 3, overheadSamples: 300, batchJobs: 20, batchRuns: 2, idleSeconds: 10, scaling: [1, 2, 4], scalingJobs: 24, gossip: [4, 8, 16], gossipWindowS: 8 }
-  : { batches: 5, samples: 1000, warmup: 200, throughputJobs: 10_000, throughputRuns: 3, coldRuns: 15, spinRuns: 5, overheadSamples: 1000, batchJobs: 60, batchRuns: 3, idleSeconds: 30, scaling: [1, 2, 4, 8, 16], scalingJobs: 48, gossip: [4, 8, 16, 32, 64], gossipWindowS: 15 }
+  ? { batches: 3, samples: 300, warmup: 100, throughputJobs: 2000, throughputRuns: 2, mapItems: 20_000, mapConcurrency: 256, coldRuns: 7, spinRuns: 3, overheadSamples: 300, batchJobs: 20, batchRuns: 2, idleSeconds: 10, scaling: [1, 2, 4], scalingJobs: 24, gossip: [4, 8, 16], gossipWindowS: 8 }
+  : { batches: 5, samples: 1000, warmup: 200, throughputJobs: 10_000, throughputRuns: 3, mapItems: 100_000, mapConcurrency: 256, coldRuns: 15, spinRuns: 5, overheadSamples: 1000, batchJobs: 60, batchRuns: 3, idleSeconds: 30, scaling: [1, 2, 4, 8, 16], scalingJobs: 48, gossip: [4, 8, 16, 32, 64], gossipWindowS: 15 }
 
 const results: Record<string, Metric> = {}
 const startedAt = performance.now()
@@ -130,7 +134,9 @@ let echoCid: CID | undefined
 const rttGroups = ['rtt', 'throughput', 'cold', 'exec', 'abi']
 if (rttGroups.some(wants)) {
   main = await ProcessNetwork.start({ label: 'bench-main' })
-  await main.startWorkers(2, { slots: CORES, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  // WASMESH_BENCH_PROFILE=DIR: each worker writes a CPU profile there when it stops (docs/benchmarks.md)
+  const profile = process.env.WASMESH_BENCH_PROFILE
+  await main.startWorkers(2, { slots: CORES, listen: ['/ip4/127.0.0.1/tcp/0'], ...(profile != null ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profile}` } } : {}) })
   requester = await startRequester(main)
   await waitForWorkers(requester, main)
   echoCid = await requester.add(echoBytes)
@@ -141,7 +147,7 @@ if (rttGroups.some(wants)) {
 }
 
 // 1. job RTT vs raw libp2p echo
-await section('rtt', [['echo_rtt_p50_ms', 'ms'], ['job_rtt_p50_ms', 'ms'], ['job_rtt_p99_ms', 'ms'], ['job_rtt_distinct_input_p50_ms', 'ms']], async () => {
+await section('rtt', [['echo_rtt_p50_ms', 'ms'], ['job_rtt_p50_ms', 'ms'], ['job_rtt_p99_ms', 'ms'], ['job_rtt_distinct_input_p50_ms', 'ms'], ['job_stage_shares', 'ms']], async () => {
   const peer = requester as Peer
   const cid = echoCid as CID
   // baseline: bare libp2p node → echo server process, one long-lived stream
@@ -173,9 +179,60 @@ await section('rtt', [['echo_rtt_p50_ms', 'ms'], ['job_rtt_p50_ms', 'ms'], ['job
   results.job_rtt_p50_ms = withBaseline(fromRuns(same.p50, 'ms', { target: '≤ 1 ms and ≤ 5× echo_rtt_p50_ms', detail: { samplesPerRun: config.samples, input: 'the same 2 bytes every job (same job CID)' } }), echo, x => (x.value ?? Infinity) <= 1 && (x.ratio ?? Infinity) <= 5)
   results.job_rtt_p99_ms = withBaseline(fromRuns(same.p99, 'ms', { detail: { samplesPerRun: config.samples } }), median(echoRuns99(echo)))
   let n = 0
-  const distinct = await latencyBatches(config.batches, config.samples, async () => await timeJobs(peer, config.samples, async () => await peer.run({ module: cid, input: `hi ${n++}` })))
+  const stages: Array<{ rttMs: number, stats: ReceiptStats }> = []
+  const distinct = await latencyBatches(config.batches, config.samples, async () => await timeJobs(peer, config.samples, async () => {
+    const t = performance.now()
+    const result = await peer.run({ module: cid, input: `hi ${n++}` })
+    stages.push({ rttMs: performance.now() - t, stats: result.receipt.stats })
+  }))
   results.job_rtt_distinct_input_p50_ms = withBaseline(fromRuns(distinct.p50, 'ms', { detail: { samplesPerRun: config.samples, p99: round(median(distinct.p99)), input: 'a different input every job (new job CID)' } }), echo)
+  results.job_stage_shares = await stageShares(stages)
 })
+
+/**
+ * Where a warm job's round trip goes: queue, fetch and execute as the
+ * worker's receipts state them (execute = the module's run in its thread);
+ * sign and verify timed here, per receipt, with the same code and a key of
+ * the same type; send is the rest (both ends' protocol code, the thread hop,
+ * the network).
+ */
+async function stageShares (stages: Array<{ rttMs: number, stats: ReceiptStats }>): Promise<Metric> {
+  const key = await generateKeyPair('Ed25519')
+  const worker = peerIdFromPrivateKey(key).toString()
+  const sample = stages[0]?.stats ?? { fetchMs: 0, compileMs: 0, execMs: 0, moduleCached: true }
+  const receipt: Receipt = { v: 1, job: echoCid as CID, worker, exitCode: 0, output: new TextEncoder().encode('HI 1'), outputHash: await contentHash(new TextEncoder().encode('HI 1')), outputSize: 4, stderr: new Uint8Array(0), stats: sample, timestamp: Date.now() }
+  const signMs: number[] = []
+  const verifyMs: number[] = []
+  for (let i = 0; i < 300; i++) {
+    let t = performance.now()
+    const signed = await signReceipt({ ...receipt, timestamp: receipt.timestamp + i }, nodeSigner(key))
+    signMs.push(performance.now() - t)
+    t = performance.now()
+    await verifyReceipt(signed, { worker })
+    verifyMs.push(performance.now() - t)
+  }
+  const ms = {
+    queue: median(stages.map(s => s.stats.queueMs ?? 0)),
+    fetch: median(stages.map(s => s.stats.fetchMs)),
+    execute: median(stages.map(s => s.stats.execMs)),
+    sign: median(signMs),
+    verify: median(verifyMs)
+  }
+  const rtt = median(stages.map(s => s.rttMs))
+  const send = Math.max(0, rtt - ms.queue - ms.fetch - ms.execute - ms.sign - ms.verify)
+  const all = { send, ...ms }
+  return {
+    value: round(rtt),
+    unit: 'ms',
+    runs: stages.length,
+    spread: null,
+    note: 'median round trip of job_rtt_distinct_input_p50_ms, split by stage; send = everything not in another stage (protocol code at both ends, the hop to the job thread, the network)',
+    detail: {
+      stageMs: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, round(v)])),
+      stageShare: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, round(v / rtt)]))
+    }
+  }
+}
 
 function echoRuns99 (echo: Metric): number[] {
   const p99 = echo.detail?.p99
@@ -183,7 +240,7 @@ function echoRuns99 (echo: Metric): number[] {
 }
 
 // 2. pipelined throughput, two worker processes
-await section('throughput', [['throughput_jobs_per_s', 'jobs/s']], async () => {
+await section('throughput', [['throughput_jobs_per_s', 'jobs/s'], ['map_items_per_s', 'items/s']], async () => {
   const peer = requester as Peer
   const cid = echoCid as CID
   const concurrency = 64
@@ -220,6 +277,27 @@ await section('throughput', [['throughput_jobs_per_s', 'jobs/s']], async () => {
     detail: { jobsPerRun: config.throughputJobs, concurrency, workers: 2, slotsPerWorker: CORES, failedPerRun: failures, jobsPerWorker: perWorker, advertsAcceptedPerJob: advertsPerJob }
   })
   results.throughput_jobs_per_s.met = (results.throughput_jobs_per_s.value ?? 0) >= 5000
+
+  // many tiny items through map: 16-byte inputs to echo, the shape of Pando's streams
+  const itemRates: number[] = []
+  const itemFailures: number[] = []
+  for (let r = 0; r < config.throughputRuns; r++) {
+    const items = Array.from({ length: config.mapItems }, (_, i) => `item ${String(r).padStart(2, '0')} ${String(i).padStart(8, '0')}`)
+    let failed = 0
+    const t = performance.now()
+    for await (const result of peer.map(cid, items, { concurrency: config.mapConcurrency })) {
+      if (!result.ok) {
+        failed++
+      }
+    }
+    itemRates.push((config.mapItems - failed) / ((performance.now() - t) / 1000))
+    itemFailures.push(failed)
+  }
+  results.map_items_per_s = fromRuns(itemRates, 'items/s', {
+    target: '≥ 50000 items/s (Pando: ~1000)',
+    detail: { itemsPerRun: config.mapItems, itemBytes: 16, concurrency: config.mapConcurrency, workers: 2, slotsPerWorker: CORES, failedPerRun: itemFailures }
+  })
+  results.map_items_per_s.met = (results.map_items_per_s.value ?? 0) >= 50_000
 })
 
 // 3. cold job: a new ~200 KB module each run (fetch by CID over bitswap + compile + run)
