@@ -88,7 +88,7 @@ export class JobServer extends EventTarget {
   private queuedBytes = 0
   /** Slots each requester holds now. */
   private readonly held = new Map<string, number>()
-  /** How long a job takes here, start to signed receipt (smoothed); unknown until one ran. */
+  /** How long a job holds a slot here, start to receipt (smoothed); unknown until one ran. */
   private jobMs?: number
   /** Large outputs kept for their requesters to fetch, until when. */
   private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
@@ -131,6 +131,8 @@ export class JobServer extends EventTarget {
       }
     }
     this.queues.clear()
+    this.queuedJobs = 0
+    this.queuedBytes = 0
     for (const admitted of this.running) {
       // retryable: the job is fine, this worker is going away
       admitted.controller.abort(new WorkerLostError('the worker is shutting down'))
