@@ -5,6 +5,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2p } from 'libp2p'
 import { CapacityService } from '../protocol/net/capacity.ts'
+import { explainStartError } from './start-errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
 import type { PeerServices } from '../protocol/peer.ts'
@@ -41,7 +42,7 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
   if (options.dataDir != null) {
     await mkdir(options.dataDir, { recursive: true })
     datastore = new LevelDatastore(join(options.dataDir, 'datastore'))
-    await datastore.open()
+    await datastore.open().catch((err: unknown) => { throw explainStartError(err, { dataDir: options.dataDir }) })
   }
   const privateKey = options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : await generateKeyPair('Ed25519')
   const libp2p = await createLibp2p({
@@ -51,7 +52,7 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
       relay: true
     }),
     datastore
-  }) as unknown as Libp2p<PeerServices>
+  }).catch((err: unknown) => { throw explainStartError(err, {}) }) as unknown as Libp2p<PeerServices>
   // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
   const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
   capacity.start()

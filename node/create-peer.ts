@@ -7,6 +7,7 @@ import { MemoryBlockstore } from 'blockstore-core'
 import { FsBlockstore } from 'blockstore-fs'
 import { MemoryDatastore } from 'datastore-core'
 import { FsDatastore } from 'datastore-fs'
+import { explainStartError } from './start-errors.ts'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import { ContentStore } from '../protocol/store/content.ts'
@@ -60,7 +61,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
     await blockstore.open()
   }
   if (datastore instanceof LevelDatastore) {
-    await datastore.open()
+    await datastore.open().catch((err: unknown) => { throw explainStartError(err, { dataDir }) })
   }
   const reputationStore = options.reputationDir != null ? new FsDatastore(options.reputationDir) : undefined
   await reputationStore?.open()
@@ -68,7 +69,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
     privateKey,
     listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
   })))
-  await helia.start()
+  await helia.start().catch((err: unknown) => { throw explainStartError(err, {}) })
   const peer = new Peer({
     libp2p: helia.libp2p as unknown as Libp2p<PeerServices>,
     signer: nodeSigner(privateKey),

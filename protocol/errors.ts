@@ -224,6 +224,22 @@ export class BootstrapError extends WasmeshError {
   override readonly hint = 'Check the bootstrap address and that the node is running (locally: `npm start`).'
 }
 
+/** The peer could not listen on an address it was given: in use, or not an address of this machine. */
+export class ListenError extends WasmeshError {
+  static override readonly NAME = 'ListenError'
+  override name = ListenError.NAME
+  override readonly code = 'LISTEN'
+  override readonly hint = 'Stop the process that holds the port, or choose another port (`--port 0` or `/tcp/0` picks a free one).'
+}
+
+/** The peer's data directory could not be opened: most often another wasmesh process holds it. */
+export class DataDirError extends WasmeshError {
+  static override readonly NAME = 'DataDirError'
+  override name = DataDirError.NAME
+  override readonly code = 'DATA_DIR'
+  override readonly hint = 'Stop the other wasmesh process using that directory, or give this one its own with `--data DIR`; check that it is writable.'
+}
+
 /** An internal fault in the executor, not attributable to the module. */
 export class ExecutorError extends WasmeshError {
   static override readonly NAME = 'ExecutorError'
@@ -258,6 +274,8 @@ export const ERROR_CLASSES = [
   BatchNotFoundError,
   JobFailedError,
   BootstrapError,
+  ListenError,
+  DataDirError,
   ExecutorError
 ] as const
 

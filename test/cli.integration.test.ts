@@ -147,5 +147,20 @@ describe('wasmesh CLI across processes', () => {
     assert.equal(result.code, 3)
     assert.match(result.stderr, /BootstrapError: could not reach any bootstrap node/)
   })
-})
 
+  it('explains start-up mistakes in words and exits 2: a bad multiaddr, a port in use, a data directory in use', async () => {
+    const bad = await runCli(['run', wasmPath('echo'), '--bootstrap', '/ip4/nonsense'], network.env)
+    assert.equal(bad.code, 2, explain(bad))
+    assert.match(bad.stderr, /"\/ip4\/nonsense" is not a multiaddr/)
+
+    const port = Number(/\/tcp\/(\d+)\//.exec(network.bootstrapAddr)?.[1])
+    const taken = await runCli(['bootstrap', '--port', String(port), '--data', join(network.home, 'second-bootstrap')], network.env)
+    assert.equal(taken.code, 2, explain(taken))
+    assert.match(taken.stderr, new RegExp(`ListenError: could not listen on /ip4/127.0.0.1/tcp/${port} \\(EADDRINUSE`))
+    assert.doesNotMatch(taken.stderr, /faultTolerance|\n\s+at /, 'libp2p\'s advice or a stack trace reached the user')
+
+    const busy = await runCli(['peer', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'worker-a')], network.env)
+    assert.equal(busy.code, 2, explain(busy))
+    assert.match(busy.stderr, /DataDirError: could not open the database in .*worker-a.*another wasmesh process may be using it/)
+  })
+})

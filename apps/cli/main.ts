@@ -3,7 +3,7 @@
  * The wasmesh CLI: an app on the package's public API (node/index.ts). One
  * file per command under commands/; exit codes in options.ts.
  */
-import { Command } from 'commander'
+import { Command, CommanderError } from 'commander'
 import { SOFTWARE_VERSION, WasmeshError } from '../../node/index.ts'
 import { appCommand } from './commands/app.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
@@ -15,18 +15,28 @@ import { verifyCommand } from './commands/verify.ts'
 import { EXIT_NETWORK, EXIT_USAGE, UsageError } from './options.ts'
 
 /** Errors that mean the user's input was wrong, not the network. */
-const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidModuleError', 'InputTooLargeError', 'BatchNotFoundError'])
+const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidModuleError', 'InputTooLargeError', 'BatchNotFoundError', 'ListenError', 'DataDirError'])
 
 const program = new Command('wasmesh')
   .description('Run content-addressed Wasm jobs on a peer-to-peer network of browsers and Node peers, with signed receipts.')
   .version(SOFTWARE_VERSION)
   .showHelpAfterError()
 
+// commander would exit 1 on a bad flag: throw instead, so bad usage exits 2 like the rest
+program.exitOverride()
 for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand()]) {
+  for (const sub of [command, ...command.commands]) {
+    sub.exitOverride()
+  }
   program.addCommand(command)
 }
 
 program.parseAsync().catch((err: Error) => {
+  if (err instanceof CommanderError) {
+    // commander has printed its message (or the help, or the version)
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE
+    return
+  }
   const hint = err instanceof WasmeshError && err.hint !== '' ? `\n${err.hint}` : ''
   console.error(`${err.name === 'Error' ? 'error' : err.name}: ${err.message}${hint}`)
   process.exitCode = err instanceof UsageError || USAGE_ERRORS.has(err.name) || !(err instanceof WasmeshError) ? EXIT_USAGE : EXIT_NETWORK

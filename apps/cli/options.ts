@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
+import { multiaddr } from '@multiformats/multiaddr'
 import { wasmeshHome } from '../../node/index.ts'
 
 /** Exit codes: 0 verified success, 1 the job failed, 2 bad usage or input, 3 the network could not run it. */
@@ -18,6 +19,17 @@ export function reputationDir (): string {
 }
 
 export const bootstrapOption = (): Option => new Option('-b, --bootstrap <multiaddr...>', 'bootstrap node(s) to join through; default: $WASMESH_BOOTSTRAP, else the local network `npm start` runs')
+  .argParser(multiaddrs)
+
+/** Collects repeated multiaddr arguments, refusing one that does not parse (a usage error, not a network one). */
+export function multiaddrs (value: string, previous: string[] | undefined): string[] {
+  try {
+    multiaddr(value)
+  } catch (err) {
+    throw new InvalidArgumentError(`"${value}" is not a multiaddr (${(err as Error).message}); e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…`)
+  }
+  return [...previous ?? [], value]
+}
 
 export function whole (value: string): number {
   const n = Number(value)
