@@ -228,7 +228,8 @@ export class ProcessNetwork {
   async startWorker (name = `worker-${++this.workersStarted}`, options: WorkerOptions = {}): Promise<TestWorker> {
     const listen = options.listen != null ? ['--listen', ...options.listen] : []
     const child = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(options.slots ?? 1), ...listen], options.env)
-    const line = await child.waitForLine(/^peer \S+ contributing/, 60_000)
+    // generous: on a loaded 2-core machine, several workers starting at once each load libp2p and Helia
+    const line = await child.waitForLine(/^peer \S+ contributing/, 120_000)
     const worker = { name, process: child, peerId: line.split(' ')[1] as string }
     this.workers.push(worker)
     return worker
