@@ -99,6 +99,14 @@ export class InvalidMountError extends WasmeshError {
   override readonly hint = 'Mount each directory at a distinct absolute path (/, /data, /out…).'
 }
 
+/** A mount's CID names something that is not a UnixFS file or directory we can read (another codec, a sharded directory…). */
+export class InvalidTreeError extends WasmeshError {
+  static override readonly NAME = 'InvalidTreeError'
+  override name = InvalidTreeError.NAME
+  override readonly code = 'INVALID_TREE'
+  override readonly hint = 'Mount a UnixFS directory or file with no sharded directory in it, as `wasmesh run --mount /data=<dir>` adds one.'
+}
+
 /** The module trapped (unreachable, out-of-bounds access, division by zero…). */
 export class WasmTrapError extends WasmeshError {
   static override readonly NAME = 'WasmTrapError'
@@ -244,6 +252,7 @@ export const ERROR_CLASSES = [
   OutputLimitError,
   FilesystemLimitError,
   InvalidMountError,
+  InvalidTreeError,
   WasmTrapError,
   NonZeroExitError,
   ContentFetchError,
