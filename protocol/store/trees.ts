@@ -139,6 +139,9 @@ async function readEntry (cid: CID, blocks: TreeBlocks, budget: Budget, signal: 
       const entries: Record<string, TreeEntry> = {}
       for (const link of node.Links) {
         const name = link.Name ?? ''
+        if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+          throw new InvalidTreeError(`${cid.toString()} holds an entry named ${JSON.stringify(name)}, which is not a file name`)
+        }
         spend(budget, name.length, 0)
         // defined, not assigned: a file named __proto__ is a file, not the object's prototype
         Object.defineProperty(entries, name, { value: await readEntry(link.Hash, blocks, budget, signal), enumerable: true, writable: true, configurable: true })
