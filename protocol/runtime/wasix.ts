@@ -7,7 +7,7 @@
  * module), time and output by the SDK's own run options. What differs from
  * our WASI host (no mounts, real clocks, argv[0]) is in docs/runtimes.md.
  */
-import { InvalidModuleError, InvalidMountError, OutputLimitError, TimeLimitError, WasmTrapError, WasmeshError, errorToWire } from '../errors.ts'
+import { ExecutorError, InvalidModuleError, InvalidMountError, OutputLimitError, TimeLimitError, WasmTrapError, WasmeshError, errorToWire } from '../errors.ts'
 import { prepareModule } from './prepare.ts'
 import type { ExecuteResult, ResourceLimits } from './executor.ts'
 
@@ -133,7 +133,13 @@ export class WasixRunner {
 
   async #start (): Promise<WasmerClient> {
     this.#client ??= (async () => {
-      const { Wasmer } = await this.#load()
+      let sdk: WasmerSdk
+      try {
+        sdk = await this.#load()
+      } catch (err) {
+        throw new ExecutorError(`could not load @wasmer/sdk, which runs WASIX modules: ${(err as Error).message}`, { cause: err })
+      }
+      const { Wasmer } = sdk
       const client = new Wasmer({ cache: 'memory' })
       await client.ready()
       return client

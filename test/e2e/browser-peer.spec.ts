@@ -25,7 +25,7 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
   await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
 })
 
-test('a contributing browser tab runs a C program over a mounted folder, and its /out comes back verified', async ({ browser, net }) => {
+test('a contributing browser tab runs a C program over a mounted folder (its /out comes back verified), and a WASIX module through @wasmer/sdk', async ({ browser, net }) => {
   const tab = await openTab(browser, net, { query: '?contribute=1' })
   const tabId = await contributing(tab)
   const data = join(net.home, 'data')
@@ -39,6 +39,11 @@ test('a contributing browser tab runs a C program over a mounted folder, and its
   expect(result.mounts?.[0]?.path).toBe('/out')
   expect(result.receipt?.mounts).toEqual(result.mounts)
   expect(await readFile(join(outDir, 'out', 'out.txt'), 'utf8')).toBe('FROM NODE TO THE TAB\n')
+
+  const wasix = await runJob(net, 'build/wasm/wasix-echo.wasm', 'hello wasix tab')
+  expect(wasix.ok, JSON.stringify(wasix)).toBe(true)
+  expect(wasix.worker).toBe(tabId)
+  expect(wasix.output).toBe('wasix: hello wasix tab')
 })
 
 type RunJsonWithMounts = Awaited<ReturnType<typeof runJob>> & { mounts?: Array<{ path: string, cid: string }>, receipt?: { mounts?: Array<{ path: string, cid: string }> } }
