@@ -171,4 +171,18 @@ describe('mounted jobs on an in-process network, with a worker that plants a fil
     const record = requester.workers().find(w => w.peerId === liar.id)?.record
     assert.ok(record?.banned != null, `the planter was not convicted: ${JSON.stringify(record)}`)
   })
+
+  it('a resumed result gives back the same final tree, read from the store by the signed CID', async () => {
+    const module = await readFile(MOUNTS_PROGRAM)
+    const options = { module, input: 'resume me', redundancy: 2, resume: true, mounts: [{ path: '/data', from: { type: 'directory' as const, entries: { 'in.txt': file('xyz\n') } } }, { path: '/out', writable: true }] }
+    const first = await requester.run(options)
+    const again = await requester.run(options)
+    assert.equal(again.resumed, true)
+    assert.equal(again.mounts[0]?.cid.toString(), first.mounts[0]?.cid.toString())
+    assert.deepEqual(again.mounts[0]?.tree.entries['out.txt'], file('XYZ\n'))
+  })
+
+  it('refuses a mount that starts from a string that is not a CID', async () => {
+    await assert.rejects(requester.run({ module: await readFile(MOUNTS_PROGRAM), mounts: [{ path: '/data', from: 'not-a-cid' }] }), { name: 'InvalidMountError' })
+  })
 })

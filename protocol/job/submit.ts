@@ -1,7 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { DEFAULT_LIMITS, MAX_INLINE_BYTES } from '../constants.ts'
-import { InvalidModuleError } from '../errors.ts'
+import { InvalidModuleError, InvalidMountError } from '../errors.ts'
 import { encodeJob, type EncodedJob, type MountSpec } from '../wire/job.ts'
 import type { Abi, ResourceLimits, TreeEntry } from '../runtime/executor.ts'
 import type { ContentStore } from '../store/content.ts'
@@ -106,7 +106,11 @@ export class JobBuilder {
     for (const mount of mounts) {
       const spec: MountSpec = { path: mount.path, writable: mount.writable ?? false }
       if (typeof mount.from === 'string') {
-        spec.cid = CID.parse(mount.from)
+        try {
+          spec.cid = CID.parse(mount.from)
+        } catch {
+          throw new InvalidMountError(`the mount at ${mount.path} starts from "${mount.from}", which is not a CID`)
+        }
       } else if (mount.from != null) {
         spec.cid = CID.asCID(mount.from) ?? await this.components.content.addTree(mount.from as TreeEntry, signal)
       }
