@@ -1,4 +1,6 @@
 import type { Receipt, SignedReceipt } from './wire/receipt-types.ts'
+import type { TreeDirectory } from './runtime/executor.ts'
+import type { CID } from 'multiformats/cid'
 
 /**
  * One error class per failure mode. Each carries what callers need:
@@ -20,6 +22,8 @@ export class WasmeshError extends Error {
   signed?: SignedReceipt
   /** For a failure of the job itself: what the module wrote before it failed. */
   output?: Uint8Array
+  /** For a failure of the job itself: its writable mounts' final trees, as the receipt signs them (absent when it never ran). */
+  mounts?: Array<{ path: string, cid: CID, tree: TreeDirectory }>
 
   constructor (message: string, options?: ErrorOptions) {
     super(message, options)

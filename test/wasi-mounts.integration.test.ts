@@ -54,7 +54,8 @@ describe('wasmesh run --mount across processes', () => {
   it('mounts a tree by the CID a previous job signed, writable and seeded, and the job CID covers the mount', async () => {
     const first = JSON.parse((await network.run(['run', MOUNTS_PROGRAM, '--mount', `/data=${data}`, '--mount', '/out', '--json'])).stdout)
     const outCid: string = first.mounts[0].cid
-    const seeded = await network.run(['run', MOUNTS_PROGRAM, '--mount', `/data=${outCid}:rw`, '--mount', '/out', '--json'])
+    const failedOut = join(network.home, 'failed-results')
+    const seeded = await network.run(['run', MOUNTS_PROGRAM, '--mount', `/data=${outCid}:rw`, '--mount', '/out', '--out-dir', failedOut, '--json'])
     const json = JSON.parse(seeded.stdout)
     // /data is now the previous /out: no in.txt, so the program fails to open it
     assert.equal(json.ok, false, explain(seeded))
@@ -64,6 +65,10 @@ describe('wasmesh run --mount across processes', () => {
     // (errno is what the second fopen, of /out/out.txt, left: musl probes it for a terminal, as on Linux)
     assert.match(json.stderr, /^fopen: /m, 'the job\'s stderr tail travels in --json')
     assert.ok(typeof json.receipt.signed === 'string' && json.error.hint.length > 0)
+    // a failed job's writable mounts still come back, signed, and are written out
+    assert.deepEqual(json.mounts.map((m: { path: string }) => m.path), ['/data', '/out'])
+    assert.deepEqual(json.receipt.mounts, json.mounts)
+    assert.deepEqual((await readdir(join(failedOut, 'data'))).sort(), ['logs', 'out.txt'])
   })
 
   it('prints the tail of the job\'s stderr beside the error name', async () => {

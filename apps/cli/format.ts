@@ -54,13 +54,14 @@ export function stderrTail (receipt: Receipt | undefined): string {
  * stderr and the signed receipt.
  */
 export function failureJson (err: Error): Record<string, unknown> {
-  const { receipt, signed, hint, output } = err as Partial<WasmeshError>
+  const { receipt, signed, hint, output, mounts } = err as Partial<WasmeshError>
   const stderr = stderrTail(receipt)
   return {
     ok: false,
     error: { name: err.name, message: err.message, ...(hint != null && hint !== '' ? { hint } : {}) },
     ...(output != null ? { output: toString(output) } : {}),
     ...(stderr !== '' ? { stderr } : {}),
+    ...(mounts != null && mounts.length > 0 ? { mounts: mounts.map(mount => ({ path: mount.path, cid: mount.cid.toString() })) } : {}),
     ...(receipt != null ? { receipt: receiptJson(receipt, signed) } : {})
   }
 }

@@ -689,6 +689,7 @@ class JobRun {
       error.receipt = receipt
       error.signed = (accepted[0] as Delivered).verified.signed
       error.output = output
+      error.mounts = (accepted[0] as Delivered).mounts
       await this.persistFailure(error)
       this.requester.emit('job:failed', { job: this.id, worker: receipt.worker, error, durationMs })
       throw error

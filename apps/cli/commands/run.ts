@@ -94,6 +94,11 @@ async function runOne (module: Uint8Array | string, input: Uint8Array | undefine
     }
   } catch (err) {
     const receipt = (err as WasmeshError).receipt
+    const mounts = (err as WasmeshError).mounts ?? []
+    if (options.outDir != null && mounts.length > 0) {
+      // what a failed program wrote is often what explains it
+      await writeMountTrees(mounts, options.outDir)
+    }
     if (options.json === true) {
       console.log(JSON.stringify(failureJson(err as Error)))
     } else {
