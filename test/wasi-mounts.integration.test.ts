@@ -47,8 +47,13 @@ describe('wasmesh run --mount across processes', () => {
 
     const receiptFile = join(network.home, 'mount-receipt.json')
     await writeFile(receiptFile, result.stdout)
-    const verified = await runCli(['verify', receiptFile], network.env)
+    const verified = await runCli(['verify', receiptFile, '--out-dir', outDir], network.env)
     assert.equal(verified.code, 0, explain(verified))
+    assert.match(verified.stdout, /\/out match the signed trees/)
+    await writeFile(join(outDir, 'out', 'out.txt'), 'EDITED\n')
+    const edited = await runCli(['verify', receiptFile, '--out-dir', outDir], network.env)
+    assert.equal(edited.code, 1, explain(edited))
+    assert.match(edited.stderr, /invalid receipt: the files in .*out .* are not the final tree of \/out/)
   })
 
   it('mounts a tree by the CID a previous job signed, writable and seeded, and the job CID covers the mount', async () => {

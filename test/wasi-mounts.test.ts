@@ -9,7 +9,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_LIMITS } from '../protocol/constants.ts'
 import { outcomeKey } from '../protocol/job/outcome.ts'
-import { addTree, readTree, type TreeBlocks } from '../protocol/store/trees.ts'
+import { addTree, readTree, treeCid, type TreeBlocks } from '../protocol/store/trees.ts'
 import { contentHash, encodeCbor } from '../protocol/wire/cbor.ts'
 import { decodeJob, encodeJob, type JobSpec } from '../protocol/wire/job.ts'
 import { signReceipt, verifyReceipt, type Receipt } from '../protocol/wire/receipt.ts'
@@ -180,6 +180,12 @@ describe('mounted jobs on an in-process network, with a worker that plants a fil
     assert.equal(again.resumed, true)
     assert.equal(again.mounts[0]?.cid.toString(), first.mounts[0]?.cid.toString())
     assert.deepEqual(again.mounts[0]?.tree.entries['out.txt'], file('XYZ\n'))
+  })
+
+  it('treeCid computes in memory the CID a peer\'s store gives a tree, files of many chunks included', async () => {
+    const big = new Uint8Array(1024 * 1024 + 7).map((_, i) => i % 251)
+    const tree: TreeDirectory = { type: 'directory', entries: { big: { type: 'file', content: big }, small: file('s'), sub: { type: 'directory', entries: {} } } }
+    assert.equal((await treeCid(tree)).toString(), (await requester.addTree(tree)).toString())
   })
 
   it('refuses a mount that starts from a string that is not a CID', async () => {

@@ -6,10 +6,13 @@
  * files sign the same CID. Sharded (HAMT) directories are not read or written.
  */
 import * as dagPb from '@ipld/dag-pb'
+import { unixfs } from '@helia/unixfs'
+import { MemoryBlockstore } from 'blockstore-core'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { concat } from 'uint8arrays/concat'
 import { toString as bytesToString } from 'uint8arrays/to-string'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { FilesystemLimitError, InvalidTreeError } from '../errors.ts'
@@ -35,6 +38,28 @@ export interface TreeLimits {
 /** Stores a tree and returns its root CID. */
 export async function addTree (entry: TreeEntry, blocks: TreeBlocks, signal?: AbortSignal): Promise<CID> {
   return (await addEntry(entry, blocks, signal)).cid
+}
+
+/**
+ * The CID `addTree` gives a tree, computed in memory without a store: what
+ * `wasmesh verify --out-dir` checks files written out against.
+ */
+export async function treeCid (tree: TreeEntry, signal?: AbortSignal): Promise<CID> {
+  const blockstore = new MemoryBlockstore()
+  const fs = unixfs({ blockstore })
+  const getBlock = async (cid: CID): Promise<Uint8Array> => {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of blockstore.get(cid)) {
+      chunks.push(chunk)
+    }
+    return concat(chunks)
+  }
+  return addTree(tree, {
+    addBytes: async (bytes, addSignal) => fs.addBytes(bytes, { signal: addSignal }),
+    cat: async cid => getBlock(cid),
+    getBlock,
+    putBlock: async (cid, bytes) => { await blockstore.put(cid, bytes) }
+  }, signal)
 }
 
 async function addEntry (entry: TreeEntry, blocks: TreeBlocks, signal?: AbortSignal): Promise<{ cid: CID, dagSize: number }> {
