@@ -3,7 +3,8 @@
  * and `npm start` serve that folder; any static host works too, given a
  * config.json next to index.html (see node/http-server.ts).
  */
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync, readdirSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defineConfig, type Plugin } from 'vite'
 
@@ -41,10 +42,49 @@ function demoModules (): Plugin {
   }
 }
 
+const wasmerSdkDir = fileURLToPath(new URL('./node_modules/@wasmer/sdk/', import.meta.url))
+/** Node-only files of the SDK (they import node: modules), and the WISP network client (a bare import; we run with the network disabled). */
+const WASMER_SDK_SKIPPED = /^dist\/(node[^/]*\.js|node\.js|wisp-network\.js)$|\.(map|d\.ts)$/
+
+/** The files of @wasmer/sdk's dist/ and pkg/ a browser loads, relative to the package. */
+function wasmerSdkFiles (): string[] {
+  return ['dist', 'pkg']
+    .flatMap(dir => readdirSync(join(wasmerSdkDir, dir), { recursive: true, withFileTypes: true }).filter(entry => entry.isFile()).map(entry => relative(wasmerSdkDir, join(entry.parentPath, entry.name))))
+    .filter(file => !WASMER_SDK_SKIPPED.test(file) || file === 'dist/node-compat.js' || file === 'dist/node-network-rpc.js')
+}
+
+/**
+ * Serves and emits @wasmer/sdk unbundled under vendor/wasmer-sdk/ (for
+ * WASIX jobs, web/wasix.ts): bundling it breaks its workers' relative
+ * imports ("Scheduler is dead", ../shared/STACK.md).
+ */
+function wasmerSdkStatic (): Plugin {
+  return {
+    name: 'wasmesh-wasmer-sdk',
+    configureServer (server) {
+      const files = new Set(wasmerSdkFiles())
+      server.middlewares.use((req, res, next) => {
+        const file = req.url?.split('?')[0]?.match(/\/vendor\/wasmer-sdk\/(.+)$/)?.[1]
+        if (file == null || !files.has(file)) {
+          next()
+          return
+        }
+        res.setHeader('Content-Type', file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript')
+        res.end(readFileSync(join(wasmerSdkDir, file)))
+      })
+    },
+    generateBundle () {
+      for (const file of wasmerSdkFiles()) {
+        this.emitFile({ type: 'asset', fileName: `vendor/wasmer-sdk/${file}`, source: readFileSync(join(wasmerSdkDir, file)) })
+      }
+    }
+  }
+}
+
 export default defineConfig({
   root: 'apps/page',
   base: './',
-  plugins: [demoModules()],
+  plugins: [demoModules(), wasmerSdkStatic()],
   build: {
     outDir: '../../build/page',
     emptyOutDir: true,
@@ -53,5 +93,6 @@ export default defineConfig({
   },
   worker: { format: 'es' },
   server: { headers: isolation },
+  optimizeDeps: { exclude: ['@wasmer/sdk'] },
   preview: { headers: isolation }
 })

@@ -1,4 +1,6 @@
 import type { Receipt, SignedReceipt } from './wire/receipt-types.ts'
+import type { TreeDirectory } from './runtime/executor.ts'
+import type { CID } from 'multiformats/cid'
 
 /**
  * One error class per failure mode. Each carries what callers need:
@@ -20,6 +22,8 @@ export class WasmeshError extends Error {
   signed?: SignedReceipt
   /** For a failure of the job itself: what the module wrote before it failed. */
   output?: Uint8Array
+  /** For a failure of the job itself: its writable mounts' final trees, as the receipt signs them (absent when it never ran). */
+  mounts?: Array<{ path: string, cid: CID, tree: TreeDirectory }>
 
   constructor (message: string, options?: ErrorOptions) {
     super(message, options)
@@ -97,6 +101,14 @@ export class InvalidMountError extends WasmeshError {
   override name = InvalidMountError.NAME
   override readonly code = 'INVALID_MOUNT'
   override readonly hint = 'Mount each directory at a distinct absolute path (/, /data, /out…).'
+}
+
+/** A mount's CID names something that is not a UnixFS file or directory we can read (another codec, a sharded directory…). */
+export class InvalidTreeError extends WasmeshError {
+  static override readonly NAME = 'InvalidTreeError'
+  override name = InvalidTreeError.NAME
+  override readonly code = 'INVALID_TREE'
+  override readonly hint = 'Mount a UnixFS directory or file with no sharded directory in it, as `wasmesh run --mount /data=<dir>` adds one.'
 }
 
 /** The module trapped (unreachable, out-of-bounds access, division by zero…). */
@@ -260,6 +272,7 @@ export const ERROR_CLASSES = [
   OutputLimitError,
   FilesystemLimitError,
   InvalidMountError,
+  InvalidTreeError,
   WasmTrapError,
   NonZeroExitError,
   ContentFetchError,

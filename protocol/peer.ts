@@ -11,6 +11,7 @@ import type { AdvertContent, PeerCapacity } from './net/capacity.ts'
 import type { InputRef, JobOptions, ModuleRef } from './job/submit.ts'
 import type { Evidence, PeerRecord } from './job/reputation.ts'
 import type { RunResult } from './job/requester.ts'
+import type { TreeEntry } from './runtime/executor.ts'
 import type { CID } from 'multiformats/cid'
 
 export type { JobEvent, RunResult } from './job/requester.ts'
@@ -145,6 +146,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** Stores content in our Helia node and returns its CID, so jobs can name it. */
   async add (bytes: Uint8Array, signal?: AbortSignal): Promise<CID> {
     return this.components.content.add(bytes, signal)
+  }
+
+  /** Stores a directory tree (or one file) as UnixFS and returns its CID, so jobs can mount it. */
+  async addTree (tree: TreeEntry, signal?: AbortSignal): Promise<CID> {
+    return this.components.content.addTree(tree, signal)
   }
 
   /**

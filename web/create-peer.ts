@@ -27,6 +27,7 @@ import { Peer, type ContributeOptions, type PeerInit, type PeerServices } from '
 import { CID } from 'multiformats/cid'
 import { webSigner } from './signing.ts'
 import { WebWorkerExecutor, type CachedModuleEntry, type ModuleCachePersistence } from './executor.ts'
+import { DEFAULT_WASMER_SDK_URL, webWasixRunner } from './wasix.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 'fault'>> {
@@ -44,6 +45,14 @@ export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap' | 
   reservationTimeoutMs?: number
   /** Called with the peer before it joins, to attach listeners that see the join. */
   onCreated?: (peer: Peer) => void
+  /**
+   * Where this page serves @wasmer/sdk's `dist/index.js` unbundled (with its
+   * `pkg/` beside `dist/`), for WASIX jobs; a bundler breaks the SDK's
+   * workers (docs/runtimes.md). The wasmesh page serves it at the default.
+   * `false`: WASIX jobs fail with ForbiddenImportError.
+   * @default './vendor/wasmer-sdk/dist/index.js', relative to the page
+   */
+  wasmerSdkUrl?: string | false
   signal?: AbortSignal
 }
 
@@ -104,7 +113,11 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
     signer: await webSigner(privateKey),
     content,
     datastore: helia.datastore,
-    createExecutor: slots => new WebWorkerExecutor({ slots, ...(storage !== false ? { persist: modulePersistence(`${storage}-modules`, content) } : {}) }),
+    createExecutor: slots => new WebWorkerExecutor({
+      slots,
+      ...(storage !== false ? { persist: modulePersistence(`${storage}-modules`, content) } : {}),
+      ...(options.wasmerSdkUrl !== false ? { wasix: webWasixRunner(new URL(options.wasmerSdkUrl ?? DEFAULT_WASMER_SDK_URL, globalThis.location.href).href) } : {})
+    }),
     platform: 'browser',
     shutdown: async () => {
       await helia.stop()

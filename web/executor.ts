@@ -5,6 +5,7 @@
 import { PoolExecutor } from '../protocol/runtime/pool.ts'
 import type { ModuleCachePersistence, SpawnWorker } from '../protocol/runtime/pool.ts'
 import type { JobReply, READY } from '../protocol/runtime/worker.ts'
+import type { WasixRunner } from '../protocol/runtime/wasix.ts'
 
 export type { CachedModuleEntry, ModuleCachePersistence } from '../protocol/runtime/pool.ts'
 
@@ -16,11 +17,13 @@ export interface WebWorkerExecutorInit {
   createWorker?: () => Worker
   /** Remembers which modules were compiled, so a reloaded page compiles them again at start from its local blocks. */
   persist?: ModuleCachePersistence
+  /** Runs WASIX modules (web/wasix.ts); without it they fail with ForbiddenImportError. */
+  wasix?: WasixRunner
 }
 
 export class WebWorkerExecutor extends PoolExecutor {
   constructor (init: WebWorkerExecutorInit) {
-    super({ slots: init.slots, cacheSize: init.cacheSize, persist: init.persist, spawn: spawnWebWorker(init.createWorker ?? defaultWorker) })
+    super({ slots: init.slots, cacheSize: init.cacheSize, persist: init.persist, spawn: spawnWebWorker(init.createWorker ?? defaultWorker), ...(init.wasix != null ? { wasix: init.wasix } : {}) })
   }
 }
 

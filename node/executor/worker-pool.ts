@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads'
 import { PoolExecutor } from '../../protocol/runtime/pool.ts'
 import { afterJob } from './memory-relief.ts'
+import { nodeWasixRunner } from './wasix.ts'
 import type { ExecuteRequest, ExecuteResult } from '../../protocol/runtime/executor.ts'
 import type { SpawnWorker } from '../../protocol/runtime/pool.ts'
 import type { JobReply, READY } from '../../protocol/runtime/worker.ts'
@@ -26,7 +27,7 @@ export interface WorkerPoolInit {
 
 export class WorkerPoolExecutor extends PoolExecutor {
   constructor (init: WorkerPoolInit) {
-    super({ slots: init.slots, cacheSize: init.cacheSize, spawn: spawnThread(init.heapMb ?? 128) })
+    super({ slots: init.slots, cacheSize: init.cacheSize, spawn: spawnThread(init.heapMb ?? 128), wasix: nodeWasixRunner() })
   }
 
   override async execute (request: ExecuteRequest): Promise<ExecuteResult> {

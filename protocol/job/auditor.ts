@@ -6,7 +6,7 @@ import type { ContentStore } from '../store/content.ts'
 import type { EncodedJob } from '../wire/job.ts'
 
 export interface AuditorComponents {
-  content: Pick<ContentStore, 'get'>
+  content: Pick<ContentStore, 'get' | 'getTree' | 'addTree'>
   createExecutor: (slots: number) => Executor
 }
 
@@ -31,7 +31,7 @@ export class Auditor {
       return executor
     })()
     const run = await executeJob(job, { content: this.components.content, executor: await this.executor }, signal)
-    return outcomeKey({ outputHash: await contentHash(run.output), exitCode: run.exitCode, error: run.error })
+    return outcomeKey({ outputHash: await contentHash(run.output), exitCode: run.exitCode, error: run.error, mounts: run.mounts })
   }
 
   start (): void {}

@@ -4,6 +4,7 @@ import { ADVERT_SETTLE_MS, AUDIT_MAX_TIMEOUT_MS, CHECK_WAIT_MS, EXPLORATION_RATE
 import { CancelledError, ContentFetchError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
 import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
+import { fetchMountTrees, type MountTree } from './mount-trees.ts'
 import { createJobState, plan, transition, IN_FLIGHT, TERMINAL, type Execution, type ExecutionPhase, type ExecutionPurpose, type JobInput, type JobState } from './state.ts'
 import { CONVICTING_QUORUM, judge } from './verdict.ts'
 import type { Auditor } from './auditor.ts'
@@ -23,6 +24,8 @@ export interface RunResult {
   output: Uint8Array
   /** The output as UTF-8 text. */
   text: () => string
+  /** Each writable mount's final tree, in the order of the job's mounts, fetched and checked against the signed CIDs. */
+  mounts: MountTree[]
   /** The receipt of the worker whose output was accepted first. */
   receipt: Receipt
   /** Every verified receipt that agreed with the accepted output, one per distinct worker. */
@@ -90,6 +93,7 @@ export interface ExecuteOptions {
 interface Delivered {
   verified: VerifiedReceipt
   output: Uint8Array
+  mounts: MountTree[]
 }
 
 /**
@@ -168,7 +172,8 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
       const stored = await this.components.results.get(job.cid, options.signal)
       if (stored != null && !this.withdrawn(stored)) {
         run.resumed(stored.receipts[0]?.receipt.worker)
-        return resultOf(job, stored.receipts, stored.output, 0, true)
+        const mounts = await fetchMountTrees(job, (stored.receipts[0] as VerifiedReceipt).receipt, this.components.content, options.signal)
+        return resultOf(job, stored.receipts, stored.output, mounts, 0, true)
       }
     }
     return run.run(started)
@@ -591,8 +596,9 @@ class JobRun {
     const roundTripMs = performance.now() - sentAt
     try {
       const output = await this.outputOf(verified.receipt)
+      const mounts = await fetchMountTrees(this.job, verified.receipt, this.requester.components.content, this.signal)
       this.checkTimeClaim(verified, roundTripMs)
-      this.delivered.set(id, { verified, output })
+      this.delivered.set(id, { verified, output, mounts })
       this.requester.delivered(worker, this.job.spec.module.toString(), roundTripMs)
       reputation.succeeded(worker, roundTripMs)
       this.settleExecution(id, 'verified', undefined, outcomeKey(verified.receipt))
@@ -697,6 +703,7 @@ class JobRun {
       error.receipt = receipt
       error.signed = (accepted[0] as Delivered).verified.signed
       error.output = output
+      error.mounts = (accepted[0] as Delivered).mounts
       await this.persistFailure(error)
       this.requester.emit('job:failed', { job: this.id, worker: receipt.worker, error, durationMs })
       throw error
@@ -706,7 +713,7 @@ class JobRun {
       await this.requester.components.results.put(this.job.cid, { receipts, output }, this.options.signal)
     }
     this.requester.emit('job:done', { job: this.id, worker: receipt.worker, durationMs })
-    return resultOf(this.job, receipts, output, durationMs, false)
+    return resultOf(this.job, receipts, output, (accepted[0] as Delivered).mounts, durationMs, false)
   }
 
   /** The outcome of our own run, once per job, or undefined when we cannot audit this job. */
@@ -767,9 +774,9 @@ class JobRun {
   }
 }
 
-function resultOf (job: EncodedJob, receipts: VerifiedReceipt[], output: Uint8Array, durationMs: number, resumed: boolean): RunResult {
+function resultOf (job: EncodedJob, receipts: VerifiedReceipt[], output: Uint8Array, mounts: MountTree[], durationMs: number, resumed: boolean): RunResult {
   const receipt = (receipts[0] as VerifiedReceipt).receipt
-  return { job: job.cid, output, text: () => bytesToString(output), receipt, receipts, worker: receipt.worker, durationMs, resumed }
+  return { job: job.cid, output, text: () => bytesToString(output), mounts, receipt, receipts, worker: receipt.worker, durationMs, resumed }
 }
 
 export function requester (init: RequesterInit = {}): (components: RequesterComponents) => Requester {

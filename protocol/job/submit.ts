@@ -1,9 +1,9 @@
 import { CID } from 'multiformats/cid'
 import { fromString as stringToBytes } from 'uint8arrays/from-string'
 import { DEFAULT_LIMITS, MAX_INLINE_BYTES } from '../constants.ts'
-import { InvalidModuleError } from '../errors.ts'
-import { encodeJob, type EncodedJob } from '../wire/job.ts'
-import type { Abi, ResourceLimits } from '../runtime/executor.ts'
+import { InvalidModuleError, InvalidMountError } from '../errors.ts'
+import { encodeJob, type EncodedJob, type MountSpec } from '../wire/job.ts'
+import type { Abi, ResourceLimits, TreeEntry } from '../runtime/executor.ts'
 import type { ContentStore } from '../store/content.ts'
 
 /** A Wasm module: its bytes, its CID (object or string), or a URL to fetch it from. */
@@ -27,10 +27,29 @@ export interface JobOptions {
    * @default 1
    */
   redundancy?: number
+  /**
+   * Directories the module sees (wasi). Writable mounts' final trees come
+   * back in `RunResult.mounts`, named by CID in the signed receipt.
+   */
+  mounts?: MountOption[]
+}
+
+/** A directory the module sees at `path`. */
+export interface MountOption {
+  /** Absolute guest path: `/`, `/data`, `/out`… */
+  path: string
+  /**
+   * What the mount starts with: the CID (object or string) of a UnixFS
+   * directory, or of a file (seen as the mount's one entry, named by its
+   * CID), or a tree, added to our store first. Absent: an empty directory.
+   */
+  from?: CID | string | TreeEntry
+  /** A writable mount is copy-on-write over `from`; its final tree comes back. @default false */
+  writable?: boolean
 }
 
 export interface JobBuilderComponents {
-  content: Pick<ContentStore, 'add'>
+  content: Pick<ContentStore, 'add' | 'addTree'>
 }
 
 /**
@@ -76,8 +95,28 @@ export class JobBuilder {
       env: options.env ?? {},
       input: inputRef,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
-      redundancy: options.redundancy ?? 1
+      redundancy: options.redundancy ?? 1,
+      ...(options.mounts != null && options.mounts.length > 0 ? { mounts: await this.mounts(options.mounts, signal) } : {})
     })
+  }
+
+  /** Names each mount's starting tree by CID, adding trees given as data to our store. */
+  async mounts (mounts: readonly MountOption[], signal: AbortSignal): Promise<MountSpec[]> {
+    const specs: MountSpec[] = []
+    for (const mount of mounts) {
+      const spec: MountSpec = { path: mount.path, writable: mount.writable ?? false }
+      if (typeof mount.from === 'string') {
+        try {
+          spec.cid = CID.parse(mount.from)
+        } catch {
+          throw new InvalidMountError(`the mount at ${mount.path} starts from "${mount.from}", which is not a CID`)
+        }
+      } else if (mount.from != null) {
+        spec.cid = CID.asCID(mount.from) ?? await this.components.content.addTree(mount.from as TreeEntry, signal)
+      }
+      specs.push(spec)
+    }
+    return specs
   }
 }
 

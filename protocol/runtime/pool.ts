@@ -10,7 +10,8 @@
 import { ExecutorError, TimeLimitError, WasmeshError, errorToWire } from '../errors.ts'
 import type { Abi, ExecuteRequest, ExecuteResult, Executor } from './executor.ts'
 import { compileModule } from './compile.ts'
-import { memoryPages } from './prepare.ts'
+import { importsWasix, memoryPages } from './prepare.ts'
+import type { WasixRunner } from './wasix.ts'
 import { BIG_JOB_BYTES } from '../constants.ts'
 import type { RunRequest } from './run.ts'
 import { READY } from './worker.ts'
@@ -62,6 +63,8 @@ export interface PoolInit {
   cacheSize?: number
   spawn: SpawnWorker
   persist?: ModuleCachePersistence
+  /** Runs modules that import WASIX (through @wasmer/sdk); without it they fail with ForbiddenImportError. */
+  wasix?: WasixRunner
 }
 
 interface Waiter {
@@ -79,6 +82,7 @@ export class PoolExecutor implements Executor {
   readonly #cacheSize: number
   readonly #spawn: SpawnWorker
   readonly #persist: ModuleCachePersistence | undefined
+  readonly #wasix: WasixRunner | undefined
   /** Keyed by cid:abi:memoryPages, because the compiled module depends on all three. */
   readonly #cache = new Map<string, CachedModule>()
   #workers: Slot[] = []
@@ -94,6 +98,7 @@ export class PoolExecutor implements Executor {
     this.#cacheSize = init.cacheSize ?? 64
     this.#spawn = init.spawn
     this.#persist = init.persist
+    this.#wasix = init.wasix
   }
 
   async start (): Promise<void> {
@@ -122,7 +127,7 @@ export class PoolExecutor implements Executor {
     this.#idle = []
     const workers = this.#workers
     this.#workers = []
-    await Promise.all(workers.map(async slot => { await slot.stop(stopped) }))
+    await Promise.all([...workers.map(async slot => { await slot.stop(stopped) }), this.#wasix?.stop()])
   }
 
   async execute (request: ExecuteRequest): Promise<ExecuteResult> {
@@ -137,6 +142,10 @@ export class PoolExecutor implements Executor {
     const compileStarted = performance.now()
     if (module === undefined) {
       const bytes = await request.module.load(signal ?? new AbortController().signal)
+      if (this.#wasix !== undefined && request.abi === 'wasi' && importsWasix(bytes)) {
+        // Not compiled here: the SDK compiles and runs it in workers of its own.
+        return this.#wasix.run({ cid: request.module.cid, bytes, args: request.args, env: request.env, input: request.input, limits, mounts: request.mounts?.length ?? 0, ...(signal !== undefined ? { signal } : {}) })
+      }
       try {
         module = await compileModule(bytes, request.abi, limits)
       } catch (err) {

@@ -36,12 +36,16 @@ export function formatMiB (bytes: number): string {
   return String(Math.round(bytes / 1048576 * 100) / 100)
 }
 
+/** The namespaces of WASIX, which only @wasmer/sdk provides (see wasix.ts). */
+export const WASIX_MODULES: readonly string[] = ['wasix_32v1', 'wasix_64v1']
+
 /**
  * Throws ForbiddenImportError unless the ABI provides this import: wasi
- * provides only functions from wasi_snapshot_preview1, direct provides nothing.
+ * provides only functions from wasi_snapshot_preview1 (and, when `wasix`,
+ * from the WASIX namespaces), direct provides nothing.
  */
-export function checkImport (abi: Abi, module: string, name: string, kind: string): void {
-  if (abi === 'wasi' && module === WASI_MODULE && kind === 'function') {
+export function checkImport (abi: Abi, module: string, name: string, kind: string, wasix = false): void {
+  if (abi === 'wasi' && kind === 'function' && (module === WASI_MODULE || (wasix && WASIX_MODULES.includes(module)))) {
     return
   }
   throw new ForbiddenImportError(`module imports "${module}"."${name}" (${kind}), which the ${abi} ABI does not provide`)
@@ -51,7 +55,7 @@ export function checkImport (abi: Abi, module: string, name: string, kind: strin
  * Validates the header and imports, caps every memory's maximum at the job's
  * limit and returns the patched bytes (the input is not modified).
  */
-export function prepareModule (bytes: Uint8Array, abi: Abi, limits: MemoryLimits): Uint8Array<ArrayBuffer> {
+export function prepareModule (bytes: Uint8Array, abi: Abi, limits: MemoryLimits, wasix = false): Uint8Array<ArrayBuffer> {
   if (bytes.length < 8 || MAGIC_AND_VERSION.some((b, i) => bytes[i] !== b)) {
     throw new InvalidModuleError('not a WebAssembly module (bad magic bytes)')
   }
@@ -66,7 +70,7 @@ export function prepareModule (bytes: Uint8Array, abi: Abi, limits: MemoryLimits
       throw new InvalidModuleError('malformed module: a section runs past the end of the file')
     }
     if (id === SECTION_IMPORT) {
-      checkImports(new Reader(bytes.subarray(0, bodyEnd), bodyStart), abi)
+      checkImports(new Reader(bytes.subarray(0, bodyEnd), bodyStart), abi, wasix)
     } else if (id === SECTION_MEMORY) {
       const body = capMemories(new Reader(bytes.subarray(0, bodyEnd), bodyStart), limits)
       const section = [id, ...uleb(body.length), ...body]
@@ -83,14 +87,72 @@ export function prepareModule (bytes: Uint8Array, abi: Abi, limits: MemoryLimits
   return bytes.slice()
 }
 
-function checkImports (reader: Reader, abi: Abi): void {
+function checkImports (reader: Reader, abi: Abi, wasix: boolean): void {
   const count = reader.u32()
   for (let i = 0; i < count; i++) {
     const module = reader.name()
     const name = reader.name()
     const code = reader.byte()
-    checkImport(abi, module, name, IMPORT_KINDS[code] ?? `kind ${code}`)
+    checkImport(abi, module, name, IMPORT_KINDS[code] ?? `kind ${code}`, wasix)
     // Only function imports get past the check: skip the type index.
+    reader.u32()
+  }
+}
+
+/** Whether the module imports from a WASIX namespace: then only @wasmer/sdk can run it. Malformed bytes say no (compiling says why). */
+export function importsWasix (bytes: Uint8Array): boolean {
+  if (bytes.length < 8 || MAGIC_AND_VERSION.some((b, i) => bytes[i] !== b)) {
+    return false
+  }
+  try {
+    const reader = new Reader(bytes, 8)
+    while (reader.pos < bytes.length) {
+      const id = reader.byte()
+      const size = reader.u32()
+      const bodyEnd = reader.pos + size
+      if (id === SECTION_IMPORT) {
+        const imports = new Reader(bytes.subarray(0, bodyEnd), reader.pos)
+        const count = imports.u32()
+        for (let i = 0; i < count; i++) {
+          if (WASIX_MODULES.includes(imports.name())) {
+            return true
+          }
+          imports.name()
+          const kind = imports.byte()
+          skipImportDescription(imports, kind)
+        }
+        return false
+      }
+      reader.pos = bodyEnd
+    }
+  } catch {
+    // malformed: not ours to diagnose here
+  }
+  return false
+}
+
+/** Skips an import's description after its kind byte: a type index, a table, memory or global type, or a tag. */
+function skipImportDescription (reader: Reader, kind: number): void {
+  if (kind === 0 || kind === 4) { // function: type index; tag: attribute + type index
+    if (kind === 4) {
+      reader.byte()
+    }
+    reader.u32()
+  } else if (kind === 1) { // table: reftype + limits
+    reader.byte()
+    skipLimits(reader)
+  } else if (kind === 2) { // memory: limits
+    skipLimits(reader)
+  } else { // global: valtype + mutability
+    reader.byte()
+    reader.byte()
+  }
+}
+
+function skipLimits (reader: Reader): void {
+  const flags = reader.byte()
+  reader.u32()
+  if ((flags & LIMITS_HAS_MAX) !== 0) {
     reader.u32()
   }
 }

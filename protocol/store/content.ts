@@ -2,6 +2,8 @@ import * as dagPb from '@ipld/dag-pb'
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { concat } from 'uint8arrays/concat'
 import { ContentFetchError, InputTooLargeError, WasmeshError } from '../errors.ts'
+import { addTree, readTree, type TreeBlocks, type TreeLimits } from './trees.ts'
+import type { TreeDirectory, TreeEntry } from '../runtime/executor.ts'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -63,6 +65,39 @@ export class ContentStore {
     }
   }
 
+  /** Stores a directory tree (or one file) as UnixFS and returns its CID; the same tree always gives the same CID. */
+  async addTree (tree: TreeEntry, signal?: AbortSignal): Promise<CID> {
+    return addTree(tree, this.treeBlocks('tree'), signal)
+  }
+
+  /**
+   * Reads the UnixFS directory (or file, then seen as a directory holding
+   * it) a CID names, from here or over bitswap, every block hash-checked,
+   * within `limits`.
+   */
+  async getTree (cid: CID, options: Omit<GetContentOptions, 'maxBytes'> & TreeLimits): Promise<TreeDirectory> {
+    try {
+      return await readTree(cid, this.treeBlocks(options.what), options, options.signal)
+    } catch (err) {
+      throw this.fetchFailure(err, cid, options)
+    }
+  }
+
+  private treeBlocks (what: string): TreeBlocks {
+    return {
+      addBytes: async (bytes, signal) => this.add(bytes, signal),
+      cat: async (cid, maxBytes, signal) => this.get(cid, { signal, maxBytes, what: `file in the ${what}` }),
+      getBlock: async (cid, signal) => {
+        const chunks: Uint8Array[] = []
+        for await (const chunk of this.helia.blockstore.get(cid, { signal })) {
+          chunks.push(chunk)
+        }
+        return concat(chunks)
+      },
+      putBlock: async (cid, bytes, signal) => { await this.helia.blockstore.put(cid, bytes, { signal }) }
+    }
+  }
+
   /** Whether the content's root block is stored here, so reading it needs no network. */
   async has (cid: CID, signal?: AbortSignal): Promise<boolean> {
     return this.helia.blockstore.has(cid, { signal })
@@ -81,17 +116,7 @@ export class ContentStore {
         chunks.push(chunk)
       }
     } catch (err) {
-      if (err instanceof InputTooLargeError) {
-        throw err
-      }
-      if (options.signal.aborted) {
-        // aborted for a reason of ours (the worker is stopping, the job was cancelled): say that, not "too slow"
-        if (options.signal.reason instanceof WasmeshError) {
-          throw options.signal.reason
-        }
-        throw new ContentFetchError(`could not fetch the ${options.what} ${cid.toString()}: no connected peer sent it in time`, { cause: err })
-      }
-      throw new ContentFetchError(`could not read the ${options.what} ${cid.toString()}: ${(err as Error).message}`, { cause: err })
+      throw this.fetchFailure(err, cid, options)
     }
     if (chunks.length === 1 && chunks[0] != null) {
       return chunks[0]
@@ -103,5 +128,23 @@ export class ContentStore {
       offset += chunk.byteLength
     }
     return bytes
+  }
+
+  /** The typed error for a failed read: our own errors as they are, an abort as ours or as "too slow". */
+  private fetchFailure (err: unknown, cid: CID, options: Pick<GetContentOptions, 'signal' | 'what'>): Error {
+    if (err instanceof InputTooLargeError) {
+      return err
+    }
+    if (options.signal.aborted) {
+      // aborted for a reason of ours (the worker is stopping, the job was cancelled): say that, not "too slow"
+      if (options.signal.reason instanceof WasmeshError) {
+        return options.signal.reason
+      }
+      return new ContentFetchError(`could not fetch the ${options.what} ${cid.toString()}: no connected peer sent it in time`, { cause: err })
+    }
+    if (err instanceof WasmeshError) {
+      return err
+    }
+    return new ContentFetchError(`could not read the ${options.what} ${cid.toString()}: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -2,7 +2,8 @@ import { ABIS, type Abi, type ResourceLimits } from '../runtime/executor.ts'
 import { cborCid, decodeCbor, encodeCbor } from './cbor.ts'
 import { LIMIT_BOUNDS, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { MAX_MOUNTS } from '../runtime/fs-mounts.ts'
+import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
 import { equals } from 'uint8arrays/equals'
 import type { CID } from 'multiformats/cid'
 
@@ -25,6 +26,27 @@ export interface JobSpec {
   redundancy: number
   /** Optional: makes otherwise identical specs distinct jobs. */
   nonce?: Uint8Array
+  /**
+   * Directories the module sees (wasi only). Absent when there are none, so
+   * a job without mounts keeps the CID it had before mounts existed.
+   */
+  mounts?: MountSpec[]
+}
+
+/**
+ * A directory the module sees at `path`, named by CID so that the job's CID
+ * covers its contents: the result cache and quorum hold for mounted jobs too.
+ */
+export interface MountSpec {
+  /** Absolute guest path, normalized: `/`, `/data`, `/out/logs`. */
+  path: string
+  /**
+   * A UnixFS directory, seen as the mount's contents; or a UnixFS file, seen
+   * as the one entry of the mount, named by its CID. Absent: an empty directory.
+   */
+  cid?: CID
+  /** A writable mount's final tree comes back, by CID, in the signed receipt. */
+  writable: boolean
 }
 
 /** A job spec with its encoding and identity. */
@@ -53,7 +75,7 @@ export async function decodeJob (bytes: Uint8Array): Promise<EncodedJob> {
   return { cid: await cborCid(bytes), bytes, spec }
 }
 
-const JOB_KEYS = ['v', 'module', 'abi', 'args', 'env', 'input', 'limits', 'redundancy', 'nonce'] as const
+const JOB_KEYS = ['v', 'module', 'abi', 'args', 'env', 'input', 'limits', 'redundancy', 'nonce', 'mounts'] as const
 
 export function validateJob (value: unknown): JobSpec {
   const job = asRecord(value, 'job spec')
@@ -94,5 +116,25 @@ export function validateJob (value: unknown): JobSpec {
   if (job.nonce !== undefined) {
     spec.nonce = asBytes(job.nonce, 'job.nonce', 64)
   }
+  if (job.mounts !== undefined) {
+    const mounts = asArray(job.mounts, 'job.mounts', MAX_MOUNTS).map((entry, i) => validateMount(entry, `job.mounts[${i}]`))
+    if (mounts.length === 0) {
+      throw new MalformedMessageError('job.mounts is empty: leave it out instead, so the job keeps one CID')
+    }
+    if (spec.abi !== 'wasi') {
+      throw new MalformedMessageError('job.mounts needs the wasi ABI: a direct-ABI module has no filesystem')
+    }
+    spec.mounts = mounts
+  }
   return spec
+}
+
+function validateMount (value: unknown, field: string): MountSpec {
+  const record = asRecord(value, field)
+  onlyKeys(record, ['path', 'cid', 'writable'], field)
+  const mount: MountSpec = { path: asString(record.path, `${field}.path`, MAX_STRING_LENGTH), writable: asBoolean(record.writable, `${field}.writable`) }
+  if (record.cid !== undefined) {
+    mount.cid = asCid(record.cid, `${field}.cid`)
+  }
+  return mount
 }

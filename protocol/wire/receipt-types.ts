@@ -17,11 +17,24 @@ export interface Receipt {
   /** sha2-256 multihash of the full output: what redundant runs are compared by. */
   outputHash: Uint8Array
   outputSize: number
+  /**
+   * The final tree of each writable mount, as a UnixFS directory CID, in the
+   * order of the job spec's mounts. Absent when the job has no writable
+   * mount (so receipts signed before mounts existed still verify), or when
+   * the module never ran.
+   */
+  mounts?: MountOutput[]
   /** Tail of stderr, for diagnostics. */
   stderr: Uint8Array
   stats: ReceiptStats
   /** Milliseconds since the Unix epoch when the worker signed. */
   timestamp: number
+}
+
+/** A writable mount's final contents, as the worker signed them. */
+export interface MountOutput {
+  path: string
+  cid: CID
 }
 
 export interface ReceiptStats {

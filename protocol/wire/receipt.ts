@@ -5,13 +5,14 @@ import { concat } from 'uint8arrays/concat'
 import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_INLINE_BYTES, MAX_RECEIPT_BATCH, MAX_STRING_LENGTH, RECEIPT_BATCH_SIGNING_DOMAIN, RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
 import { InvalidReceiptError, MalformedMessageError } from '../errors.ts'
-import { asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
+import { MAX_MOUNTS } from '../runtime/fs-mounts.ts'
+import { asArray, asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
 import type { CID } from 'multiformats/cid'
 import { merkleLeaf, merkleRootOf, merkleTree } from './merkle.ts'
 import type { PublicKey } from '@libp2p/interface'
 import type { Receipt, ReceiptBatchProof, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
 
-export type { Receipt, ReceiptBatchProof, ReceiptStats, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
+export type { MountOutput, Receipt, ReceiptBatchProof, ReceiptStats, SignedReceipt, VerifiedReceipt } from './receipt-types.ts'
 
 /** Bytes of stderr a receipt keeps: the tail, where the error usually is. */
 export const MAX_STDERR_BYTES = 4096
@@ -195,7 +196,7 @@ function decodeBatchProof (value: unknown): ReceiptBatchProof {
   }
 }
 
-const RECEIPT_KEYS = ['v', 'job', 'worker', 'exitCode', 'error', 'output', 'outputHash', 'outputSize', 'stderr', 'stats', 'timestamp'] as const
+const RECEIPT_KEYS = ['v', 'job', 'worker', 'exitCode', 'error', 'output', 'outputHash', 'outputSize', 'mounts', 'stderr', 'stats', 'timestamp'] as const
 
 export function validateReceipt (value: unknown): Receipt {
   const record = asRecord(value, 'receipt')
@@ -227,6 +228,13 @@ export function validateReceipt (value: unknown): Receipt {
     const error = asRecord(record.error, 'receipt.error')
     onlyKeys(error, ['name', 'message'], 'receipt.error')
     receipt.error = { name: asString(error.name, 'receipt.error.name', 128), message: asString(error.message, 'receipt.error.message', MAX_STRING_LENGTH) }
+  }
+  if (record.mounts !== undefined) {
+    receipt.mounts = asArray(record.mounts, 'receipt.mounts', MAX_MOUNTS).map((entry, i) => {
+      const mount = asRecord(entry, `receipt.mounts[${i}]`)
+      onlyKeys(mount, ['path', 'cid'], `receipt.mounts[${i}]`)
+      return { path: asString(mount.path, `receipt.mounts[${i}].path`, MAX_STRING_LENGTH), cid: asCid(mount.cid, `receipt.mounts[${i}].cid`) }
+    })
   }
   return receipt
 }

@@ -369,9 +369,10 @@ export class JobServer extends EventTarget {
   }
 
   /**
-   * A large output goes by CID: we keep its blocks for OUTPUT_TTL_MS, long
-   * enough for the requester (and a checker) to fetch them, then delete them,
-   * so outputs do not fill the worker's disk.
+   * A large output, or a writable mount's final tree, goes by CID: we keep
+   * its blocks for OUTPUT_TTL_MS, long enough for the requester (and a
+   * checker) to fetch them, then delete them, so outputs do not fill the
+   * worker's disk.
    */
   private keepForFetching (cid: CID): CID {
     this.outputs.set(cid.toString(), { cid, expiresAt: Date.now() + OUTPUT_TTL_MS })
@@ -427,6 +428,7 @@ export class JobServer extends EventTarget {
       output: output.byteLength <= MAX_INLINE_BYTES ? output : this.keepForFetching(await content.add(output, signal)),
       outputHash: await contentHash(output),
       outputSize: output.byteLength,
+      ...(run.mounts != null ? { mounts: run.mounts.map(mount => ({ path: mount.path, cid: this.keepForFetching(mount.cid) })) } : {}),
       stderr: run.stderr.subarray(Math.max(0, run.stderr.byteLength - MAX_STDERR_BYTES)),
       stats: { queueMs, ...run.stats },
       timestamp: Date.now()

@@ -3,6 +3,8 @@
  * documented WASMESH_TEST_FAULT aid of cross-process tests). Each fault
  * but `stall` wraps the executor, so the production path stays untouched:
  * - `wrong-output`: every output corrupted, under a valid signature;
+ * - `wrong-mount`: the output right, but a file planted in every writable
+ *   mount's final tree, under a valid signature;
  * - `sleeper`: honest for its first SLEEPER_HONEST_JOBS jobs (long enough to
  *   earn trust), then every output corrupted;
  * - `fake-timeout`: every job answered at once with a signed TimeLimitError;
@@ -13,9 +15,9 @@
 import { TimeLimitError, WasmTrapError } from '../errors.ts'
 import type { ExecuteRequest, ExecuteResult, Executor } from '../runtime/executor.ts'
 
-export type TestFault = 'wrong-output' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall'
+export type TestFault = 'wrong-output' | 'wrong-mount' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall'
 
-export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'sleeper', 'fake-timeout', 'fake-trap', 'stall']
+export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'wrong-mount', 'sleeper', 'fake-timeout', 'fake-trap', 'stall']
 
 /** Jobs a sleeper runs honestly before it starts lying. */
 export const SLEEPER_HONEST_JOBS = 40
@@ -44,6 +46,10 @@ export function faultyExecutor (inner: Executor, fault: TestFault): Executor {
       const result = await inner.execute(request)
       if (fault === 'sleeper' && ++executed <= SLEEPER_HONEST_JOBS) {
         return result
+      }
+      if (fault === 'wrong-mount') {
+        const planted = new TextEncoder().encode('planted')
+        return { ...result, ...(result.mounts != null ? { mounts: result.mounts.map(mount => ({ ...mount, tree: { type: 'directory', entries: { ...mount.tree.entries, planted: { type: 'file', content: planted } } } })) } : {}) }
       }
       return { ...result, output: new Uint8Array([...result.output, 0x21]) }
     }

@@ -5,7 +5,7 @@
  *
  *   npm run build:wasm
  *   npm i --prefix /tmp/wasmer-sdk @wasmer/sdk@0.16     # kept out of the project's dependencies
- *   WASMER_SDK=/tmp/wasmer-sdk/node_modules/@wasmer/sdk/dist/node.js node test/conformance/bench-runtimes.ts
+ *   WASMER_SDK=@wasmer/sdk/node node test/conformance/bench-runtimes.ts
  *
  * Without WASMER_SDK it measures our executor only.
  */

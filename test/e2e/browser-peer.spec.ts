@@ -1,3 +1,5 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Page } from '@playwright/test'
 import { contributing, expect, joined, knowsWorker, openTab, runJob, test } from './fixtures.ts'
 
@@ -22,6 +24,29 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
   await expect(tab.locator('#contribute-toggle')).toBeChecked()
   await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
 })
+
+test('a contributing browser tab runs a C program over a mounted folder (its /out comes back verified), and a WASIX module through @wasmer/sdk', async ({ browser, net }) => {
+  const tab = await openTab(browser, net, { query: '?contribute=1' })
+  const tabId = await contributing(tab)
+  const data = join(net.home, 'data')
+  await mkdir(data, { recursive: true })
+  await writeFile(join(data, 'in.txt'), 'from node to the tab\n')
+  const outDir = join(net.home, 'results')
+  const result = await runJob(net, 'test/fixtures/c/mounts.wasm', '', ['--mount', `/data=${data}`, '--mount', '/out', '--out-dir', outDir]) as RunJsonWithMounts
+  expect(result.ok, JSON.stringify(result)).toBe(true)
+  expect(result.worker).toBe(tabId)
+  expect(result.output).toContain('/data has in.txt')
+  expect(result.mounts?.[0]?.path).toBe('/out')
+  expect(result.receipt?.mounts).toEqual(result.mounts)
+  expect(await readFile(join(outDir, 'out', 'out.txt'), 'utf8')).toBe('FROM NODE TO THE TAB\n')
+
+  const wasix = await runJob(net, 'build/wasm/wasix-echo.wasm', 'hello wasix tab')
+  expect(wasix.ok, JSON.stringify(wasix)).toBe(true)
+  expect(wasix.worker).toBe(tabId)
+  expect(wasix.output).toBe('wasix: hello wasix tab')
+})
+
+type RunJsonWithMounts = Awaited<ReturnType<typeof runJob>> & { mounts?: Array<{ path: string, cid: string }>, receipt?: { mounts?: Array<{ path: string, cid: string }> } }
 
 test('a browser requester\'s job runs on a Node worker', async ({ browser, net }, testInfo) => {
   const worker = await net.startWorker()

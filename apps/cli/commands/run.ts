@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises'
 import { text } from 'node:stream/consumers'
 import { Command, Option } from 'commander'
 import { fromString } from 'uint8arrays'
-import type { WasmeshError} from '../../../node/index.ts';
-import { createPeer, type RunOptions } from '../../../node/index.ts'
-import { receiptJson, resultJson } from '../format.ts'
+import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
+import { failureJson, resultJson, stderrTail } from '../format.ts'
 import { stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, reputationDir, UsageError, whole } from '../options.ts'
+import { outFolderName, parseMount, writeMountTrees } from '../trees.ts'
 import { runBatch } from './run-batch.ts'
 
 export interface RunCommandOptions {
@@ -16,6 +16,8 @@ export interface RunCommandOptions {
   concurrency: number
   arg: string[]
   env: string[]
+  mount: string[]
+  outDir?: string
   abi: 'wasi' | 'direct'
   bootstrap?: string[]
   timeout: number
@@ -35,6 +37,8 @@ export function runCommand (): Command {
     .option('--concurrency <n>', 'batch: jobs in flight at once', whole, 64)
     .option('--arg <value...>', 'arguments passed to the module (argv[1…])', [])
     .option('--env <KEY=VALUE...>', 'environment variables for the module', [])
+    .option('--mount <spec...>', 'a directory the module sees: /data=<dir|file|CID> (read-only), /out (empty, writable), /work=<dir|file|CID>:rw (writable, seeded)', [])
+    .option('--out-dir <dir>', 'write each writable mount\'s final tree here, one folder per mount (/out → out, / → root)')
     .addOption(new Option('--abi <abi>', 'calling convention').choices(['wasi', 'direct']).default('wasi'))
     .addOption(bootstrapOption())
     .option('--timeout <ms>', 'wall-time limit of the job', whole, 30_000)
@@ -51,7 +55,16 @@ export function runCommand (): Command {
         limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
         redundancy: options.redundancy
       }
+      if (options.mount.length > 0) {
+        jobOptions.mounts = await Promise.all(options.mount.map(parseMount))
+      }
+      if (options.outDir != null && !(jobOptions.mounts ?? []).some(mount => mount.writable === true)) {
+        throw new UsageError('--out-dir needs a writable mount (--mount /out, or --mount /work=<dir>:rw)')
+      }
       if (options.inputs != null || options.out != null) {
+        if (options.mount.length > 0) {
+          throw new UsageError('a batch (--inputs) cannot take --mount yet')
+        }
         if (options.inputs == null || options.out == null) {
           throw new UsageError('a batch needs both --inputs <dir> and --out <dir>')
         }
@@ -67,21 +80,36 @@ async function runOne (module: Uint8Array | string, input: Uint8Array | undefine
   const peer = await createPeer({ bootstrap: options.bootstrap, reputationDir: reputationDir() })
   try {
     const result = await peer.run({ module, input, ...jobOptions })
+    if (options.outDir != null) {
+      await writeMountTrees(result.mounts, options.outDir)
+    }
     if (options.json === true) {
       console.log(JSON.stringify(resultJson(result)))
     } else {
       process.stdout.write(result.output)
       console.error(`job ${result.job.toString()} ran on ${result.worker} in ${result.durationMs.toFixed(1)} ms (exec ${result.receipt.stats.execMs.toFixed(1)} ms${result.receipt.stats.moduleCached ? ', module cached' : ''}); receipt verified`)
+      for (const mount of result.mounts) {
+        console.error(`${mount.path}: ${mount.cid.toString()}${options.outDir != null ? ` → ${options.outDir}/${outFolderName(mount.path)}` : ''}`)
+      }
     }
   } catch (err) {
     const receipt = (err as WasmeshError).receipt
+    const mounts = (err as WasmeshError).mounts ?? []
+    if (options.outDir != null && mounts.length > 0) {
+      // what a failed program wrote is often what explains it
+      await writeMountTrees(mounts, options.outDir)
+    }
     if (options.json === true) {
-      console.log(JSON.stringify({ ok: false, error: { name: (err as Error).name, message: (err as Error).message }, ...(receipt != null ? { receipt: receiptJson(receipt) } : {}) }))
+      console.log(JSON.stringify(failureJson(err as Error)))
     } else {
       if ((err as WasmeshError).output != null) {
         process.stdout.write((err as WasmeshError).output as Uint8Array)
       }
-      console.error(`${(err as Error).name}: ${(err as Error).message}${receipt != null ? ` (signed by ${receipt.worker} for job ${receipt.job.toString()})` : ''}`)
+      const stderr = stderrTail(receipt)
+      console.error(`${(err as Error).name}: ${(err as Error).message}${receipt != null ? ` (signed by ${receipt.worker} for job ${receipt.job.toString()})` : ''}${stderr !== '' ? `\nthe job's stderr ended with:\n${stderr.replace(/^/gm, '  ')}` : ''}`)
+      if ((err as WasmeshError).hint != null && (err as WasmeshError).hint !== '') {
+        console.error(`hint: ${(err as WasmeshError).hint}`)
+      }
     }
     process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
   } finally {

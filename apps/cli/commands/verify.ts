@@ -4,8 +4,9 @@ import { text } from 'node:stream/consumers'
 import { Command } from 'commander'
 import { CID } from 'multiformats/cid'
 import { fromString, toString } from 'uint8arrays'
-import { checkOutput, decodeSignedReceipt, InvalidReceiptError, verifyReceipt, type Receipt } from '../../../node/index.ts'
+import { checkOutput, decodeSignedReceipt, InvalidReceiptError, treeCid, verifyReceipt, type Receipt } from '../../../node/index.ts'
 import { EXIT_JOB_FAILED, UsageError } from '../options.ts'
+import { outFolderName, readLocalTree } from '../trees.ts'
 
 /** What `run --json` (and a batch's receipts/<input>.json) holds that verify reads. */
 interface ReceiptJson {
@@ -24,7 +25,8 @@ export function verifyCommand (): Command {
     .argument('<file|->', 'JSON with a `receipt` field, as `run --json` prints')
     .option('--job <cid>', 'require the receipt to be for this job (refuses a valid receipt replayed for another job)')
     .option('--output <file>', 'check this file against the output hash the worker signed (e.g. a batch output)')
-    .action(async (file: string, options: { job?: string, output?: string }) => {
+    .option('--out-dir <dir>', 'check the folders `run --out-dir` wrote against the final trees (mount CIDs) the worker signed')
+    .action(async (file: string, options: { job?: string, output?: string, outDir?: string }) => {
       const json = await readJson(file)
       if (typeof json.receipt?.signed !== 'string') {
         throw new UsageError(`${file} has no receipt.signed field: pass the JSON that \`wasmesh run --json\` printed`)
@@ -40,7 +42,8 @@ export function verifyCommand (): Command {
         if (typeof json.output === 'string' && output != null && options.output == null && toString(output) !== json.output) {
           throw new InvalidReceiptError('the "output" text does not match the output the receipt signs ("outputBase64"): the file was edited')
         }
-        console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}; ${output != null ? `output matches the signed hash (${output.byteLength} bytes)` : 'output not checked: pass --output FILE'}`)
+        const trees = options.outDir != null ? await checkTrees(receipt, options.outDir) : undefined
+        console.log(`valid receipt: job ${receipt.job.toString()} run by ${receipt.worker}, exit ${receipt.exitCode}${receipt.error != null ? ` (${receipt.error.name})` : ''}; ${output != null ? `output matches the signed hash (${output.byteLength} bytes)` : 'output not checked: pass --output FILE'}${trees ?? ''}`)
       } catch (err) {
         if (!(err instanceof InvalidReceiptError) && (err as Error).name !== 'MalformedMessageError') {
           throw err
@@ -49,6 +52,23 @@ export function verifyCommand (): Command {
         process.exitCode = EXIT_JOB_FAILED
       }
     })
+}
+
+/** Checks each folder under `outDir` against the final tree the receipt signs for its mount. */
+async function checkTrees (receipt: Receipt, outDir: string): Promise<string> {
+  const mounts = receipt.mounts ?? []
+  if (mounts.length === 0) {
+    throw new UsageError('--out-dir: the receipt names no final tree (the job had no writable mount, or never ran)')
+  }
+  for (const mount of mounts) {
+    const folder = join(outDir, outFolderName(mount.path))
+    const tree = await readLocalTree(folder).catch((err: Error) => { throw new UsageError(`--out-dir: cannot read ${folder}: ${err.message}`) })
+    const cid = await treeCid(tree)
+    if (cid.toString() !== mount.cid.toString()) {
+      throw new InvalidReceiptError(`the files in ${folder} (${cid.toString()}) are not the final tree of ${mount.path} the worker signed (${mount.cid.toString()})`)
+    }
+  }
+  return `; ${mounts.map(mount => mount.path).join(', ')} match the signed trees`
 }
 
 /** The output the JSON carries (exact bytes, or the text), or the batch output file it names. */
