@@ -4,6 +4,7 @@
  * framed in its worker's colour; the hash search and Monte Carlo show progress
  * and their answer.
  */
+import { sha256 } from '@noble/hashes/sha2.js'
 import { hashsearch, mandelbrot, montecarlo } from '../index.ts'
 import { $, short, tail } from './dom.ts'
 import type { AppName, AppRunState } from './state.ts'
@@ -95,7 +96,7 @@ async function runApp (peer: Peer, app: AppName, report: (state: AppRunState) =>
         drawTile(context, tile)
         render()
       })
-      state.answer = hashsearch.hex(new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(result.image))))
+      state.answer = hashsearch.hex(sha256(new Uint8Array(result.image)))
       state.summary = `${state.total} tiles of ${options.tile}×${options.tile} px in ${((performance.now() - started) / 1000).toFixed(1)} s`
     } else if (app === 'hashsearch') {
       const options = { ...hashsearch.HASHSEARCH_DEFAULTS, bits: Number($<HTMLInputElement>('hs-bits').value), count: Number($<HTMLInputElement>('hs-count').value) }

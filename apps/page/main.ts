@@ -15,7 +15,7 @@ import { RunCard } from './run-card.ts'
 import { RunForm } from './run-form.ts'
 import { SelfCard, showJoining } from './self-card.ts'
 import { recordAdvert, type PageState } from './state.ts'
-import { setStatus, showBanner } from './status.ts'
+import { errorDetails, joinProblem, setStatus, showProblem, type Problem } from './status.ts'
 import type * as Sdk from '../../web/index.ts'
 
 declare global {
@@ -36,7 +36,11 @@ async function main (): Promise<void> {
   try {
     bootstrap = await bootstrapAddresses()
   } catch (err) {
-    fail((err as Error).message)
+    fail({
+      title: 'This page does not know which network to join.',
+      advice: 'The link you opened lacks the network\'s address. Ask whoever shared it for the full link.',
+      details: errorDetails(err)
+    })
     return
   }
   $('bootstrap').textContent = bootstrap[0] ?? '—'
@@ -47,7 +51,11 @@ async function main (): Promise<void> {
     sdk = await import('../../web/index.ts')
     state.timings.sdkLoaded = performance.now()
   } catch (err) {
-    fail(`could not load the wasmesh SDK: ${(err as Error).message}`)
+    fail({
+      title: 'Part of this page did not load.',
+      advice: 'Check your connection and reload the page.',
+      details: errorDetails(err)
+    })
     return
   }
   let peer: Sdk.Peer
@@ -61,7 +69,7 @@ async function main (): Promise<void> {
       }
     })
   } catch (err) {
-    fail((err as Error).message)
+    fail(joinProblem(err))
     return
   }
   state.peer = peer
@@ -82,10 +90,10 @@ async function main (): Promise<void> {
   await resuming
 }
 
-function fail (message: string): void {
+function fail (problem: Problem): void {
   setStatus('error', 'Offline')
-  showBanner(message)
-  state.error = message
+  showProblem(problem)
+  state.error = `${problem.title} ${problem.details ?? ''}`.trim()
 }
 
 void main()

@@ -3,7 +3,7 @@
  * reach us, our connections, and the switch that shares this tab's compute.
  */
 import { $, setText } from './dom.ts'
-import { setStatus, showBanner } from './status.ts'
+import { errorDetails, setStatus, showProblem } from './status.ts'
 import type { RenderLoop } from './render.ts'
 import type { Timings } from './state.ts'
 import type { Peer } from '../../web/index.ts'
@@ -64,7 +64,11 @@ export class SelfCard {
         await this.#peer.stopContributing()
       }
     } catch (err) {
-      showBanner(`Could not ${on ? 'start' : 'stop'} contributing: ${(err as Error).message}`)
+      showProblem({
+        title: `This tab could not ${on ? 'start' : 'stop'} sharing its compute.`,
+        advice: on ? 'Try again with fewer threads, or reload the page.' : 'Close the tab: that always stops it.',
+        details: errorDetails(err)
+      })
     } finally {
       toggle.disabled = false
       this.#redraw()
