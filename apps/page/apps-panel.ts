@@ -7,6 +7,7 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { hashsearch, mandelbrot, montecarlo } from '../index.ts'
 import { $, short, tail } from './dom.ts'
+import { workerColour } from './palette.ts'
 import type { AppName, AppRunState } from './state.ts'
 import type { AppRunOptions, JobDone } from '../shared.ts'
 import type { Peer } from '../../web/index.ts'
@@ -18,15 +19,6 @@ const MODULES: Record<AppName, string> = {
   montecarlo: new URL('../../build/wasm/montecarlo.wasm', import.meta.url).href
 }
 const RUN: AppRunOptions = { map: { limits: { timeoutMs: 60_000 } } }
-
-/** A stable colour per peer id, so a worker's tiles and its legend entry match. */
-export function workerColour (peerId: string): string {
-  let hash = 0
-  for (let i = 0; i < peerId.length; i++) {
-    hash = (Math.imul(hash, 31) + peerId.charCodeAt(i)) | 0
-  }
-  return `hsl(${(hash >>> 0) % 360} 85% 60%)`
-}
 
 /** Wires the Apps card; `peer` returns the joined peer, or undefined before it joined. */
 export function wireApps (peer: () => Peer | undefined, report: (state: AppRunState) => void): void {
