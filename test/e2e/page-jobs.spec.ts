@@ -23,7 +23,13 @@ test('Cancel stops the job on the worker: its slot frees within a second', async
   expect(after, 'the elapsed time counts up while the job runs').toBeGreaterThan(before + 0.5)
 
   const freed = worker.evaluate(async () => new Promise<number>(resolve => {
-    const poll = (): void => { window.wasmesh.peer?.contribution?.running === 0 ? resolve(Date.now()) : setTimeout(poll, 10) }
+    const poll = (): void => {
+      if (window.wasmesh.peer?.contribution?.running === 0) {
+        resolve(Date.now())
+      } else {
+        setTimeout(poll, 10)
+      }
+    }
     poll()
   }))
   const cancelledAt = await requester.evaluate(() => { document.getElementById('result-cancel')?.click(); return Date.now() })
