@@ -8,6 +8,7 @@
 import { enableApps, wireApps } from './apps-panel.ts'
 import { BatchCard } from './batch-card.ts'
 import { bootstrapAddresses, contributeThreads } from './config.ts'
+import { attachContribute, preChoose, wirePauses } from './contribute-card.ts'
 import { $ } from './dom.ts'
 import { listPeers } from './peer-list.ts'
 import { RenderLoop } from './render.ts'
@@ -29,7 +30,10 @@ async function main (): Promise<void> {
   const form = new RunForm()
   wireApps(() => state.peer, app => { state.app = app })
   const contribute = contributeThreads()
-  $<HTMLInputElement>('threads').value = String(contribute ?? (navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1))
+  if (contribute != null) {
+    preChoose(contribute)
+  }
+  wirePauses()
 
   setStatus('connecting', 'Connecting…')
   let bootstrap: string[]
@@ -49,6 +53,7 @@ async function main (): Promise<void> {
   let sdk: typeof Sdk
   try {
     sdk = await import('../../web/index.ts')
+    sdk.defineContributeElement()
     state.timings.sdkLoaded = performance.now()
   } catch (err) {
     fail({
@@ -77,17 +82,14 @@ async function main (): Promise<void> {
   setStatus('connected', 'Connected')
 
   const render = new RenderLoop()
-  const self = new SelfCard(peer, state.timings, render)
   listPeers(peer, render)
   const run = new RunCard(peer, form, result => { state.lastResult = result })
   const batches = new BatchCard(peer, form, batch => { state.batch = batch }, render)
   form.onSubmit = mode => { void (mode === 'batch' ? batches.start() : run.run()) }
   enableApps()
-  const resuming = batches.resumeStored()
-  if (contribute != null) {
-    await self.setContribution(true, contribute)
-  }
-  await resuming
+  new SelfCard(peer, state.timings, render)
+  attachContribute(peer)
+  await batches.resumeStored()
 }
 
 function fail (problem: Problem): void {

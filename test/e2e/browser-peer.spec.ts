@@ -19,7 +19,7 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
   expect(result.worker).toBe(tabId)
   expect(result.receipt?.worker).toBe(tabId)
   await expect(tab.locator('#work-served')).toHaveText('1')
-  await expect(tab.locator('#contribute-toggle')).toBeChecked()
+  await expect(tab.locator('#contribute #toggle')).toBeChecked()
   await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
 })
 

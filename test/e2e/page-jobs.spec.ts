@@ -69,3 +69,30 @@ test('a mistake in the environment field is explained, and nothing runs', async 
   await expect(tab.locator('#result-title')).toHaveText('Cannot run')
   await expect(tab.locator('#result-output')).toHaveText('Environment line 2 needs the form NAME=value.')
 })
+
+test('the Contribute card says what sharing costs, starts at half the cores, and pauses while hidden when asked', async ({ browser, net }) => {
+  const tab = await openTab(browser, net)
+  await joined(tab)
+  const card = tab.locator('#contribute-card')
+  await expect(card).toContainText('battery')
+  await expect(card).toContainText('anyone on this network')
+  await expect(card).toContainText('close this tab')
+  const cores = await tab.evaluate(() => navigator.hardwareConcurrency)
+  await expect(tab.locator('#contribute #threads')).toHaveValue(String(Math.max(1, Math.floor(cores / 2))))
+  expect(await tab.evaluate(() => window.wasmesh.peer?.contribution)).toBeUndefined()
+
+  await tab.locator('#contribute #toggle').check()
+  await tab.waitForFunction(() => window.wasmesh.peer?.contribution != null)
+  await tab.locator('#pause-hidden').check()
+  await tab.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+  })
+  await tab.waitForFunction(() => window.wasmesh.peer?.contribution == null)
+  await expect(tab.locator('#contribute #status')).toHaveText('Paused while this tab is hidden.')
+  await tab.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+  })
+  await tab.waitForFunction(() => window.wasmesh.peer?.contribution != null)
+})
