@@ -5,16 +5,19 @@
  * libp2p, Helia and the runtime load lazily with the SDK, so the first paint
  * does not wait for them.
  */
+import { Activity } from './activity.ts'
 import { enableApps, wireApps } from './apps-panel.ts'
 import { BatchCard } from './batch-card.ts'
 import { bootstrapAddresses, contributeThreads } from './config.ts'
 import { attachContribute, preChoose, wirePauses } from './contribute-card.ts'
 import { $ } from './dom.ts'
+import { MeshView } from './mesh-view.ts'
 import { listPeers } from './peer-list.ts'
 import { RenderLoop } from './render.ts'
 import { RunCard } from './run-card.ts'
 import { RunForm } from './run-form.ts'
 import { SelfCard, showJoining } from './self-card.ts'
+import { ServedHistory } from './served-history.ts'
 import { recordAdvert, type PageState } from './state.ts'
 import { errorDetails, joinProblem, setStatus, showProblem, type Problem } from './status.ts'
 import type * as Sdk from '../../web/index.ts'
@@ -89,6 +92,12 @@ async function main (): Promise<void> {
   enableApps()
   new SelfCard(peer, state.timings, render)
   attachContribute(peer)
+  state.mesh = new MeshView(peer, bootstrap, render)
+  state.served = new ServedHistory(peer)
+  const activity = new Activity(peer)
+  state.activity = activity.series
+  // uPlot loads after the join, off the first paint's path
+  void import('./activity-chart.ts').then(({ drawActivity }) => { drawActivity(activity, $('chart-jobs'), $('chart-cpu')) })
   await batches.resumeStored()
 }
 

@@ -6,8 +6,8 @@
 import { $, el } from './dom.ts'
 
 export function setStatus (state: 'loading' | 'connecting' | 'connected' | 'error', text: string): void {
-  $('status').dataset.state = state
-  $('status-text').textContent = text
+  $('net-status').dataset.state = state
+  $('net-status-text').textContent = text
 }
 
 /** A problem as a visitor reads it. */

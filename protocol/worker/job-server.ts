@@ -33,6 +33,8 @@ export interface ServedJob {
   job: string
   requester: string
   receipt?: Receipt
+  /** On `job:end`: the signed receipt sent back (a failure's too); absent when the job ended without one (cancelled, content unreachable). */
+  signed?: SignedReceipt
 }
 
 /**
@@ -155,14 +157,14 @@ export class JobServer extends EventTarget {
         const acceptedNotice = setTimeout(() => { send({ type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
         this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester } }))
         this.runJob(job, controller.signal)
-          .then(signed => ({ type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) }) as const, err => ({ type: 'error', id: message.id, error: errorToWire(err) }) as const)
-          .then(response => {
+          .then(signed => ({ response: { type: 'receipt', id: message.id, receipt: encodeSignedReceipt(signed) } as const, signed }), err => ({ response: { type: 'error', id: message.id, error: errorToWire(err) } as const, signed: undefined }))
+          .then(({ response, signed }) => {
             clearTimeout(acceptedNotice)
             // free the slot before answering: the requester sends its next job as soon as it reads this
             inFlight.delete(message.id)
             this.release(controller, requester)
             send(response)
-            this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester } }))
+            this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester, ...(signed != null ? { signed } : {}) } }))
           })
       }
     } catch {

@@ -38,7 +38,7 @@ test('a dead bootstrap node gets a banner written for visitors, details folded a
   const dead = encodeURIComponent('/ip4/127.0.0.1/tcp/9/ws/p2p/12D3KooWH7ETWV6x22ZJjq6zhHu17iiSmw8fggGwf3bc3APbPDdt')
   for (const device of DEVICES) {
     const tab = await openTab(browser, net, { device, query: `?bootstrap=${dead}` })
-    await expect(tab.locator('#status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
+    await expect(tab.locator('#net-status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
     const banner = tab.locator('#banner')
     await expect(banner.locator('.banner-title')).toHaveText('The network could not be reached.')
     await expect(banner.locator('.banner-advice')).toContainText('reload')
