@@ -27,8 +27,8 @@ export function drawActivity (activity: Activity, jobs: HTMLElement, cpu: HTMLEl
     title: 'Jobs per second',
     series: [
       {},
-      { label: 'served for others', stroke: SERVED, fill: `${SERVED}33`, width: 2, value: (_u, v) => v == null ? '—' : v.toFixed(1) },
-      { label: 'this tab\'s, done', stroke: CONSUMED, width: 2, value: (_u, v) => v == null ? '—' : v.toFixed(1) }
+      { label: 'served for others', stroke: SERVED, fill: `${SERVED}33`, width: 2, points: { show: false }, value: (_u, v) => v == null ? '—' : v.toFixed(1) },
+      { label: 'this tab\'s, done', stroke: CONSUMED, width: 2, points: { show: false }, value: (_u, v) => v == null ? '—' : v.toFixed(1) }
     ],
     axes: [AXIS, { ...AXIS, size: 40 }],
     scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
@@ -39,9 +39,9 @@ export function drawActivity (activity: Activity, jobs: HTMLElement, cpu: HTMLEl
     title: 'Cores busy with the network\'s jobs',
     series: [
       {},
-      { label: '% of this device', stroke: CPU, fill: `${CPU}33`, width: 2, value: (_u, v) => v == null ? '—' : `${v.toFixed(0)} %` }
+      { label: '% of this device', stroke: CPU, fill: `${CPU}33`, width: 2, points: { show: false }, value: (_u, v) => v == null ? '—' : `${v.toFixed(0)} %` }
     ],
-    axes: [AXIS, { ...AXIS, size: 40, values: (_u, ticks) => ticks.map(t => `${t}%`) }],
+    axes: [AXIS, { ...AXIS, size: 52, values: (_u, ticks) => ticks.map(t => `${t}%`) }],
     scales: { y: { range: [0, 100] } },
     legend: { live: false }
   }, [[], []], cpu)

@@ -24,7 +24,9 @@ const LINKS: Record<ConnectionTransport | 'none', { text: string, dash: string, 
 }
 /** The link shown when a peer has several connections: the most direct first. */
 const PREFERENCE: ConnectionTransport[] = ['webrtc', 'websockets', 'tcp', 'other', 'relay']
-const KIND_TEXT: Record<PeerKind, string> = { tab: 'browser tab', node: 'Node peer', bootstrap: 'bootstrap relay', peer: 'peer' }
+const KIND_TEXT: Record<PeerKind, string> = { tab: 'browser tab', node: 'Node peer', bootstrap: 'bootstrap relay', peer: 'peer, not sharing' }
+/** The same, where the graph has room for a word. */
+const KIND_LABEL: Record<PeerKind, string> = { tab: 'tab', node: 'node', bootstrap: 'relay', peer: 'peer' }
 /** The graph shows at most this many peers around this tab; the list shows all. */
 const GRAPH_PEERS = 12
 const SVG = 'http://www.w3.org/2000/svg'
@@ -118,6 +120,11 @@ export class MeshView {
   }
 }
 
+/** A peer's colour, the same as in the tiles, legends and lists; the bootstrap relay computes nothing and stays grey. */
+function colourOf (p: MeshPeer): string {
+  return p.kind === 'bootstrap' ? '#5a6078' : workerColour(p.id)
+}
+
 function order (p: MeshPeer): number {
   return p.kind === 'bootstrap' ? 0 : p.link === 'none' ? 2 : 1
 }
@@ -140,8 +147,8 @@ function drawGraph (self: string, peers: MeshPeer[]): void {
   const edges: SVGElement[] = []
   peers.forEach((p, i) => {
     const angle = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(1, peers.length)
-    const x = cx + Math.cos(angle) * 240
-    const y = cy + Math.sin(angle) * 110
+    const x = cx + Math.cos(angle) * 220
+    const y = cy + Math.sin(angle) * 100
     const link = LINKS[p.link]
     if (p.link !== 'none') {
       const active = p.computingForUs + p.computingForThem > 0
@@ -151,7 +158,7 @@ function drawGraph (self: string, peers: MeshPeer[]): void {
       }
       edges.push(line)
     }
-    nodes.push(node(x, y, p.id, p.kind, p.kind === 'bootstrap' || p.kind === 'peer' ? '#5a6078' : workerColour(p.id), `${KIND_TEXT[p.kind]} ${tail(p.id)}`))
+    nodes.push(node(x, y, p.id, p.kind, colourOf(p), `${KIND_LABEL[p.kind]} ${tail(p.id)}`))
   })
   nodes.push(node(cx, cy, self, 'tab', '#ffffff', 'this tab'))
   graph.replaceChildren(...edges, ...nodes)
@@ -161,9 +168,9 @@ function drawGraph (self: string, peers: MeshPeer[]): void {
 function node (x: number, y: number, id: string, kind: PeerKind, colour: string, label: string): SVGElement {
   const group = svg('g', { 'data-peer-id': id })
   const shape = kind === 'tab'
-    ? svg('circle', { cx: x, cy: y, r: 13, fill: colour, stroke: '#0f1117', 'stroke-width': 3 })
-    : svg('rect', { x: x - 12, y: y - 12, width: 24, height: 24, rx: 5, fill: colour, stroke: '#0f1117', 'stroke-width': 3 })
-  const text = svg('text', { x, y: y + 30, 'text-anchor': 'middle', class: 'mesh-label' })
+    ? svg('circle', { cx: x, cy: y, r: 16, fill: colour, stroke: '#0f1117', 'stroke-width': 3 })
+    : svg('rect', { x: x - 15, y: y - 15, width: 30, height: 30, rx: 6, fill: colour, stroke: '#0f1117', 'stroke-width': 3 })
+  const text = svg('text', { x, y: y + 36, 'text-anchor': 'middle', class: 'mesh-label' })
   text.textContent = label
   group.append(shape, text)
   return group
@@ -181,7 +188,7 @@ function drawList (peers: MeshPeer[]): void {
     li.dataset.kind = p.kind
     li.dataset.link = p.link
     const swatch = el('span', 'swatch')
-    swatch.style.background = p.kind === 'bootstrap' || p.kind === 'peer' ? '#5a6078' : workerColour(p.id)
+    swatch.style.background = colourOf(p)
     const id = el('code', 'mono', short(p.id))
     id.title = p.id
     const link = el('span', `link link-${p.link}`, LINKS[p.link].text)
