@@ -11,7 +11,8 @@ import { from } from 'multiformats/hashes/hasher'
 
 function digest (name: 'SHA-256' | 'SHA-512', fallback: (data: Uint8Array) => Uint8Array): (data: Uint8Array) => Promise<Uint8Array<ArrayBuffer>> | Uint8Array<ArrayBuffer> {
   return data => globalThis.crypto?.subtle != null
-    ? crypto.subtle.digest(name, new Uint8Array(data)).then(hash => new Uint8Array(hash))
+    // exactly what multiformats' own browser hasher does when WebCrypto is there
+    ? crypto.subtle.digest(name, data as Uint8Array<ArrayBuffer>).then(hash => new Uint8Array(hash))
     : new Uint8Array(fallback(data))
 }
 
