@@ -54,7 +54,9 @@ for (const device of DEVICES) {
     await expect(viewer.locator('#batch')).toHaveAttribute('data-state', 'ok', { timeout: 60_000 })
     const served = await helper.evaluate(() => window.wasmesh.served?.rows ?? [])
     expect(served.length, 'the helper tab served part of the batch').toBeGreaterThan(0)
-    expect(served.every(row => row.verified && row.requester === viewerId)).toBe(true)
+    // a job can end without a receipt (the requester cancelled a hedged copy): every receipt sent must verify
+    expect(served.every(row => row.requester === viewerId && (row.receipt == null || row.verified))).toBe(true)
+    expect(served.some(row => row.verified)).toBe(true)
     await expect(helper.locator('#served-history li[data-verified="true"]').first()).toBeVisible()
     await snapshot(helper, testInfo, `contributing-${device.name}`)
 
