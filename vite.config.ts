@@ -85,6 +85,10 @@ export default defineConfig({
   root: 'apps/page',
   base: './',
   plugins: [demoModules(), wasmerSdkStatic()],
+  resolve: {
+    // hashing that works outside a secure context (web/sha2.ts): a phone on the LAN loads the page over plain HTTP
+    alias: [{ find: /^multiformats\/hashes\/sha2$/, replacement: fileURLToPath(new URL('./web/sha2.ts', import.meta.url)) }]
+  },
   build: {
     outDir: '../../build/page',
     emptyOutDir: true,

@@ -25,6 +25,7 @@ import { meshPubsub } from '../protocol/net/gossip.ts'
 import { BootstrapError } from '../protocol/errors.ts'
 import { Peer, type ContributeOptions, type PeerInit, type PeerServices } from '../protocol/peer.ts'
 import { CID } from 'multiformats/cid'
+import { dialPolicy } from './dial-policy.ts'
 import { webSigner } from './signing.ts'
 import { WebWorkerExecutor, type CachedModuleEntry, type ModuleCachePersistence } from './executor.ts'
 import { DEFAULT_WASMER_SDK_URL, webWasixRunner } from './wasix.ts'
@@ -83,8 +84,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
   }
   await datastore?.open()
 
-  // ws:// and loopback are fine only against a loopback (dev/test) network; production uses wss://
-  const dev = bootstrap.some(addr => isLoopback(multiaddr(addr)))
+  const denyDial = dialPolicy({ pageHost: globalThis.location?.hostname, bootstrap })
   const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, ...(datastore != null ? { datastore } : {}) }), {
     privateKey,
     addresses: {
@@ -96,7 +96,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: {
-      denyDialMultiaddr: async (ma: Multiaddr) => dev ? false : deniedInProduction(ma)
+      denyDialMultiaddr: async (ma: Multiaddr) => denyDial(ma)
     },
     peerDiscovery: [],
     services: {
@@ -217,36 +217,4 @@ function modulePersistence (dbName: string, content: ContentStore): ModuleCacheP
       return content.get(parsed, { signal, maxBytes: 64 * 1024 * 1024, what: 'module' })
     }
   }
-}
-
-function isLoopback (ma: Multiaddr): boolean {
-  const host = ma.getComponents()[0]
-  if (host == null) {
-    return false
-  }
-  return (host.name === 'ip4' && host.value?.startsWith('127.') === true) ||
-    (host.name === 'ip6' && host.value === '::1') ||
-    (host.name.startsWith('dns') && host.value === 'localhost')
-}
-
-/** Production rules: no plain ws://, no private or loopback hosts (relayed WebRTC addresses pass through the relay's rules). */
-function deniedInProduction (ma: Multiaddr): boolean {
-  const components = ma.getComponents()
-  const names = components.map(c => c.name)
-  if (names.includes('p2p-circuit')) {
-    return false
-  }
-  if (names.includes('ws') && !names.includes('tls')) {
-    return true
-  }
-  const host = components[0]
-  if (host?.name === 'ip4') {
-    const v = host.value ?? ''
-    return /^(10\.|127\.|192\.168\.|169\.254\.|0\.)/.test(v) || /^172\.(1[6-9]|2\d|3[01])\./.test(v)
-  }
-  if (host?.name === 'ip6') {
-    const v = (host.value ?? '').toLowerCase()
-    return v === '::1' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80')
-  }
-  return false
 }

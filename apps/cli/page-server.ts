@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, stat } from 'node:fs/promises'
+import { networkInterfaces } from 'node:os'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { PAGE_DIR } from './package-files.ts'
 
@@ -65,7 +66,10 @@ export interface PageServerOptions {
 }
 
 export interface PageServer {
+  /** Where to open the page (on a wildcard host, the first interface's address). */
   url: string
+  /** Every address the page can be opened at. */
+  urls: string[]
   close: () => Promise<void>
 }
 
@@ -106,7 +110,7 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
       return
     }
     if (path === '/config.json') {
-      const body = JSON.stringify({ bootstrap: options.bootstrap().filter(addr => /\/(ws|wss)(\/|$)/.test(addr)) })
+      const body = JSON.stringify({ bootstrap: dialableFrom(options.bootstrap(), req.headers.host) })
       res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
       return
     }
@@ -130,10 +134,41 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
   })
   const address = server.address()
   const port = typeof address === 'object' && address != null ? address.port : options.port
+  const urls = pageUrls(host, port)
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    url: urls[0] ?? `http://127.0.0.1:${port}/`,
+    urls,
     close: async () => closeServer(server)
   }
+}
+
+/**
+ * The bootstrap WebSocket addresses a browser that asked for the page under
+ * `requestHost` can dial: never a wildcard (0.0.0.0, ::), loopback only for a
+ * page opened on loopback, and the address the browser already reached first.
+ */
+export function dialableFrom (addresses: string[], requestHost: string | undefined): string[] {
+  const host = requestHost == null ? undefined : new URL(`http://${requestHost}`).hostname.replace(/^\[|\]$/g, '')
+  const onLoopback = host == null || isLoopbackHost(host)
+  const dialable = addresses.filter(addr => {
+    const ip = addr.match(/^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/)?.[1]
+    return /\/(ws|wss)(\/|$)/.test(addr) && ip !== '0.0.0.0' && ip !== '::' && (onLoopback || ip == null || !isLoopbackHost(ip))
+  })
+  const reached = (addr: string): boolean => host != null && addr.split('/')[2] === host
+  return [...dialable.filter(reached), ...dialable.filter(addr => !reached(addr))]
+}
+
+function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1'
+}
+
+/** The URLs the page can be opened at: each interface's address when listening on all of them. */
+export function pageUrls (host: string, port: number): string[] {
+  const wildcard = host === '0.0.0.0' || host === '::'
+  const hosts = wildcard
+    ? Object.values(networkInterfaces()).flat().flatMap(i => i != null && (i.family === 'IPv4' || host === '::') && !i.address.startsWith('fe80') ? [i.address] : [])
+    : [host]
+  return hosts.map(h => `http://${h.includes(':') ? `[${h}]` : h}:${port}/`)
 }
 
 async function closeServer (server: Server): Promise<void> {

@@ -4,6 +4,7 @@
  * (apps/hashsearch/assembly, direct ABI). Every match a worker claims is
  * hashed again here before it is accepted.
  */
+import { sha256 } from '@noble/hashes/sha2.js'
 import type { ModuleRef } from '../../protocol/public.ts'
 import { malformed, runJobs, type AppRunOptions, type JobDone, type MapPeer } from '../shared.ts'
 
@@ -87,12 +88,12 @@ export function parseMatches (output: Uint8Array, index = 0): Array<{ nonce: num
   }))
 }
 
-/** SHA-256(prefix || nonce as 8 bytes big-endian), with WebCrypto (Node and browsers). */
+/** SHA-256(prefix || nonce as 8 bytes big-endian), with @noble/hashes: WebCrypto is missing from pages served over plain HTTP on a LAN. */
 export async function digest (prefix: Uint8Array, nonce: number): Promise<Uint8Array> {
   const message = new Uint8Array(prefix.length + 8)
   message.set(prefix)
   new DataView(message.buffer).setBigUint64(prefix.length, BigInt(nonce), false)
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', message))
+  return sha256(message)
 }
 
 export function leadingZeroBits (bytes: Uint8Array): number {

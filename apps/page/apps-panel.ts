@@ -4,8 +4,10 @@
  * framed in its worker's colour; the hash search and Monte Carlo show progress
  * and their answer.
  */
+import { sha256 } from '@noble/hashes/sha2.js'
 import { hashsearch, mandelbrot, montecarlo } from '../index.ts'
 import { $, short, tail } from './dom.ts'
+import { workerColour } from './palette.ts'
 import type { AppName, AppRunState } from './state.ts'
 import type { AppRunOptions, JobDone } from '../shared.ts'
 import type { Peer } from '../../web/index.ts'
@@ -17,15 +19,6 @@ const MODULES: Record<AppName, string> = {
   montecarlo: new URL('../../build/wasm/montecarlo.wasm', import.meta.url).href
 }
 const RUN: AppRunOptions = { map: { limits: { timeoutMs: 60_000 } } }
-
-/** A stable colour per peer id, so a worker's tiles and its legend entry match. */
-export function workerColour (peerId: string): string {
-  let hash = 0
-  for (let i = 0; i < peerId.length; i++) {
-    hash = (Math.imul(hash, 31) + peerId.charCodeAt(i)) | 0
-  }
-  return `hsl(${(hash >>> 0) % 360} 85% 60%)`
-}
 
 /** Wires the Apps card; `peer` returns the joined peer, or undefined before it joined. */
 export function wireApps (peer: () => Peer | undefined, report: (state: AppRunState) => void): void {
@@ -95,7 +88,7 @@ async function runApp (peer: Peer, app: AppName, report: (state: AppRunState) =>
         drawTile(context, tile)
         render()
       })
-      state.answer = hashsearch.hex(new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(result.image))))
+      state.answer = hashsearch.hex(sha256(new Uint8Array(result.image)))
       state.summary = `${state.total} tiles of ${options.tile}×${options.tile} px in ${((performance.now() - started) / 1000).toFixed(1)} s`
     } else if (app === 'hashsearch') {
       const options = { ...hashsearch.HASHSEARCH_DEFAULTS, bits: Number($<HTMLInputElement>('hs-bits').value), count: Number($<HTMLInputElement>('hs-count').value) }

@@ -53,6 +53,7 @@ export class BatchCard {
     button.disabled = true
     try {
       const { id, inputs } = this.#form.batch()
+      const options = this.#form.jobOptions()
       const demo = this.#form.demo
       const { bytes, name } = await this.#form.module()
       if ((await peer.listBatches()).some(stored => stored.id === id)) {
@@ -60,7 +61,7 @@ export class BatchCard {
       }
       const meta = { module: name, demo, inputs }
       writeMeta(id, meta)
-      await this.#drive(id, meta, inputs.length, undefined, signal => peer.batch(id, bytes, inputs, { concurrency: BATCH_CONCURRENCY, limits: { timeoutMs: 30_000 }, signal }))
+      await this.#drive(id, meta, inputs.length, undefined, signal => peer.batch(id, bytes, inputs, { concurrency: BATCH_CONCURRENCY, ...options, signal }))
     } catch (err) {
       showBatchError(err instanceof UserError ? err.message : `${(err as Error).name}: ${(err as Error).message}`)
     } finally {

@@ -5,17 +5,21 @@
  * libp2p, Helia and the runtime load lazily with the SDK, so the first paint
  * does not wait for them.
  */
+import { Activity } from './activity.ts'
 import { enableApps, wireApps } from './apps-panel.ts'
 import { BatchCard } from './batch-card.ts'
 import { bootstrapAddresses, contributeThreads } from './config.ts'
+import { attachContribute, preChoose, wirePauses } from './contribute-card.ts'
 import { $ } from './dom.ts'
+import { MeshView } from './mesh-view.ts'
 import { listPeers } from './peer-list.ts'
 import { RenderLoop } from './render.ts'
 import { RunCard } from './run-card.ts'
 import { RunForm } from './run-form.ts'
 import { SelfCard, showJoining } from './self-card.ts'
+import { ServedHistory } from './served-history.ts'
 import { recordAdvert, type PageState } from './state.ts'
-import { setStatus, showBanner } from './status.ts'
+import { errorDetails, joinProblem, setStatus, showProblem, type Problem } from './status.ts'
 import type * as Sdk from '../../web/index.ts'
 
 declare global {
@@ -29,14 +33,21 @@ async function main (): Promise<void> {
   const form = new RunForm()
   wireApps(() => state.peer, app => { state.app = app })
   const contribute = contributeThreads()
-  $<HTMLInputElement>('threads').value = String(contribute ?? (navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1))
+  if (contribute != null) {
+    preChoose(contribute)
+  }
+  wirePauses()
 
   setStatus('connecting', 'Connecting…')
   let bootstrap: string[]
   try {
     bootstrap = await bootstrapAddresses()
   } catch (err) {
-    fail((err as Error).message)
+    fail({
+      title: 'This page does not know which network to join.',
+      advice: 'The link you opened lacks the network\'s address. Ask whoever shared it for the full link.',
+      details: errorDetails(err)
+    })
     return
   }
   $('bootstrap').textContent = bootstrap[0] ?? '—'
@@ -45,9 +56,14 @@ async function main (): Promise<void> {
   let sdk: typeof Sdk
   try {
     sdk = await import('../../web/index.ts')
+    sdk.defineContributeElement()
     state.timings.sdkLoaded = performance.now()
   } catch (err) {
-    fail(`could not load the wasmesh SDK: ${(err as Error).message}`)
+    fail({
+      title: 'Part of this page did not load.',
+      advice: 'Check your connection and reload the page.',
+      details: errorDetails(err)
+    })
     return
   }
   let peer: Sdk.Peer
@@ -61,7 +77,7 @@ async function main (): Promise<void> {
       }
     })
   } catch (err) {
-    fail((err as Error).message)
+    fail(joinProblem(err))
     return
   }
   state.peer = peer
@@ -69,23 +85,26 @@ async function main (): Promise<void> {
   setStatus('connected', 'Connected')
 
   const render = new RenderLoop()
-  const self = new SelfCard(peer, state.timings, render)
   listPeers(peer, render)
   const run = new RunCard(peer, form, result => { state.lastResult = result })
   const batches = new BatchCard(peer, form, batch => { state.batch = batch }, render)
   form.onSubmit = mode => { void (mode === 'batch' ? batches.start() : run.run()) }
   enableApps()
-  const resuming = batches.resumeStored()
-  if (contribute != null) {
-    await self.setContribution(true, contribute)
-  }
-  await resuming
+  new SelfCard(peer, state.timings, render)
+  attachContribute(peer)
+  state.mesh = new MeshView(peer, bootstrap, render)
+  state.served = new ServedHistory(peer)
+  const activity = new Activity(peer)
+  state.activity = activity.series
+  // uPlot loads after the join, off the first paint's path
+  void import('./activity-chart.ts').then(({ drawActivity }) => { drawActivity(activity, $('chart-jobs'), $('chart-cpu')) })
+  await batches.resumeStored()
 }
 
-function fail (message: string): void {
+function fail (problem: Problem): void {
   setStatus('error', 'Offline')
-  showBanner(message)
-  state.error = message
+  showProblem(problem)
+  state.error = `${problem.title} ${problem.details ?? ''}`.trim()
 }
 
 void main()

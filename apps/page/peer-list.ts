@@ -4,6 +4,7 @@
  * shows changed, so unchanged peers keep their element.
  */
 import { $, el, setText, short } from './dom.ts'
+import { workerColour } from './palette.ts'
 import type { RenderLoop } from './render.ts'
 import type { AdvertContent, Peer, PeerCapacity } from '../../web/index.ts'
 
@@ -61,7 +62,9 @@ function peerRow (p: PeerRow, self: boolean): HTMLLIElement {
   const id = el('code', 'mono', short(p.peerId))
   id.title = p.peerId
   const who = el('div', 'who')
-  who.append(id)
+  const swatch = el('span', 'swatch')
+  swatch.style.background = workerColour(p.peerId)
+  who.append(swatch, id)
   if (self) {
     who.append(el('span', 'you', 'this tab'))
   }

@@ -1,5 +1,5 @@
 /** The page checks each receipt itself, with the SDK's public verifier, before showing it as verified. */
-import type { RunResult } from '../../web/index.ts'
+import type { RunResult, SignedReceipt } from '../../web/index.ts'
 
 export async function receiptVerified (result: RunResult): Promise<boolean> {
   // loaded already by the time a job finished: this import only looks it up
@@ -10,6 +10,17 @@ export async function receiptVerified (result: RunResult): Promise<boolean> {
   }
   try {
     await verifyReceipt(signed, { job: result.job, worker: result.worker })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Checks a failure's signed receipt (`WasmeshError.signed`) against the worker that sent it. */
+export async function signedFailureVerified (signed: SignedReceipt, worker: string | undefined): Promise<boolean> {
+  const { verifyReceipt } = await import('../../web/index.ts')
+  try {
+    await verifyReceipt(signed, worker != null ? { worker } : {})
     return true
   } catch {
     return false

@@ -10,6 +10,13 @@ export class UserError extends Error {}
 
 export type Mode = 'single' | 'batch'
 
+/** What the folded options give a job, as `peer.run` takes them. */
+export interface JobOptionsInput {
+  args: string[]
+  env: Record<string, string>
+  limits: { timeoutMs: number, memoryBytes: number, outputBytes: number }
+}
+
 const DEMOS: Record<string, { file: string, input: string, lines: string }> = {
   echo: { file: 'demo/echo.wasm', input: 'hello from wasmesh', lines: 'alpha\nbravo\ncharlie\ndelta\necho' },
   spin: { file: 'demo/spin.wasm', input: '2000', lines: '200\n400\n600\n800\n1000' }
@@ -95,6 +102,23 @@ export class RunForm {
     return { bytes, name }
   }
 
+  /** Arguments, environment and limits from the folded options; a mistake throws UserError. */
+  jobOptions (): JobOptionsInput {
+    const number = (id: string, what: string, min: number, max: number): number => {
+      const value = Number($<HTMLInputElement>(id).value)
+      if (!Number.isFinite(value) || value < min || value > max) {
+        throw new UserError(`${what} must be between ${min} and ${max}.`)
+      }
+      return value
+    }
+    const limits = {
+      timeoutMs: Math.round(number('limit-time', 'The time limit (s)', 1, 86_400) * 1000),
+      memoryBytes: Math.round(number('limit-memory', 'The memory limit (MiB)', 1, 4096) * 2 ** 20),
+      outputBytes: Math.round(number('limit-output', 'The output limit (MiB)', 0, 1024) * 2 ** 20)
+    }
+    return { args: splitArguments($<HTMLInputElement>('job-args').value), env: parseEnvironment($<HTMLTextAreaElement>('job-env').value), limits }
+  }
+
   /** The batch's name and its inputs, one job per line. */
   batch (): { id: string, inputs: string[] } {
     const id = $<HTMLInputElement>('batch-name').value.trim()
@@ -169,6 +193,31 @@ function batchLines (text: string): string[] {
     throw new UserError(`${lines.length} lines: a batch from the page takes at most ${MAX_BATCH_LINES}. For more, use \`wasmesh run <module> --inputs DIR\`.`)
   }
   return lines
+}
+
+/** Splits arguments on spaces; double or single quotes keep spaces inside one argument. */
+function splitArguments (text: string): string[] {
+  const args: string[] = []
+  for (const match of text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) {
+    args.push(match[1] ?? match[2] ?? match[3] ?? '')
+  }
+  return args
+}
+
+/** One NAME=value per line; blank lines are skipped. */
+function parseEnvironment (text: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') {
+      continue
+    }
+    const equals = line.indexOf('=')
+    if (equals < 1) {
+      throw new UserError(`Environment line ${i + 1} needs the form NAME=value.`)
+    }
+    env[line.slice(0, equals).trim()] = line.slice(equals + 1)
+  }
+  return env
 }
 
 function isWasm (bytes: Uint8Array): boolean {

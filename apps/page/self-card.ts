@@ -1,9 +1,9 @@
 /**
- * The "This tab" and "Contribute" cards: our peer id, whether others can
- * reach us, our connections, and the switch that shares this tab's compute.
+ * The "This tab" card and the Contribute card's counters: our peer id,
+ * whether others can reach us, our connections, the jobs we run and served.
  */
 import { $, setText } from './dom.ts'
-import { setStatus, showBanner } from './status.ts'
+import { setStatus } from './status.ts'
 import type { RenderLoop } from './render.ts'
 import type { Timings } from './state.ts'
 import type { Peer } from '../../web/index.ts'
@@ -30,45 +30,23 @@ export class SelfCard {
   /** Whether this tab has a relayed WebRTC address; recomputed on address changes only. */
   #reachable = false
 
-  /** Takes over the cards once the peer joined, and enables the switch. */
+  /** Takes over the cards once the peer joined. */
   constructor (peer: Peer, timings: Timings, render: RenderLoop) {
     this.#peer = peer
     this.#timings = timings
     this.#redraw = render.part(() => { this.#draw() })
     peer.addEventListener('addresses', event => { this.#addresses(event.detail) })
-    peer.addEventListener('contribution', this.#redraw)
+    peer.addEventListener('contribution', () => {
+      if (peer.contribution != null) {
+        this.#timings.contributing ??= performance.now()
+      }
+      this.#redraw()
+    })
     peer.addEventListener('work:end', () => {
       this.#served++
       this.#redraw()
     })
-    const toggle = $<HTMLInputElement>('contribute-toggle')
-    const threads = $<HTMLInputElement>('threads')
-    toggle.addEventListener('change', () => { void this.setContribution(toggle.checked, Number(threads.value) || 1) })
-    threads.addEventListener('change', () => {
-      if (toggle.checked) {
-        void this.setContribution(true, Math.max(1, Number(threads.value) || 1))
-      }
-    })
-    toggle.disabled = false
     this.#addresses(peer.addresses())
-  }
-
-  async setContribution (on: boolean, threads: number): Promise<void> {
-    const toggle = $<HTMLInputElement>('contribute-toggle')
-    toggle.disabled = true
-    try {
-      if (on) {
-        await this.#peer.contribute({ threads })
-        this.#timings.contributing ??= performance.now()
-      } else {
-        await this.#peer.stopContributing()
-      }
-    } catch (err) {
-      showBanner(`Could not ${on ? 'start' : 'stop'} contributing: ${(err as Error).message}`)
-    } finally {
-      toggle.disabled = false
-      this.#redraw()
-    }
   }
 
   #addresses (addresses: string[]): void {
@@ -85,6 +63,5 @@ export class SelfCard {
     setText($('work-running'), String(contribution?.running ?? 0))
     setText($('work-served'), String(this.#served))
     setText($('reachable'), this.#reachable ? 'yes — relay reservation + WebRTC' : 'not yet (waiting for a relay reservation)')
-    $<HTMLInputElement>('contribute-toggle').checked = contribution != null
   }
 }

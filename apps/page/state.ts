@@ -3,6 +3,9 @@
  * browser benchmark: the public Peer and the page's own state, nothing of
  * the SDK's insides.
  */
+import type { ActivitySeries } from './activity.ts'
+import type { MeshView } from './mesh-view.ts'
+import type { ServedHistory } from './served-history.ts'
 import type { Peer } from '../../web/index.ts'
 
 export interface PageState {
@@ -19,6 +22,12 @@ export interface PageState {
   app?: AppRunState
   /** The batch shown in the Run card, updated as its results arrive. */
   batch?: BatchState
+  /** The network view: `shown` is the peers as last drawn. */
+  mesh?: Pick<MeshView, 'shown'>
+  /** The jobs this tab served, newest first. */
+  served?: Pick<ServedHistory, 'rows'>
+  /** What the activity charts plot, one sample a second. */
+  activity?: ActivitySeries
 }
 
 /** When the page reached each step of joining, in ms since navigation start. */

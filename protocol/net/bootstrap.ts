@@ -38,13 +38,25 @@ export class BootstrapDialer {
         const connection = await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS), ...(signal != null ? [signal] : [])]) })
         await libp2p.peerStore.merge(connection.remotePeer, { multiaddrs: [ma], tags: { [KEEP_ALIVE]: { value: 1 } } })
       } catch (err) {
-        failures.push(`${addr}: ${(err as Error).message}`)
+        failures.push(`${addr}: ${dialFailure(err)}`)
       }
     }))
     if (failures.length === this.bootstrap.length) {
       throw new BootstrapError(`could not reach any bootstrap node (${failures.join('; ')})`)
     }
   }
+}
+
+/**
+ * What a failed dial says. Browsers reject a refused WebSocket with an
+ * `Event` or an error without a message, which would read "undefined".
+ */
+function dialFailure (err: unknown): string {
+  if (err instanceof Error) {
+    const inner = err instanceof AggregateError ? err.errors.map(dialFailure).filter(text => text !== '') : []
+    return [err.message, ...inner].filter(text => text != null && text !== '').join(': ') || err.name
+  }
+  return typeof (err as { type?: unknown })?.type === 'string' ? `${(err as { type: string }).type} event (the connection was refused or dropped)` : String(err)
 }
 
 export function bootstrapDialer (init: BootstrapDialerInit): (components: BootstrapDialerComponents) => BootstrapDialer {

@@ -5,7 +5,7 @@ import { FrameWriter } from '../net/frame-writer.ts'
 import { CancelledError, errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
-import { encodeSignedReceipt, MAX_STDERR_BYTES, type Receipt, type Signer } from '../wire/receipt.ts'
+import { encodeSignedReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
 import { ReceiptBatcher } from './receipt-batcher.ts'
 import { executeJob } from './execute-job.ts'
 import type { TestFault } from './test-faults.ts'
@@ -34,7 +34,8 @@ export interface JobServerInit {
 export interface ServedJob {
   job: string
   requester: string
-  receipt?: Receipt
+  /** On `job:end`: the signed receipt sent back (a failure's too); absent when the job ended without one (cancelled, content unreachable). */
+  signed?: SignedReceipt
 }
 
 /** A job admitted on a stream, waiting for a slot or running in one. */
@@ -312,11 +313,13 @@ export class JobServer extends EventTarget {
     this.end(admitted)
     this.dispatch()
     let response: JobResponse
+    let signed: SignedReceipt | undefined
     try {
       if ('error' in outcome) {
         throw outcome.error
       }
-      response = { type: 'receipt', id, receipt: encodeSignedReceipt(await this.receipts.sign(outcome.receipt)) }
+      signed = await this.receipts.sign(outcome.receipt)
+      response = { type: 'receipt', id, receipt: encodeSignedReceipt(signed) }
     } catch (err) {
       response = { type: 'error', id, error: errorToWire(err) }
     }
@@ -326,7 +329,7 @@ export class JobServer extends EventTarget {
       this.grantCredit(link)
       this.send(link, response)
     }
-    this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester } }))
+    this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester, ...(signed != null ? { signed } : {}) } }))
   }
 
   private end (admitted: Admitted): void {

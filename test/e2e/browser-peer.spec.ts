@@ -21,7 +21,7 @@ test('a Node requester\'s job runs in a contributing browser tab', async ({ brow
   expect(result.worker).toBe(tabId)
   expect(result.receipt?.worker).toBe(tabId)
   await expect(tab.locator('#work-served')).toHaveText('1')
-  await expect(tab.locator('#contribute-toggle')).toBeChecked()
+  await expect(tab.locator('#contribute #toggle')).toBeChecked()
   await tab.screenshot({ path: testInfo.outputPath('contributing-tab.png'), fullPage: true })
 })
 
@@ -138,7 +138,7 @@ test('bad input gets a message in the page: not-wasm file, bootstrap down', asyn
   await tab.screenshot({ path: testInfo.outputPath('not-wasm.png'), fullPage: true })
 
   const down = await openTab(browser, net, { query: `?bootstrap=${encodeURIComponent('/ip4/127.0.0.1/tcp/9/ws/p2p/12D3KooWH7ETWV6x22ZJjq6zhHu17iiSmw8fggGwf3bc3APbPDdt')}` })
-  await expect(down.locator('#status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
+  await expect(down.locator('#net-status')).toHaveAttribute('data-state', 'error', { timeout: 30_000 })
   await expect(down.locator('#banner')).toContainText('could not reach any bootstrap node')
   await down.screenshot({ path: testInfo.outputPath('bootstrap-down.png'), fullPage: true })
 })

@@ -5,11 +5,11 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { test as base, type Browser, type Page } from '@playwright/test'
+import { expect, test as base, type Browser, type Page, type TestInfo } from '@playwright/test'
 import { explain, ProcessNetwork } from '../helpers/processes.ts'
 import type { PageState } from '../../apps/page/state.ts'
 
-export { expect } from '@playwright/test'
+export { expect }
 
 declare global {
   interface Window { wasmesh: PageState }
@@ -68,14 +68,49 @@ export async function knowsWorker (page: Page, peerId: string): Promise<void> {
   await page.waitForFunction(id => window.wasmesh.peer?.peers().some(p => p.peerId === id && p.advert.slots.free > 0) === true, peerId, { timeout: 30_000 })
 }
 
+/** A screen to open the page on. */
+export interface Device {
+  name?: string
+  width: number
+  height: number
+  touch?: boolean
+}
+
+/** The two screens the page's screenshots are taken at: a phone (touch) and a laptop. */
+export const DEVICES: Device[] = [
+  { name: 'phone', width: 390, height: 844, touch: true },
+  { name: 'desktop', width: 1280, height: 800 }
+]
+
+/** Asserts that the page does not scroll sideways, naming the widest elements when it does. */
+export async function expectNoHorizontalOverflow (page: Page): Promise<void> {
+  const overflow = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth
+    const culprits = [...document.querySelectorAll<HTMLElement>('body *')]
+      .filter(node => node.getBoundingClientRect().right > width + 0.5 && node.offsetParent != null)
+      .slice(0, 5)
+      .map(node => `${node.tagName.toLowerCase()}${node.id !== '' ? `#${node.id}` : ''}.${node.className}`)
+    return { scroll: document.documentElement.scrollWidth, width, culprits }
+  })
+  expect(overflow.scroll, `the page scrolls sideways at ${overflow.width} px: ${overflow.culprits.join(', ')}`).toBeLessThanOrEqual(overflow.width)
+}
+
+/** Takes a full-page screenshot into the test's artifacts, after checking the page does not overflow. */
+export async function snapshot (page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  await expectNoHorizontalOverflow(page)
+  await page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true })
+}
+
 /**
  * Opens the page in a tab of its own browser context (its own IndexedDB, so
  * its own peer id), logging the page's errors. `query` is appended to the
  * page's URL; `height` sets the viewport for fuller screenshots.
  */
-export async function openTab (browser: Browser, net: ProcessNetwork, options: { query?: string, height?: number } = {}): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: options.height ?? 1000 } })
+export async function openTab (browser: Browser, net: ProcessNetwork, options: { query?: string, height?: number, device?: Device, before?: (page: Page) => Promise<void> } = {}): Promise<Page> {
+  const device = options.device ?? { width: 1200, height: options.height ?? 1000 }
+  const context = await browser.newContext({ viewport: { width: device.width, height: device.height }, ...(device.touch === true ? { hasTouch: true, isMobile: true, deviceScaleFactor: 2 } : {}) })
   const page = await context.newPage()
+  await options.before?.(page)
   page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
   await page.goto(`${net.pageUrl}${options.query ?? ''}`)
   return page

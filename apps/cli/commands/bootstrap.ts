@@ -12,17 +12,20 @@ export function bootstrapCommand (): Command {
     .option('--host <ip>', 'interface to listen on', '127.0.0.1')
     .option('--data <dir>', 'state directory (keeps the peer id stable)', join(wasmeshHome(), 'bootstrap'))
     .option('--http-port <n>', 'also serve the web page (and its config.json) on this port; 0 picks one. The URL goes to stderr', whole)
-    .action(async (options: { port: number, host: string, data: string, httpPort?: number }) => {
+    .option('--http-host <ip>', 'interface the web page is served on (e.g. 0.0.0.0 for phones on the LAN); default: --host')
+    .action(async (options: { port: number, host: string, data: string, httpPort?: number, httpHost?: string }) => {
       const started: { node?: BootstrapNode } = {}
       // the page server first: when the page is not built, fail before a libp2p node keeps the process alive
-      const page = options.httpPort == null ? undefined : await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] })
+      const page = options.httpPort == null ? undefined : await servePage({ port: options.httpPort, host: options.httpHost ?? options.host, bootstrap: () => started.node?.addresses() ?? [] })
       const node = await startBootstrap({ port: options.port, host: options.host, dataDir: options.data })
       started.node = node
       for (const addr of node.addresses()) {
         console.log(addr)
       }
       if (page != null) {
-        console.error(`web page: ${page.url}`)
+        for (const url of page.urls) {
+          console.error(`web page: ${url}`)
+        }
       }
       onShutdown(async () => {
         await page?.close()

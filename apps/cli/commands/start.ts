@@ -14,16 +14,20 @@ export function startCommand (): Command {
     .option('--slots <n>', 'jobs the worker runs at once', whole, 2)
     .option('--data <dir>', 'state directory', join(wasmeshHome(), 'local'))
     .option('--http-port <n>', 'serve the web page on this port (0 picks one)', whole, 4300)
-    .action(async (options: { port: number, slots: number, data: string, httpPort: number }) => {
+    .option('--host <addr>', 'interface the bootstrap node and the page listen on: a LAN address (or 0.0.0.0) lets phones on the LAN open the page and join', '127.0.0.1')
+    .action(async (options: { port: number, slots: number, data: string, httpPort: number, host: string }) => {
       const started: { node?: BootstrapNode } = {}
-      const page = await servePage({ port: options.httpPort, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
+      const page = await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
         console.warn(`not serving the web page: ${err.message}`)
         return undefined
       })
-      const node = await startBootstrap({ port: options.port, dataDir: join(options.data, 'bootstrap') })
+      const node = await startBootstrap({ port: options.port, host: options.host, dataDir: join(options.data, 'bootstrap') })
       started.node = node
       const addresses = node.addresses()
-      const peer = await createPeer({ bootstrap: addresses, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
+      // a browser dials the worker directly to send it jobs (a relayed link carries none): on the same interfaces as the page
+      const family = options.host.includes(':') ? 'ip6' : 'ip4'
+      const listen = [`/${family}/${options.host}/tcp/0`, `/${family}/${options.host}/tcp/0/ws`]
+      const peer = await createPeer({ bootstrap: addresses, listen, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
       await mkdir(wasmeshHome(), { recursive: true })
       await writeFile(localNetworkFile(), JSON.stringify({ bootstrap: addresses, pid: process.pid }, null, 2))
       logServedJobs(peer)
@@ -34,7 +38,7 @@ export function startCommand (): Command {
       }
       console.log(`worker peer ${peer.id} with ${options.slots} slots`)
       if (page != null) {
-        console.log(`\nweb page: ${page.url}  (open it, switch on Contribute, run a job)`)
+        console.log(`\nweb page: ${page.urls.join('  ')}  (open it, switch on Contribute, run a job)`)
       }
       console.log('\nTry, in another terminal:')
       console.log('  npx wasmesh status')

@@ -1,0 +1,71 @@
+/**
+ * The jobs this tab served for others, newest first, each with the receipt
+ * it signed: checked again here with the SDK's public verifier, so what the
+ * list shows is what the requester received and can check.
+ */
+import { $, el, short } from './dom.ts'
+import { workerColour } from './palette.ts'
+import type { Peer, Receipt, ServedJob } from '../../web/index.ts'
+
+/** Rows kept: a tab left open serves thousands of jobs. */
+const KEPT = 50
+
+export interface ServedRow {
+  job: string
+  requester: string
+  at: number
+  /** The verified receipt; undefined when the job ended without one (cancelled, content unreachable) or it did not verify. */
+  receipt?: Receipt
+  verified: boolean
+}
+
+export class ServedHistory {
+  readonly rows: ServedRow[] = []
+
+  constructor (peer: Peer) {
+    peer.addEventListener('work:end', event => { void this.#add(peer.id, event.detail) })
+  }
+
+  async #add (self: string, served: ServedJob): Promise<void> {
+    const row: ServedRow = { job: served.job, requester: served.requester, at: Date.now(), verified: false }
+    if (served.signed != null) {
+      const { verifyReceipt } = await import('../../web/index.ts')
+      try {
+        row.receipt = (await verifyReceipt(served.signed, { worker: self })).receipt
+        row.verified = true
+      } catch {
+        row.verified = false
+      }
+    }
+    this.rows.unshift(row)
+    this.rows.length = Math.min(this.rows.length, KEPT)
+    this.#draw()
+  }
+
+  #draw (): void {
+    const list = $('served-history')
+    list.replaceChildren(...this.rows.map(row => {
+      const li = el('li')
+      li.dataset.job = row.job
+      li.dataset.verified = String(row.verified)
+      const time = el('time', 'muted', new Date(row.at).toLocaleTimeString())
+      time.dateTime = new Date(row.at).toISOString()
+      const job = el('code', 'mono', short(row.job))
+      job.title = row.job
+      const requester = el('span', 'by')
+      const swatch = el('span', 'swatch')
+      swatch.style.background = workerColour(row.requester)
+      const id = el('code', 'mono', short(row.requester))
+      id.title = row.requester
+      requester.append('for ', swatch, id)
+      const receipt = row.receipt
+      const outcome = receipt == null
+        ? 'ended without a receipt'
+        : `${receipt.error != null ? receipt.error.name : `exit ${receipt.exitCode}`} · ${receipt.outputSize.toLocaleString()} B · ${receipt.stats.execMs.toFixed(1)} ms`
+      const badge = el('span', 'badge', receipt == null ? '' : row.verified ? '✓ signed' : '✗ not verified')
+      badge.dataset.verified = String(row.verified)
+      li.append(time, job, requester, el('span', 'muted', outcome), badge)
+      return li
+    }))
+  }
+}
