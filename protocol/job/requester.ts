@@ -217,10 +217,28 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     return best.peerId
   }
 
-  /** @internal for JobRun */
+  /**
+   * An execution ended: a slot freed there. Wakes the job waiting longest
+   * for a worker, not all of them: with hundreds waiting (a wide `map`), a
+   * wake-everyone per answer costs more than the jobs. A job that places
+   * wakes the next (`placed`), so freed room is used as long as it lasts.
+   * @internal for JobRun
+   */
   release (worker: string): void {
     this.components.scheduler.end(worker)
-    this.wake()
+    this.wakeOne()
+  }
+
+  /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun */
+  placed (): void {
+    this.wakeOne()
+  }
+
+  private wakeOne (): void {
+    const first = this.wakers.values().next()
+    if (first.done !== true) {
+      first.value()
+    }
   }
 
   /**
@@ -275,9 +293,9 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   }
 
   /**
-   * Waits until something may let a job go on: woken by `wake()` (adverts,
-   * executions ending anywhere) when `anyJob`, by `own` (the job's own events), the
-   * timeout or the signal.
+   * Waits until something may let a job go on: with `anyJob`, by `wake()`
+   * (adverts) or, in turn, by a slot freeing anywhere (`release`); always by
+   * `own` (the job's own events), the timeout or the signal.
    * @internal for JobRun
    */
   async waitForChange (timeoutMs: number, signal: AbortSignal, options: { own: Set<() => void>, anyJob: boolean }): Promise<void> {
@@ -488,6 +506,7 @@ class JobRun {
     }
     if (placed > 0) {
       this.waitingSince = undefined
+      this.requester.placed()
       return
     }
     await this.noWorker(purpose)
