@@ -159,8 +159,11 @@ describe('wasmesh CLI across processes', () => {
     assert.match(taken.stderr, new RegExp(`ListenError: could not listen on /ip4/127.0.0.1/tcp/${port} \\(EADDRINUSE`))
     assert.doesNotMatch(taken.stderr, /faultTolerance|\n\s+at /, 'libp2p\'s advice or a stack trace reached the user')
 
-    const busy = await runCli(['peer', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'worker-a')], network.env)
+    // a worker still running holds its data directory (an earlier test kills one)
+    const running = network.workers.find(w => w.process.exit == null)
+    assert.ok(running != null, 'no worker left running')
+    const busy = await runCli(['peer', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, running.name)], network.env)
     assert.equal(busy.code, 2, explain(busy))
-    assert.match(busy.stderr, /DataDirError: could not open the database in .*worker-a.*another wasmesh process may be using it/)
+    assert.match(busy.stderr, new RegExp(`DataDirError: could not open the database in .*${running.name}.*another wasmesh process may be using it`))
   })
 })
