@@ -64,7 +64,12 @@ export class Scheduler {
     return Math.min(advertised, UNKNOWN_WORKER_SLOTS + Math.floor(successes / TRUSTED_SLOT_EVERY), MAX_SLOTS_PER_WORKER)
   }
 
-  /** Workers able to take the job now, best first: record first, then the module cached there, then room, then round trip. */
+  /**
+   * Workers able to take the job now (within the window they granted and
+   * their record), best first: record, the module cached there, our jobs
+   * already there per slot it runs (a queue there costs a job's wait), and
+   * the round trip.
+   */
   rank (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
     for (const candidate of this.eligible(job, candidates, exclude)) {
@@ -77,7 +82,9 @@ export class Scheduler {
       }
       const cached = advert.cached.some(cid => cid.equals(job.spec.module))
       const latencyPenalty = Math.min(1, (this.reputation.get(peerId).latencyMs ?? 0) / 100)
-      scored.push({ candidate, score: this.reputation.score(peerId) * 4 + (cached ? 1 : 0) + free / slots - latencyPenalty })
+      // our jobs per slot it runs at once: beyond 1 they queue there, so an idle worker beats a deep queue elsewhere
+      const load = this.inFlightTo(peerId) / Math.max(1, advert.slots.total)
+      scored.push({ candidate, score: this.reputation.score(peerId) * 4 + (cached ? 1 : 0) - load - latencyPenalty })
     }
     return scored.sort((a, b) => b.score - a.score).map(s => s.candidate)
   }

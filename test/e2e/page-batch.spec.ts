@@ -30,9 +30,9 @@ test('a batch run from the page resumes by itself after a reload, without rerunn
   await expect(page.locator('#batch-results li')).toHaveCount(20)
   await expect(page.locator('#batch-results li').first()).toContainText('150')
 
-  // ~150 ms a job on one slot: reload once a few have finished
-  await page.waitForFunction(() => (window.wasmesh.batch?.done ?? 0) >= 5, undefined, { timeout: 60_000 })
   await page.locator('#run-card').screenshot({ path: testInfo.outputPath('batch-running.png') })
+  // ~150 ms a job on one slot: reload once a few have finished, at once (on a loaded machine, a screenshot here let all 20 finish)
+  await page.waitForFunction(() => (window.wasmesh.batch?.done ?? 0) >= 5, undefined, { timeout: 60_000 })
   const before = await page.evaluate(() => window.wasmesh.batch!.rows.filter(row => row.state === 'ok').map(row => ({ index: row.index, job: row.job })))
   expect(before.length).toBeLessThan(20)
   await page.reload()
