@@ -12,6 +12,8 @@ import { contributing, DEVICES, expect, joined, knowsWorker, openTab, snapshot, 
 
 for (const device of DEVICES) {
   test(`${device.name}: contributing, a batch running, the network view with 3 peers, Mandelbrot done`, async ({ browser, net }, testInfo) => {
+    // three peers, a 16-job batch and a Mandelbrot run: about a minute alone, past two in a full suite on 2 cores
+    test.slow()
     const node = await net.startWorker('node-worker', { slots: 1 })
     const helper = await openTab(browser, net, { device, query: '?contribute=1' })
     const helperId = await contributing(helper)
