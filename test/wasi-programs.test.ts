@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { WorkerPoolExecutor } from '../node/executor/worker-pool.ts'
 import type { ExecuteRequest, ExecuteResult, Mount, TreeDirectory, TreeFile } from '../protocol/runtime/executor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { executeRequest } from './helpers/execute-request.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -22,15 +23,7 @@ function mounts (): Mount[] {
 }
 
 function job (cid: string, bytes: Uint8Array, extra: Partial<ExecuteRequest> = {}): ExecuteRequest {
-  return {
-    module: { cid, load: async () => bytes },
-    abi: 'wasi',
-    args: [],
-    env: {},
-    input: new Uint8Array(0),
-    limits: { timeoutMs: 20_000, memoryBytes: 64 * 1024 * 1024, outputBytes: 16 * 1024 * 1024 },
-    ...extra
-  }
+  return executeRequest(cid, bytes, { timeoutMs: 20_000, memoryBytes: 64 * 1024 * 1024, outputBytes: 16 * 1024 * 1024 }, extra)
 }
 
 describe('C programs through WorkerPoolExecutor', () => {

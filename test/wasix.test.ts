@@ -7,6 +7,7 @@ import { WorkerPoolExecutor } from '../node/executor/worker-pool.ts'
 import { verifyReceipt } from '../protocol/wire/receipt.ts'
 import { createTestnet, type Testnet } from './helpers/testnet.ts'
 import type { ExecuteRequest } from '../protocol/runtime/executor.ts'
+import { executeRequest } from './helpers/execute-request.ts'
 
 const decoder = new TextDecoder()
 
@@ -28,15 +29,7 @@ async function wasixModule (body: string, memory = '1 2'): Promise<Uint8Array> {
 }
 
 function job (cid: string, bytes: Uint8Array, extra: Partial<ExecuteRequest> = {}): ExecuteRequest {
-  return {
-    module: { cid, load: async () => bytes },
-    abi: 'wasi',
-    args: [],
-    env: {},
-    input: new Uint8Array(0),
-    limits: { timeoutMs: 10_000, memoryBytes: 16 * 1024 * 1024, outputBytes: 1024 * 1024 },
-    ...extra
-  }
+  return executeRequest(cid, bytes, { timeoutMs: 10_000, memoryBytes: 16 * 1024 * 1024, outputBytes: 1024 * 1024 }, extra)
 }
 
 describe('WASIX modules through @wasmer/sdk, in the Node executor', () => {
