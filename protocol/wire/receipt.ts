@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { fromString } from 'uint8arrays/from-string'
+import { toString } from 'uint8arrays/to-string'
 import { concat } from 'uint8arrays/concat'
 import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_INLINE_BYTES, MAX_RECEIPT_BATCH, MAX_STRING_LENGTH, RECEIPT_BATCH_SIGNING_DOMAIN, RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
@@ -102,7 +103,7 @@ async function signedBy (signed: SignedReceipt, worker: string): Promise<boolean
   if (root == null) {
     return false
   }
-  const cacheKey = `${worker}/${toHex(root)}/${toHex(signed.signature)}`
+  const cacheKey = `${worker}/${toString(root, 'base16')}/${toString(signed.signature, 'base16')}`
   if (verifiedRoots.has(cacheKey)) {
     return true
   }
@@ -114,14 +115,6 @@ async function signedBy (signed: SignedReceipt, worker: string): Promise<boolean
   }
   verifiedRoots.add(cacheKey)
   return true
-}
-
-function toHex (bytes: Uint8Array): string {
-  let hex = ''
-  for (const byte of bytes) {
-    hex += byte.toString(16).padStart(2, '0')
-  }
-  return hex
 }
 
 /**
