@@ -22,6 +22,9 @@ export const MAX_RECEIPT_BATCH = 1024
  */
 export const RECEIPT_BATCH_WAIT_MS = 1
 
+/** How long a receipt may be held while jobs wait in the worker's queue (their requesters' credit keeps the pipe full meanwhile). */
+export const RECEIPT_BATCH_QUEUED_WAIT_MS = 4
+
 /** Inputs and outputs up to this size travel inside the job spec or receipt; larger ones go by CID. */
 export const MAX_INLINE_BYTES = 1024 * 1024
 

@@ -24,13 +24,17 @@ const FROM_CONTRIBUTOR = ['contribution', 'work:start', 'work:end'] as const
  * Turns the services' and libp2p's events into a peer's events, and returns
  * a function that detaches every listener it added.
  */
-export function relayPeerEvents (peer: EventTarget, libp2p: Libp2p, services: Pick<Services, 'capacity' | 'requester' | 'contributor'>): () => void {
+export function relayPeerEvents (peer: EventTarget & { listenerCount: (type: string) => number }, libp2p: Libp2p, services: Pick<Services, 'capacity' | 'requester' | 'contributor'>): () => void {
   const detach: Array<() => void> = []
   const on = (target: EventTarget, type: string, listener: (event: Event) => void): void => {
     target.addEventListener(type, listener)
     detach.push(() => { target.removeEventListener(type, listener) })
   }
   const emit = (type: keyof PeerEvents, detail: unknown): void => {
+    // several events per job: an app that listens to none of a type pays nothing for it
+    if (peer.listenerCount(type) === 0) {
+      return
+    }
     try {
       peer.dispatchEvent(new CustomEvent(type, { detail }))
     } catch {

@@ -304,11 +304,11 @@ function toHex (bytes: Uint8Array): string {
 
 describe('ReceiptBatcher', () => {
   it('signs at once when nothing else is running, and shares one signature among receipts that finish while jobs are running', async () => {
-    let busy = false
-    const batcher = new ReceiptBatcher(key, () => busy)
+    let backlog = { running: 0, queued: 0 }
+    const batcher = new ReceiptBatcher(key, () => backlog)
     const alone = await batcher.sign(await receiptFor())
     assert.equal(alone.batch, undefined)
-    busy = true
+    backlog = { running: 1, queued: 3 }
     const together = await Promise.all([1, 2, 3, 4, 5].map(async i => batcher.sign(await receiptFor({ timestamp: 1_700_000_000_000 + i }))))
     assert.equal(new Set(together.map(s => toHex(s.signature))).size, 1)
     assert.deepEqual(together.map(s => s.batch?.index), [0, 1, 2, 3, 4])

@@ -186,6 +186,9 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
 
   /** @internal for JobRun */
   emit (type: JobEventType, detail: JobEvent): void {
+    if (this.listenerCount(type) === 0) {
+      return
+    }
     try {
       this.dispatchEvent(new CustomEvent(type, { detail }))
     } catch {
@@ -412,7 +415,10 @@ class JobRun {
       }
       throw err
     } finally {
-      this.controller.abort(new CancelledError('the job has ended'))
+      // executions still out (extra replicas, hedges) are cancelled; most jobs have none, and skip building the error
+      if (this.state.executions.some(e => IN_FLIGHT.has(e.phase))) {
+        this.controller.abort(new CancelledError('the job has ended'))
+      }
     }
   }
 

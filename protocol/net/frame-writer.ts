@@ -2,6 +2,15 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 
 /**
+ * Runs after the current macrotask and the I/O already read in this loop
+ * turn, so frames written by every job that woke on that I/O share one
+ * write. Node has setImmediate; browsers fall back to a microtask, which
+ * still coalesces one task's frames.
+ */
+const { setImmediate } = globalThis as { setImmediate?: (run: () => void) => unknown }
+const nextTurn: (run: () => void) => void = setImmediate != null ? run => { setImmediate(run) } : queueMicrotask
+
+/**
  * Writes length-prefixed frames to a stream, coalescing every frame queued
  * in one turn of the event loop into a single write: a muxer frame and a
  * socket write cost about as much for one small message as for a hundred,
@@ -38,7 +47,7 @@ export class FrameWriter {
     this.waiting++
     if (!this.scheduled) {
       this.scheduled = true
-      queueMicrotask(() => { this.flush() })
+      nextTurn(() => { this.flush() })
     }
   }
 
@@ -50,7 +59,7 @@ export class FrameWriter {
         return
       }
       if (this.scheduled) {
-        await new Promise<void>(resolve => { queueMicrotask(resolve) })
+        await new Promise<void>(resolve => { nextTurn(resolve) })
       }
     }
   }

@@ -102,7 +102,7 @@ export class JobServer extends EventTarget {
     super()
     this.components = components
     // more receipts are coming while jobs run or wait: their receipts may share a signature
-    this.receipts = new ReceiptBatcher(components.signer, () => this.running.size > 0 || this.queuedJobs > 0)
+    this.receipts = new ReceiptBatcher(components.signer, () => ({ running: this.running.size, queued: this.queuedJobs }))
     this.slots = init.slots
     this.fault = init.fault
   }

@@ -1,4 +1,4 @@
-import { MAX_RECEIPT_BATCH, RECEIPT_BATCH_WAIT_MS } from '../constants.ts'
+import { MAX_RECEIPT_BATCH, RECEIPT_BATCH_QUEUED_WAIT_MS, RECEIPT_BATCH_WAIT_MS } from '../constants.ts'
 import { signReceipts, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
 
 interface Waiting {
@@ -7,31 +7,36 @@ interface Waiting {
   reject: (err: Error) => void
 }
 
+/** What the worker has on hand beside the receipt being signed. */
+export type Backlog = () => { running: number, queued: number }
+
 /**
  * Signs a busy worker's receipts in batches: one signature over a Merkle
  * root for all the receipts that come in while more jobs are still running
- * (at most RECEIPT_BATCH_WAIT_MS apart). An idle worker signs at once, so a
- * single job pays no wait.
+ * (held at most RECEIPT_BATCH_WAIT_MS), or longer while jobs wait in the
+ * queue (RECEIPT_BATCH_QUEUED_WAIT_MS): their requesters have credit to keep
+ * the pipe full, so a later receipt costs them nothing. An idle worker signs
+ * at once, so a single job pays no wait.
  */
 export class ReceiptBatcher {
   private readonly signer: Signer
-  /** Whether more receipts are on their way (jobs running or queued). */
-  private readonly moreComing: () => boolean
+  private readonly backlog: Backlog
   private waiting: Waiting[] = []
   private timer?: ReturnType<typeof setTimeout>
 
-  constructor (signer: Signer, moreComing: () => boolean) {
+  constructor (signer: Signer, backlog: Backlog) {
     this.signer = signer
-    this.moreComing = moreComing
+    this.backlog = backlog
   }
 
   async sign (receipt: Receipt): Promise<SignedReceipt> {
     const { promise, resolve, reject } = Promise.withResolvers<SignedReceipt>()
     this.waiting.push({ receipt, resolve, reject })
-    if (this.waiting.length >= MAX_RECEIPT_BATCH || !this.moreComing()) {
+    const { running, queued } = this.backlog()
+    if (this.waiting.length >= MAX_RECEIPT_BATCH || running + queued === 0) {
       this.flush()
     } else {
-      this.timer ??= setTimeout(() => { this.flush() }, RECEIPT_BATCH_WAIT_MS)
+      this.timer ??= setTimeout(() => { this.flush() }, queued > 0 ? RECEIPT_BATCH_QUEUED_WAIT_MS : RECEIPT_BATCH_WAIT_MS)
     }
     return promise
   }
