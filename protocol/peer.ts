@@ -16,6 +16,7 @@ import type { CID } from 'multiformats/cid'
 import type { CallOptions, CallResult, DeployOptions, Deployment } from './functions/functions.ts'
 import type { KnownFunction } from './functions/registry.ts'
 import type { FunctionRequest } from './functions/wagi.ts'
+import type { SignedManifest } from './wire/function.ts'
 
 export type { JobEvent, RunResult } from './job/requester.ts'
 export type { MapResult } from './job/run-many.ts'
@@ -235,6 +236,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
    */
   async call (address: string, request: FunctionRequest = {}, options: CallOptions = {}): Promise<CallResult> {
     return this.services.calls.call(address, request, options)
+  }
+
+  /**
+   * Takes a signed manifest received out of band (e.g. from a file) and
+   * spreads it. Rejects with InvalidManifestError one not signed by the
+   * owner its address names, or not newer than the version known.
+   */
+  async addManifest (signed: SignedManifest, signal?: AbortSignal): Promise<KnownFunction> {
+    return this.services.functions.publish(signed, signal)
   }
 
   /** The functions this peer knows, newest deployment first. */

@@ -17,3 +17,4 @@ export type { FunctionAbi, FunctionManifest, SignedManifest, VerifiedManifest } 
 export { verifyManifest, encodeSignedManifest, decodeSignedManifest, functionAddress, parseFunctionAddress } from './wire/function.ts'
 export { wagiEnv, parseWagiOutput } from './functions/wagi.ts'
 export { FUNCTIONS_TOPIC, FUNCTIONS_PROTOCOL, MAX_FUNCTION_BODY_BYTES } from './constants.ts'
+export { parseFunctionRoute, responseHeaders, httpFailure, receiptHeaderValue, receiptHeaderBytes, FUNCTION_ROUTE, RECEIPT_HEADER, WORKER_HEADER, JOB_HEADER, VERSION_HEADER, ERROR_HEADER, type FunctionRoute, type HttpFailure } from './functions/http.ts'

@@ -137,9 +137,13 @@ export class Functions {
     const known = await this.resolve(address, signal)
     const result = await this.execute(known, request, { redundancy: options.redundancy ?? 1, signal })
     const output = result.output
-    const response: FunctionResponse = known.abi === 'wagi'
-      ? parseWagiOutput(output)
-      : { status: 200, headers: [['content-type', 'application/octet-stream']], body: output }
+    let response: FunctionResponse
+    try {
+      response = known.abi === 'wagi' ? parseWagiOutput(output) : { status: 200, headers: [['content-type', 'application/octet-stream']], body: output }
+    } catch (err) {
+      // the module ran and its worker signed what it printed: the proof goes with the error
+      throw Object.assign(err as WasmeshError, { receipt: result.receipt, signed: result.receipts[0]?.signed, output })
+    }
     return {
       ...response,
       address: functionAddress(known),
