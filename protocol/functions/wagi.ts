@@ -37,6 +37,17 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** The most bytes of header block a response may have before its body. */
 const MAX_HEADER_BLOCK = 64 * 1024
 
+/** Whether a string holds an ASCII control character (a tab allowed in header values, RFC 9110 §5.5). */
+function hasControl (value: string, tabAllowed: boolean): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if ((code < 0x20 && !(tabAllowed && code === 0x09)) || code === 0x7f) {
+      return true
+    }
+  }
+  return false
+}
+
 /** The request's body as bytes. */
 export function requestBody (request: FunctionRequest): Uint8Array {
   return typeof request.body === 'string' ? fromString(request.body) : request.body ?? new Uint8Array(0)
@@ -56,7 +67,7 @@ export function wagiEnv (request: FunctionRequest, scriptName: string, fixed: Re
   const path = request.path ?? '/'
   const query = request.query ?? ''
   for (const [what, value] of [['path', path], ['query', query]] as const) {
-    if (/[\0-\x1f\x7f]/.test(value) || value.length > MAX_STRING_LENGTH) {
+    if (hasControl(value, false) || value.length > MAX_STRING_LENGTH) {
       throw new MalformedMessageError(`the request ${what} has control characters or is longer than ${MAX_STRING_LENGTH}`)
     }
   }
@@ -80,7 +91,7 @@ export function wagiEnv (request: FunctionRequest, scriptName: string, fixed: Re
     if (!TOKEN.test(name)) {
       throw new MalformedMessageError(`"${rawName}" is not an HTTP header name`)
     }
-    if (/[\0-\x08\x0a-\x1f\x7f]/.test(value) || value.length > MAX_STRING_LENGTH) {
+    if (hasControl(value, true) || value.length > MAX_STRING_LENGTH) {
       throw new MalformedMessageError(`the ${rawName} header has control characters or is longer than ${MAX_STRING_LENGTH}`)
     }
     if (name === 'host') {
