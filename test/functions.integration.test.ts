@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createPeer } from '../node/create-peer.ts'
@@ -43,6 +44,7 @@ describe('functions across processes', () => {
     assert.match(address, /^12D3Koo\w+\/markdown$/)
     assert.equal(json.abi, 'wagi')
     assert.equal(json.holders.length, 2)
+    assert.ok(json.reached >= 1, 'a neighbour confirmed it holds the manifest')
     assert.ok(json.holders.every((holder: string) => workers.some(w => w.peerId === holder)), `held by ${json.holders}`)
   })
 
@@ -109,10 +111,18 @@ describe('functions across processes', () => {
   })
 
   it('replaces an older version with a newer one everywhere within seconds', async () => {
-    const redeploy = await network.run(['deploy', wasmPath('markdown'), '--name', 'markdown', '--replicas', '0', '--env', 'THEME=dark', '--json'])
-    assert.equal(redeploy.code, 0, explain(redeploy))
-    const newer = JSON.parse(redeploy.stdout).version as number
+    // the owner comes back (the identity `wasmesh deploy` keeps in $WASMESH_HOME/owner), publishes version 2 and leaves
+    const owner = await createPeer({ bootstrap: [network.bootstrapAddr], dataDir: join(network.home, 'owner') })
+    let redeployed
+    try {
+      redeployed = await owner.deploy({ name: 'markdown', module: await readFile(wasmPath('markdown')), env: { THEME: 'dark' }, replicas: 0 })
+    } finally {
+      await owner.stop()
+    }
+    assert.equal(redeployed.address, address)
+    const newer = redeployed.manifest.version
     assert.ok(newer > version)
+    assert.ok(redeployed.reached >= 1, 'a neighbour confirmed it holds the new manifest before the owner left')
     const deadline = Date.now() + 20_000
     let seenByCaller = 0
     let seenByGateway = 0

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'main-event'
 import { DEFAULT_LIMITS, DEPLOY_REPLICAS } from '../constants.ts'
 import { FunctionNotFoundError, MalformedMessageError, type WasmeshError } from '../errors.ts'
 import { FUNCTION_NAME, functionAddress, parseFunctionAddress, signManifest, type FunctionAbi, type FunctionManifest, type SignedManifest } from '../wire/function.ts'
@@ -35,6 +36,8 @@ export interface Deployment {
   signed: SignedManifest
   /** Peer ids of the workers that hold the module now. */
   holders: string[]
+  /** Neighbours that confirmed they hold the manifest (0: it stayed here; no peer was reachable in time). */
+  reached: number
 }
 
 export interface CallOptions {
@@ -79,6 +82,7 @@ export class Functions {
 
   async deploy (options: DeployOptions): Promise<Deployment> {
     const signal = options.signal ?? new AbortController().signal
+    setMaxListeners(Infinity, signal) // every attempt and wait of the warm-up job listens on it
     if (!FUNCTION_NAME.test(options.name)) {
       throw new MalformedMessageError(`"${options.name}" is not a function name: 1 to 64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit`)
     }
@@ -102,8 +106,9 @@ export class Functions {
     }
     const signed = await signManifest(manifest, signer)
     const holders = await this.hold(manifest, options.replicas ?? DEPLOY_REPLICAS, signal)
-    await registry.publish(signed, signal)
-    return { address, manifest, signed, holders }
+    await registry.accept(signed)
+    const reached = await registry.spread(signed, signal)
+    return { address, manifest, signed, holders, reached }
   }
 
   /**
@@ -134,6 +139,7 @@ export class Functions {
   /** Calls a function by address and resolves with its response and signed receipt. */
   async call (address: string, request: FunctionRequest = {}, options: CallOptions = {}): Promise<CallResult> {
     const signal = options.signal ?? new AbortController().signal
+    setMaxListeners(Infinity, signal) // every attempt and wait of the job listens on it
     const known = await this.resolve(address, signal)
     const result = await this.execute(known, request, { redundancy: options.redundancy ?? 1, signal })
     const output = result.output

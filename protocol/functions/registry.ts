@@ -2,6 +2,7 @@ import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/goss
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { Key, type Datastore } from 'interface-datastore'
+import { equals } from 'uint8arrays/equals'
 import { FUNCTIONS_PROTOCOL, FUNCTIONS_TOPIC, FUNCTION_SYNC_TIMEOUT_MS, MAX_KNOWN_FUNCTIONS, MAX_MANIFEST_BYTES } from '../constants.ts'
 import { InvalidManifestError } from '../errors.ts'
 import { decodeSignedManifest, encodeSignedManifest, functionAddress, verifyManifest, type FunctionManifest, type SignedManifest, type VerifiedManifest } from '../wire/function.ts'
@@ -78,12 +79,46 @@ export class FunctionRegistry extends EventTarget implements Startable {
     return this.known.get(address)
   }
 
-  /** Takes a signed manifest we made, and spreads it. */
+  /** Takes a signed manifest and spreads it on the topic (to nobody when no peer has subscribed yet: see `spread`). */
   async publish (signed: SignedManifest, signal?: AbortSignal): Promise<KnownFunction> {
     const known = await this.accept(signed, true)
     signal?.throwIfAborted()
     await this.components.pubsub.publish(FUNCTIONS_TOPIC, encodeSignedManifest(signed))
     return known
+  }
+
+  /**
+   * Publishes a manifest we hold until a neighbour confirms it holds it too
+   * (asked over FUNCTIONS_PROTOCOL), or FUNCTION_SYNC_TIMEOUT_MS passes. A
+   * peer that just joined may not be in the topic's mesh yet, and gossip
+   * published to nobody is dropped: an owner about to go offline must know
+   * its manifest got out. Resolves with the neighbours that hold it.
+   */
+  async spread (signed: SignedManifest, signal?: AbortSignal): Promise<number> {
+    const bytes = encodeSignedManifest(signed)
+    const deadline = Date.now() + FUNCTION_SYNC_TIMEOUT_MS
+    while (true) {
+      const { recipients } = await this.components.pubsub.publish(FUNCTIONS_TOPIC, bytes)
+      const holders = recipients.length > 0 ? await this.holders(bytes, signal) : 0
+      if (holders > 0 || Date.now() >= deadline || this.components.libp2p.getPeers().length === 0) {
+        return holders
+      }
+      await new Promise(resolve => setTimeout(resolve, 200))
+      signal?.throwIfAborted()
+    }
+  }
+
+  /** How many connected peers list exactly this signed manifest. */
+  private async holders (bytes: Uint8Array, signal?: AbortSignal): Promise<number> {
+    const answers = await Promise.allSettled(this.components.libp2p.getPeers().map(async peer => {
+      for (const frame of await this.listFrom(peer.toString(), signal)) {
+        if (equals(frame, bytes)) {
+          return true
+        }
+      }
+      return false
+    }))
+    return answers.filter(answer => answer.status === 'fulfilled' && answer.value).length
   }
 
   /** Waits until every neighbour we were asking has answered (or timed out): a fresh peer's table is then as full as it gets. */
@@ -123,25 +158,32 @@ export class FunctionRegistry extends EventTarget implements Startable {
 
   /** Asks one neighbour for every manifest it holds, and takes the newer ones. */
   async syncFrom (peerId: string, signal?: AbortSignal): Promise<void> {
+    for (const frame of await this.listFrom(peerId, signal)) {
+      await this.accept(decodeSignedManifest(frame)).catch(() => {}) // stale or forged entries are skipped, not fatal
+    }
+  }
+
+  /** The encoded signed manifests one neighbour holds, unchecked. */
+  private async listFrom (peerId: string, signal?: AbortSignal): Promise<Uint8Array[]> {
     const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(FUNCTION_SYNC_TIMEOUT_MS), ...(signal != null ? [signal] : [])])
     const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peerId), FUNCTIONS_PROTOCOL, { signal: deadline })
     const onAbort = (): void => { stream.abort(new Error('function sync timed out')) }
     deadline.addEventListener('abort', onAbort, { once: true })
+    const frames: Uint8Array[] = []
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_MANIFEST_BYTES + 64 })
-      for (let i = 0; i < MAX_KNOWN_FUNCTIONS; i++) {
-        let frame
+      while (frames.length < MAX_KNOWN_FUNCTIONS) {
         try {
-          frame = await lp.read({ signal: deadline })
+          frames.push((await lp.read({ signal: deadline })).subarray())
         } catch {
           break // the end of the list (or a neighbour gone quiet: what came is kept)
         }
-        await this.accept(decodeSignedManifest(frame.subarray())).catch(() => {}) // stale or forged entries are skipped, not fatal
       }
     } finally {
       deadline.removeEventListener('abort', onAbort)
       await stream.close().catch(() => { stream.abort(new Error('close failed')) })
     }
+    return frames
   }
 
   private async serve (stream: Parameters<Parameters<Libp2p['handle']>[1]>[0]): Promise<void> {

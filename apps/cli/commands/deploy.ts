@@ -46,12 +46,16 @@ export function deployCommand (): Command {
         })
         const { manifest } = deployment
         if (options.json === true) {
-          console.log(JSON.stringify({ address: deployment.address, owner: manifest.owner, name: manifest.name, version: manifest.version, module: manifest.module.toString(), abi: manifest.abi, holders: deployment.holders }))
+          console.log(JSON.stringify({ address: deployment.address, owner: manifest.owner, name: manifest.name, version: manifest.version, module: manifest.module.toString(), abi: manifest.abi, holders: deployment.holders, reached: deployment.reached }))
           return
         }
         console.log(`deployed ${deployment.address}`)
         console.log(`  version ${manifest.version}, module ${manifest.module.toString()}, abi ${manifest.abi}`)
-        console.log(`  held by ${deployment.holders.length} worker(s)${deployment.holders.length > 0 ? `: ${deployment.holders.join(', ')}` : ''}`)
+        if (deployment.reached === 0) {
+          console.error('warning: no peer confirmed it holds the manifest; it may not have spread (deploy again once peers are online)')
+        }
+        console.log(`  manifest held by ${deployment.reached} neighbour(s)`)
+        console.log(`  module held by ${deployment.holders.length} worker(s)${deployment.holders.length > 0 ? `: ${deployment.holders.join(', ')}` : ''}`)
         console.log(`  call it: wasmesh gateway --port 8080, then http://127.0.0.1:8080/fn/${deployment.address}/`)
       } finally {
         await stopWithin(peer)
