@@ -93,7 +93,16 @@ export default defineConfig({
     outDir: '../../build/page',
     emptyOutDir: true,
     target: 'es2023',
-    chunkSizeWarningLimit: 1500
+    chunkSizeWarningLimit: 1500,
+    rollupOptions: {
+      // the page, the functions demo, and the functions Service Worker, which must sit at the site's root under a fixed name
+      input: {
+        main: fileURLToPath(new URL('./apps/page/index.html', import.meta.url)),
+        functions: fileURLToPath(new URL('./apps/page/functions.html', import.meta.url)),
+        'fn-sw': fileURLToPath(new URL('./web/functions-sw.ts', import.meta.url))
+      },
+      output: { entryFileNames: chunk => chunk.name === 'fn-sw' ? 'fn-sw.js' : 'assets/[name]-[hash].js' }
+    }
   },
   worker: { format: 'es' },
   server: { headers: isolation },

@@ -5,6 +5,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2p } from 'libp2p'
 import { CapacityService } from '../protocol/net/capacity.ts'
+import { FunctionRegistry } from '../protocol/functions/registry.ts'
 import { explainStartError } from './start-errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
@@ -26,6 +27,8 @@ export interface BootstrapNode {
   addresses: () => string[]
   /** Peers advertising capacity through this node. */
   capacity: CapacityService
+  /** Function manifests known to this node, which it hands to every peer that joins. */
+  functions: FunctionRegistry
   libp2p: Libp2p<PeerServices>
   stop: () => Promise<void>
 }
@@ -56,12 +59,17 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
   // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
   const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
   capacity.start()
+  // the rendezvous also keeps function manifests, so a peer that joins after the owner left still resolves them
+  const functions = new FunctionRegistry({ pubsub: libp2p.services.pubsub, libp2p, events: libp2p, datastore })
+  await functions.start()
   return {
     peerId: libp2p.peerId.toString(),
     addresses: () => libp2p.getMultiaddrs().map(ma => ma.toString()),
     capacity,
     libp2p,
+    functions,
     stop: async () => {
+      await functions.stop()
       capacity.stop()
       await libp2p.stop()
       if (datastore instanceof LevelDatastore) {

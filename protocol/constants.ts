@@ -264,3 +264,31 @@ export const AUDIT_MAX_TIMEOUT_MS = 60_000
 export const MIN_SPOT_CHECK_RATE = 0.01
 
 export const SOFTWARE_VERSION = '0.1.0'
+
+/** The gossipsub topic that carries signed function manifests (docs/functions.md). */
+export const FUNCTIONS_TOPIC = '/wasmesh/functions/1'
+
+/** The stream protocol a peer asks its neighbours' known manifests with, so a late joiner learns functions deployed before it came. */
+export const FUNCTIONS_PROTOCOL = '/wasmesh/functions/1.0.0'
+
+/** Prefixed to a manifest's payload before the owner signs it: a manifest signature is never valid as any other signature. */
+export const FUNCTION_SIGNING_DOMAIN = 'wasmesh-function:v1:'
+
+/** Largest signed manifest accepted: a name, a CID, limits and a few fixed environment variables. */
+export const MAX_MANIFEST_BYTES = 16 * 1024
+
+/** Functions a peer remembers (newest version of each): bounds memory against a flood of deployments. */
+export const MAX_KNOWN_FUNCTIONS = 4096
+
+/** How long a peer waits for a neighbour's manifest list (and a caller for an unknown address to turn up). */
+export const FUNCTION_SYNC_TIMEOUT_MS = 5_000
+
+/**
+ * Workers `deploy` has run the function on before it returns: each then holds
+ * the module and keeps it compiled, so the function runs while its owner is
+ * offline, without a cold start.
+ */
+export const DEPLOY_REPLICAS = 1
+
+/** Largest HTTP request body the gateway and the Service Worker forward to a function (bigger ones get 413). */
+export const MAX_FUNCTION_BODY_BYTES = 1024 * 1024

@@ -261,6 +261,31 @@ export class ExecutorError extends WasmeshError {
   override readonly retryable = true
 }
 
+/** A function manifest is malformed, not signed by the owner its address names, or older than the one we hold. */
+export class InvalidManifestError extends WasmeshError {
+  static override readonly NAME = 'InvalidManifestError'
+  override name = InvalidManifestError.NAME
+  override readonly code = 'INVALID_MANIFEST'
+  override readonly hint = 'Only the owner\'s key can publish under its address; deploy under your own peer id, with a newer version.'
+}
+
+/** No manifest for a function address is known here or to the peers we asked. */
+export class FunctionNotFoundError extends WasmeshError {
+  static override readonly NAME = 'FunctionNotFoundError'
+  override name = FunctionNotFoundError.NAME
+  override readonly code = 'FUNCTION_NOT_FOUND'
+  override readonly hint = 'Check the address (<owner peer id>/<name>, as `wasmesh functions` lists them) and that a peer holding its manifest is online.'
+  override readonly retryable = true
+}
+
+/** A WAGI function ran but its output is not a CGI response (no header block, or a malformed header or status). */
+export class FunctionResponseError extends WasmeshError {
+  static override readonly NAME = 'FunctionResponseError'
+  override name = FunctionResponseError.NAME
+  override readonly code = 'FUNCTION_RESPONSE'
+  override readonly hint = 'A WAGI module must print headers (at least Content-Type), a blank line, then the body.'
+}
+
 /** Every failure mode, in one list: the name registry below is derived from it. */
 export const ERROR_CLASSES = [
   MalformedMessageError,
@@ -289,7 +314,10 @@ export const ERROR_CLASSES = [
   BootstrapError,
   ListenError,
   DataDirError,
-  ExecutorError
+  ExecutorError,
+  InvalidManifestError,
+  FunctionNotFoundError,
+  FunctionResponseError
 ] as const
 
 const byName = new Map<string, new (message: string) => WasmeshError>(ERROR_CLASSES.map(ErrorClass => [ErrorClass.NAME, ErrorClass]))

@@ -13,6 +13,10 @@ import type { Evidence, PeerRecord } from './job/reputation.ts'
 import type { RunResult } from './job/requester.ts'
 import type { TreeEntry } from './runtime/executor.ts'
 import type { CID } from 'multiformats/cid'
+import type { CallOptions, CallResult, DeployOptions, Deployment } from './functions/functions.ts'
+import type { KnownFunction } from './functions/registry.ts'
+import type { FunctionRequest } from './functions/wagi.ts'
+import type { SignedManifest } from './wire/function.ts'
 
 export type { JobEvent, RunResult } from './job/requester.ts'
 export type { MapResult } from './job/run-many.ts'
@@ -22,6 +26,9 @@ export type { ContributeOptions, Contribution } from './worker/contributor.ts'
 export type { PeerComponents, PeerInit, PeerServices } from './services.ts'
 export type { ConnectionTransport, PeerConnection } from './net/connections.ts'
 export type { BatchSummary } from './job/batch-runner.ts'
+export type { CallOptions, CallResult, DeployOptions, Deployment } from './functions/functions.ts'
+export type { KnownFunction } from './functions/registry.ts'
+export type { FunctionRequest, FunctionResponse } from './functions/wagi.ts'
 
 export type PeerStatus = 'starting' | 'started' | 'stopping' | 'stopped'
 
@@ -208,5 +215,40 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** Forgets a stored batch (its accepted results stay in the result store). */
   async deleteBatch (id: string, signal?: AbortSignal): Promise<void> {
     await this.services.batches.delete(id, signal)
+  }
+
+  /**
+   * Publishes a function under `<our peer id>/<name>`: a manifest signed with
+   * our key (module CID, ABI, limits, fixed environment), newer than any
+   * version known. Resolves once `replicas` workers hold the module and have
+   * it compiled, so the function runs while we are offline.
+   */
+  async deploy (options: DeployOptions): Promise<Deployment> {
+    return this.services.calls.deploy(options)
+  }
+
+  /**
+   * Calls a function by address (`<owner>/<name>`) and resolves with its
+   * HTTP-style response and the worker's signed receipt, checked like any
+   * job's. Rejects with FunctionNotFoundError, the module's own failure
+   * (carrying the receipt), FunctionResponseError for a WAGI module whose
+   * output is no CGI response, or NoWorkersError.
+   */
+  async call (address: string, request: FunctionRequest = {}, options: CallOptions = {}): Promise<CallResult> {
+    return this.services.calls.call(address, request, options)
+  }
+
+  /**
+   * Takes a signed manifest received out of band (e.g. from a file) and
+   * spreads it. Rejects with InvalidManifestError one not signed by the
+   * owner its address names, or not newer than the version known.
+   */
+  async addManifest (signed: SignedManifest, signal?: AbortSignal): Promise<KnownFunction> {
+    return this.services.functions.publish(signed, signal)
+  }
+
+  /** The functions this peer knows, newest deployment first. */
+  functions (): KnownFunction[] {
+    return this.services.functions.list()
   }
 }

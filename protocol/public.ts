@@ -1,5 +1,5 @@
 /** The platform-independent part of the public API, re-exported by both entry points. */
-export type { Peer, PeerStatus, PeerEvents, RunOptions, RunResult, MapOptions, MapResult, ModuleRef, InputRef, ContributeOptions, Contribution, JobEvent, PeerConnection, ConnectionTransport, BatchSummary } from './peer.ts'
+export type { Peer, PeerStatus, PeerEvents, RunOptions, RunResult, MapOptions, MapResult, ModuleRef, InputRef, ContributeOptions, Contribution, JobEvent, PeerConnection, ConnectionTransport, BatchSummary, CallOptions, CallResult, DeployOptions, Deployment, KnownFunction, FunctionRequest, FunctionResponse } from './peer.ts'
 export type { PeerCapacity, AdvertContent } from './net/capacity.ts'
 export type { ServedJob } from './worker/job-server.ts'
 export type { PeerRecord, Evidence } from './job/reputation.ts'
@@ -13,3 +13,8 @@ export type { MountOutput, Receipt, ReceiptStats, SignedReceipt, VerifiedReceipt
 export { verifyReceipt, checkOutput, decodeSignedReceipt, encodeSignedReceipt, receiptSucceeded } from './wire/receipt.ts'
 export { DEFAULT_LIMITS, JOB_PROTOCOL, CAPACITY_TOPIC, SOFTWARE_VERSION } from './constants.ts'
 export * from './errors.ts'
+export type { FunctionAbi, FunctionManifest, SignedManifest, VerifiedManifest } from './wire/function.ts'
+export { verifyManifest, encodeSignedManifest, decodeSignedManifest, functionAddress, parseFunctionAddress } from './wire/function.ts'
+export { wagiEnv, parseWagiOutput } from './functions/wagi.ts'
+export { FUNCTIONS_TOPIC, FUNCTIONS_PROTOCOL, MAX_FUNCTION_BODY_BYTES } from './constants.ts'
+export { parseFunctionRoute, responseHeaders, httpFailure, receiptHeaderValue, receiptHeaderBytes, FUNCTION_ROUTE, RECEIPT_HEADER, WORKER_HEADER, JOB_HEADER, VERSION_HEADER, ERROR_HEADER, type FunctionRoute, type HttpFailure } from './functions/http.ts'

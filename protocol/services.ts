@@ -7,6 +7,8 @@
 import { bootstrapDialer, type BootstrapDialer } from './net/bootstrap.ts'
 import { capacityService, type CapacityService } from './net/capacity.ts'
 import { jobClient, type JobClient } from './net/job-client.ts'
+import { Functions } from './functions/functions.ts'
+import { functionRegistry, type FunctionRegistry } from './functions/registry.ts'
 import { Auditor } from './job/auditor.ts'
 import { BatchRunner } from './job/batch-runner.ts'
 import { JobBuilder } from './job/submit.ts'
@@ -62,6 +64,8 @@ export interface Services {
   bootstrap: BootstrapDialer
   jobs: JobBuilder
   batches: BatchRunner
+  functions: FunctionRegistry
+  calls: Functions
 }
 
 export function createServices (components: PeerComponents, init: PeerInit): Services {
@@ -74,6 +78,7 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
   const auditor = new Auditor({ content, createExecutor: components.createExecutor })
   const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation, client }), reputation, results, auditor })
   const jobs = new JobBuilder({ content })
+  const functions = functionRegistry()({ pubsub: libp2p.services.pubsub, libp2p, events: libp2p, datastore })
   const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform })
   return {
     reputation,
@@ -84,7 +89,9 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
     contributor,
     bootstrap: bootstrapDialer(init)({ libp2p }),
     jobs,
-    batches: new BatchRunner({ jobs, requester, batches: new BatchStore({ datastore }), results })
+    batches: new BatchRunner({ jobs, requester, batches: new BatchStore({ datastore }), results }),
+    functions,
+    calls: new Functions({ peerId: libp2p.peerId.toString(), signer: components.signer, registry: functions, jobs, requester })
   }
 }
 
@@ -94,5 +101,5 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
  * which must go out before the capacity service unsubscribes.
  */
 export function startables (services: Services): Startable[] {
-  return [services.contributor, services.requester, services.auditor, services.client, services.capacity, services.reputation]
+  return [services.contributor, services.functions, services.requester, services.auditor, services.client, services.capacity, services.reputation]
 }

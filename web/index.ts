@@ -7,4 +7,5 @@
  */
 export { createPeer, type CreatePeerOptions } from './create-peer.ts'
 export { ContributeElement, defineContributeElement, type ContributeChoice, type ContributeState } from './contribute-element.ts'
+export { serveFunctions, type ServeFunctionsOptions, type FunctionsBridge } from './functions-bridge.ts'
 export * from '../protocol/public.ts'

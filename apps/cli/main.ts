@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander'
 import { SOFTWARE_VERSION, WasmeshError } from '../../node/index.ts'
 import { appCommand } from './commands/app.ts'
 import { bootstrapCommand } from './commands/bootstrap.ts'
+import { deployCommand } from './commands/deploy.ts'
+import { functionsCommand } from './commands/functions.ts'
+import { gatewayCommand } from './commands/gateway.ts'
 import { peerCommand } from './commands/peer.ts'
 import { runCommand } from './commands/run.ts'
 import { startCommand } from './commands/start.ts'
@@ -15,7 +18,7 @@ import { verifyCommand } from './commands/verify.ts'
 import { EXIT_NETWORK, EXIT_USAGE, UsageError } from './options.ts'
 
 /** Errors that mean the user's input was wrong, not the network. */
-const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidModuleError', 'InputTooLargeError', 'BatchNotFoundError', 'ListenError', 'DataDirError'])
+const USAGE_ERRORS = new Set(['MalformedMessageError', 'InvalidModuleError', 'InputTooLargeError', 'BatchNotFoundError', 'ListenError', 'DataDirError', 'InvalidManifestError'])
 
 const program = new Command('wasmesh')
   .description('Run content-addressed Wasm jobs on a peer-to-peer network of browsers and Node peers, with signed receipts.')
@@ -24,7 +27,7 @@ const program = new Command('wasmesh')
 
 // commander would exit 1 on a bad flag: throw instead, so bad usage exits 2 like the rest
 program.exitOverride()
-for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand()]) {
+for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand(), deployCommand(), functionsCommand(), gatewayCommand()]) {
   for (const sub of [command, ...command.commands]) {
     sub.exitOverride()
   }

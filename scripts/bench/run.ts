@@ -1,6 +1,6 @@
 /**
  * wasmesh benchmarks: `node scripts/bench/run.ts [--quick] [--out FILE] [--only a,b]`
- * (groups: rtt, throughput, cold, exec, abi, printf, rss, batch, scaling, gossip, browser).
+ * (groups: rtt, throughput, cold, exec, abi, printf, rss, batch, scaling, gossip, functions, browser).
  * Prints a table and writes the figures as JSON (default bench-results.json).
  * What each figure means, its target and how it is measured: docs/benchmarks.md.
  */
@@ -25,6 +25,7 @@ import { buildWasm, wasmPath } from '../build-wasm.ts'
 import { ECHO_PROTOCOL } from './echo-server.ts'
 import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
 import { browserBench } from './browser.ts'
+import { functionsBench } from './functions.ts'
 import {
   EMPTY_DIRECT_WAT, EMPTY_WASI_WAT, bigEchoModule, fromRuns, freshBigModule, killAll, machine, median, notMeasured,
   percentile, requester as startRequester, round, rssMiB, sleep, spawnNode, stopNetwork, waitForWorkers, watToWasm, withBaseline, type Metric
@@ -694,6 +695,10 @@ async function gossipRound (n: number, curve: Array<Record<string, number | null
     await bootstrap.stop()
   }
 }
+
+await section('functions', [['function_first_call_ms', 'ms'], ['function_warm_startup_ms', 'ms'], ['gateway_warm_p50_ms', 'ms'], ['gateway_warm_p99_ms', 'ms'], ['gateway_requests_per_s', 'req/s']], async () => {
+  Object.assign(results, await functionsBench({ quick, log, jobRttP50: results.job_rtt_p50_ms?.value }))
+})
 
 // 10. browser figures: Chromium driven by Playwright against a bootstrap process serving build/page (scripts/bench/browser.ts)
 await section('browser', [['initial_js_gzip_kb', 'KiB'], ['page_to_contributing_ms', 'ms'], ['browser_echo_rtt_p50_ms', 'ms'], ['browser_job_rtt_p50_ms', 'ms']], async () => {
