@@ -16,6 +16,7 @@
  * loads `./job-worker.js` next to the code that holds it), the browser SDK
  * and its job worker in dist/web/, and the CLI in dist/apps/cli/, which
  * imports the Node SDK from dist/node/ rather than carrying a second copy.
+ * The CLI's bin (bin.js) and the SDK first check the Node version.
  */
 import { readFile, rm } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
@@ -44,11 +45,15 @@ const common: BuildOptions = {
 /** Inlined CommonJS (in @libp2p/webrtc's dependencies) calls `require` for Node built-ins, which ESM lacks. */
 const requireShim = "import { createRequire as __wasmeshCreateRequire } from 'node:module'; const require = __wasmeshCreateRequire(import.meta.url);"
 
-/** The CLI imports the Node SDK as the package's own file, never inlined. */
-const sdkAsImport: Plugin = {
-  name: 'wasmesh-sdk-as-import',
+/**
+ * The CLI imports the Node SDK as the package's own file, never inlined, and
+ * its bin (bin.ts) loads main.js only after checking the Node version.
+ */
+const cliImports: Plugin = {
+  name: 'wasmesh-cli-imports',
   setup (build) {
     build.onResolve({ filter: /\/node\/index\.ts$/ }, () => ({ path: '../../node/index.js', external: true }))
+    build.onResolve({ filter: /^\.\/main\.ts$/ }, () => ({ path: './main.js', external: true }))
   }
 }
 
@@ -67,9 +72,9 @@ await Promise.all([
     platform: 'node',
     external: [...common.external!, ...builtinModules, 'node:*'],
     banner: { js: requireShim },
-    entryPoints: [{ in: 'apps/cli/main.ts', out: 'main' }],
+    entryPoints: [{ in: 'apps/cli/bin.ts', out: 'bin' }, { in: 'apps/cli/main.ts', out: 'main' }],
     outdir: 'dist/apps/cli',
-    plugins: [sdkAsImport]
+    plugins: [cliImports]
   }),
   build({
     ...common,
