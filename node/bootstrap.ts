@@ -10,6 +10,8 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
 import type { PeerServices } from '../protocol/peer.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
+import type { Registry } from 'prom-client'
 
 export interface BootstrapOptions {
   /** TCP port; WebSockets listens on port + 1. 0 picks free ports. @default 0 */
@@ -18,6 +20,18 @@ export interface BootstrapOptions {
   host?: string
   /** Keeps the node's identity (so its multiaddr stays the same across restarts). */
   dataDir?: string
+  /** Collect libp2p's metrics (and ours) for Prometheus; read them with `BootstrapNode.metrics()`. @default false */
+  metrics?: boolean
+}
+
+/** What a health check reports. */
+export interface BootstrapHealth {
+  status: 'ok'
+  peerId: string
+  /** Open connections. */
+  connections: number
+  /** Peers advertising capacity through this node. */
+  workers: number
 }
 
 export interface BootstrapNode {
@@ -27,6 +41,9 @@ export interface BootstrapNode {
   /** Peers advertising capacity through this node. */
   capacity: CapacityService
   libp2p: Libp2p<PeerServices>
+  health: () => BootstrapHealth
+  /** The Prometheus text exposition (libp2p's metrics, Node's process metrics, `wasmesh_*`); only with `metrics: true`. */
+  metrics?: () => Promise<string>
   stop: () => Promise<void>
 }
 
@@ -45,22 +62,28 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
     await datastore.open().catch((err: unknown) => { throw explainStartError(err, { dataDir: options.dataDir }) })
   }
   const privateKey = options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : await generateKeyPair('Ed25519')
+  // loaded only when asked for: most processes never export metrics
+  const prometheus = options.metrics === true ? await prometheusRegistry() : undefined
   const libp2p = await createLibp2p({
     ...nodeLibp2pOptions({
       privateKey,
       listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/ws`],
       relay: true
     }),
-    datastore
+    datastore,
+    ...(prometheus != null ? { metrics: prometheus.metrics } : {})
   }).catch((err: unknown) => { throw explainStartError(err, {}) }) as unknown as Libp2p<PeerServices>
   // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
   const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
   capacity.start()
+  libp2p.metrics?.registerMetric('wasmesh_capacity_workers', { help: 'Peers advertising capacity through this node', calculate: () => capacity.peers().length })
   return {
     peerId: libp2p.peerId.toString(),
     addresses: () => libp2p.getMultiaddrs().map(ma => ma.toString()),
     capacity,
     libp2p,
+    health: () => ({ status: 'ok', peerId: libp2p.peerId.toString(), connections: libp2p.getConnections().length, workers: capacity.peers().length }),
+    ...(prometheus != null ? { metrics: async () => prometheus.registry.metrics() } : {}),
     stop: async () => {
       capacity.stop()
       await libp2p.stop()
@@ -69,4 +92,11 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
       }
     }
   }
+}
+
+/** libp2p's Prometheus metrics in a registry of their own (not prom-client's global one, which other code may share). */
+async function prometheusRegistry (): Promise<{ registry: Registry, metrics: NonNullable<Libp2pOptions['metrics']> }> {
+  const [{ prometheusMetrics }, { Registry }] = await Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
+  const registry = new Registry()
+  return { registry, metrics: prometheusMetrics({ registry }) }
 }

@@ -6,7 +6,8 @@
  * its patch), no install script of ours; on an old Node the CLI and the SDK
  * say in one line which Node they need,
  * (b) a Node script imports 'wasmesh' and runs a job on a peer started by the
- * installed CLI, and the installed CLI finds its own page and example modules,
+ * installed CLI (whose bootstrap node then reports the worker at /healthz and
+ * /metrics), and the installed CLI finds its own page and example modules,
  * (c) the app is typechecked and built with Vite, its bundle holds no Node
  * built-in, and Chromium runs a job from it on a Node worker and drives
  * `<wasmesh-contribute>`.
@@ -222,13 +223,14 @@ test('the Vite bundle holds no Node built-in and carries the job worker', async 
   }
 })
 
-test('installed peers: import { createPeer } from \'wasmesh\' runs a job on a worker the installed CLI started, with a verified receipt', async () => {
+test('installed peers: import { createPeer } from \'wasmesh\' runs a job on a worker the installed CLI started, with a verified receipt; the bootstrap node answers /healthz and /metrics', async () => {
   const bin = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'bin.js')
   const env = { ...process.env, WASMESH_HOME: join(work, 'installed-home'), WASMESH_BOOTSTRAP: '' }
-  const bootstrap = new NodeProcess([bin, 'bootstrap', '--port', '0', '--data', join(work, 'installed-bootstrap')], env)
+  const bootstrap = new NodeProcess([bin, 'bootstrap', '--port', '0', '--data', join(work, 'installed-bootstrap'), '--http-port', '0', '--metrics'], env)
   let peer: NodeProcess | undefined
   try {
     const bootstrapAddr = await bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    const pageUrl = (await bootstrap.waitForLine(/^web page: http:\/\/\S+$/, 30_000, 'stderr')).slice('web page: '.length)
     peer = new NodeProcess([bin, 'peer', '--bootstrap', bootstrapAddr, '--data', join(work, 'installed-peer')], env)
     const peerId = (await peer.waitForLine(/^peer \S+ contributing/, 120_000)).split(' ')[1]
     const { stdout } = await exec(process.execPath, ['node-check.mjs', bootstrapAddr, join(app, 'public', 'echo.wasm')], { cwd: app, env, timeoutMs: 90_000 })
@@ -238,6 +240,15 @@ test('installed peers: import { createPeer } from \'wasmesh\' runs a job on a wo
     assert.equal(result.worker, peerId)
     assert.equal(result.signedBy, peerId)
     assert.equal(result.exitCode, 0)
+
+    // what an operator watches: the worker the job ran on is known to the bootstrap node by now
+    const health = await (await fetch(new URL('/healthz', pageUrl))).json() as { status: string, peerId: string, connections: number, workers: number }
+    assert.deepEqual({ status: health.status, peerId: health.peerId, workers: health.workers }, { status: 'ok', peerId: bootstrapAddr.split('/p2p/')[1], workers: 1 })
+    assert.ok(health.connections >= 1, `connections: ${health.connections}`)
+    const metrics = await (await fetch(new URL('/metrics', pageUrl))).text()
+    assert.match(metrics, /^wasmesh_capacity_workers 1$/m)
+    assert.match(metrics, /^libp2p_connection_manager_connections\{[^}]*\} \d+$/m)
+    assert.match(metrics, /^process_resident_memory_bytes \d+/m)
   } finally {
     await peer?.stop()
     await bootstrap.stop()
