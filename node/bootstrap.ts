@@ -7,7 +7,7 @@ import { createLibp2p } from 'libp2p'
 import { CapacityService } from '../protocol/net/capacity.ts'
 import { explainStartError } from './start-errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { nodeLibp2pOptions } from './libp2p-options.ts'
+import { nodeLibp2pOptions, type TlsFiles } from './libp2p-options.ts'
 import type { PeerServices } from '../protocol/peer.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
@@ -20,6 +20,11 @@ export interface BootstrapOptions {
   host?: string
   /** Keeps the node's identity (so its multiaddr stays the same across restarts). */
   dataDir?: string
+  /**
+   * Serve WebSockets as `wss://` (`/tls/ws`) with this certificate and key,
+   * for browsers on HTTPS pages, instead of plain `ws://` behind a TLS proxy.
+   */
+  tls?: TlsFiles
   /** Collect libp2p's metrics (and ours) for Prometheus; read them with `BootstrapNode.metrics()`. @default false */
   metrics?: boolean
 }
@@ -67,8 +72,9 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
   const libp2p = await createLibp2p({
     ...nodeLibp2pOptions({
       privateKey,
-      listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/ws`],
-      relay: true
+      listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/${options.tls != null ? 'tls/ws' : 'ws'}`],
+      relay: true,
+      ...(options.tls != null ? { tls: options.tls } : {})
     }),
     datastore,
     ...(prometheus != null ? { metrics: prometheus.metrics } : {})

@@ -15,5 +15,6 @@ if (unsupported != null) {
 export { createPeer, type CreatePeerOptions } from './create-peer.ts'
 export { startBootstrap, type BootstrapHealth, type BootstrapNode, type BootstrapOptions } from './bootstrap.ts'
 export { localNetworkFile, wasmeshHome } from './home.ts'
+export type { TlsFiles } from './libp2p-options.ts'
 export { MIN_NODE_VERSION } from './node-version.ts'
 export * from '../protocol/public.ts'

@@ -15,6 +15,14 @@ export interface NodeLibp2pInit {
   listen: string[]
   /** Serve circuit-relay-v2 reservations (bootstrap nodes). */
   relay?: boolean
+  /** Certificate and key (PEM) for listening on `/tls/ws` (wss://). */
+  tls?: TlsFiles
+}
+
+/** A TLS certificate (chain) and its private key, PEM. */
+export interface TlsFiles {
+  cert: string
+  key: string
 }
 
 /**
@@ -27,7 +35,7 @@ export function nodeLibp2pOptions (init: NodeLibp2pInit): Libp2pOptions<Record<s
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
     // WebRTC: lets Node peers dial browser tabs (their /p2p-circuit/webrtc addresses), loaded on the first such dial; no public STUN
-    transports: [tcp(), webSockets(), circuitRelayTransport(), lazyWebRTC({ rtcConfiguration: { iceServers: [] } })],
+    transports: [tcp(), webSockets(init.tls != null ? { https: { cert: init.tls.cert, key: init.tls.key } } : {}), circuitRelayTransport(), lazyWebRTC({ rtcConfiguration: { iceServers: [] } })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
