@@ -14,6 +14,8 @@ import { after, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { Libp2p } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
 import { startBootstrap, type BootstrapNode } from '../node/index.ts'
 import { nodeLibp2pOptions } from '../node/libp2p-options.ts'
 
@@ -39,7 +41,7 @@ test('a bootstrap node with a certificate listens on /tls/ws, and a peer dials i
   assert.ok(wss != null, `no /tls/ws address among ${bootstrap.addresses().join(', ')}`)
   assert.equal(bootstrap.addresses().some(addr => /\/tcp\/\d+\/ws\//.test(addr)), false, 'a plain ws:// address is still served')
 
-  const client = await createLibp2p(nodeLibp2pOptions({ privateKey: await generateKeyPair('Ed25519'), listen: [] }))
+  const client = await createLibp2p(nodeLibp2pOptions({ privateKey: await generateKeyPair('Ed25519'), listen: [] })) as unknown as Libp2p<{ ping: Ping }>
   try {
     const connection = await client.dial(multiaddr(wss), { signal: AbortSignal.timeout(30_000) })
     assert.match(connection.remoteAddr.toString(), /\/tls\/ws/)
