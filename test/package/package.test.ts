@@ -142,10 +142,17 @@ test('the install is light: no react-native, no @libp2p/webrtc, no install scrip
   const installed = JSON.parse(await readFile(join(modules, 'wasmesh', 'package.json'), 'utf8')) as { scripts?: Record<string, string> }
   const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter(name => installed.scripts?.[name] != null)
   assert.deepEqual(installScripts, [], 'scripts npm runs (or warns about) when a project installs wasmesh')
-  // the patched dialer of patches/@libp2p+webrtc+6.0.33.patch, in both builds
+  // the patched dialer of patches/@libp2p+webrtc+6.0.33.patch, in both builds (in Node, a chunk loaded on the first dial to a tab)
   for (const build of ['node', 'web']) {
-    const source = await readFile(join(modules, 'wasmesh', 'dist', build, 'index.js'), 'utf8')
-    assert.match(source, /if \(channel\.readyState === "connecting"\)/, `dist/${build}/index.js lacks the WebRTC init-channel fix`)
+    const folder = join(modules, 'wasmesh', 'dist', build)
+    const scripts = (await readdir(folder)).filter(f => f.endsWith('.js'))
+    const patched = []
+    for (const file of scripts) {
+      if (/if \(channel\.readyState === "connecting"\)/.test(await readFile(join(folder, file), 'utf8'))) {
+        patched.push(file)
+      }
+    }
+    assert.equal(patched.length, 1, `dist/${build}/ should hold the WebRTC init-channel fix once; found in: ${patched.join(', ')}`)
   }
 })
 
