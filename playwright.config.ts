@@ -1,8 +1,10 @@
-import { existsSync } from 'node:fs'
 import { defineConfig } from '@playwright/test'
+import { hasChromium, NO_CHROMIUM, systemChromium } from './scripts/chromium.ts'
 
-// Debian's Chromium when present (Playwright's own download cannot run on these machines); else Playwright's browser.
-const systemChromium = '/usr/bin/chromium'
+if (!hasChromium()) {
+  console.error(NO_CHROMIUM)
+  process.exit(1)
+}
 
 export default defineConfig({
   testDir: 'test/e2e',
@@ -19,7 +21,7 @@ export default defineConfig({
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',
     launchOptions: {
-      ...(existsSync(systemChromium) ? { executablePath: systemChromium } : {}),
+      ...(systemChromium != null ? { executablePath: systemChromium } : {}),
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
     }
   }

@@ -8,9 +8,11 @@ import { CapacityService } from '../protocol/net/capacity.ts'
 import { FunctionRegistry } from '../protocol/functions/registry.ts'
 import { explainStartError } from './start-errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { nodeLibp2pOptions } from './libp2p-options.ts'
+import { nodeLibp2pOptions, type TlsFiles } from './libp2p-options.ts'
 import type { PeerServices } from '../protocol/peer.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
+import type { Registry } from 'prom-client'
 
 export interface BootstrapOptions {
   /** TCP port; WebSockets listens on port + 1. 0 picks free ports. @default 0 */
@@ -19,6 +21,23 @@ export interface BootstrapOptions {
   host?: string
   /** Keeps the node's identity (so its multiaddr stays the same across restarts). */
   dataDir?: string
+  /**
+   * Serve WebSockets as `wss://` (`/tls/ws`) with this certificate and key,
+   * for browsers on HTTPS pages, instead of plain `ws://` behind a TLS proxy.
+   */
+  tls?: TlsFiles
+  /** Collect libp2p's metrics (and ours) for Prometheus; read them with `BootstrapNode.metrics()`. @default false */
+  metrics?: boolean
+}
+
+/** What a health check reports. */
+export interface BootstrapHealth {
+  status: 'ok'
+  peerId: string
+  /** Open connections. */
+  connections: number
+  /** Peers advertising capacity through this node. */
+  workers: number
 }
 
 export interface BootstrapNode {
@@ -30,6 +49,9 @@ export interface BootstrapNode {
   /** Function manifests known to this node, which it hands to every peer that joins. */
   functions: FunctionRegistry
   libp2p: Libp2p<PeerServices>
+  health: () => BootstrapHealth
+  /** The Prometheus text exposition (libp2p's metrics, Node's process metrics, `wasmesh_*`); only with `metrics: true`. */
+  metrics?: () => Promise<string>
   stop: () => Promise<void>
 }
 
@@ -48,13 +70,17 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
     await datastore.open().catch((err: unknown) => { throw explainStartError(err, { dataDir: options.dataDir }) })
   }
   const privateKey = options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : await generateKeyPair('Ed25519')
+  // loaded only when asked for: most processes never export metrics
+  const prometheus = options.metrics === true ? await prometheusRegistry() : undefined
   const libp2p = await createLibp2p({
     ...nodeLibp2pOptions({
       privateKey,
-      listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/ws`],
-      relay: true
+      listen: [`/${family}/${host}/tcp/${port}`, `/${family}/${host}/tcp/${port === 0 ? 0 : port + 1}/${options.tls != null ? 'tls/ws' : 'ws'}`],
+      relay: true,
+      ...(options.tls != null ? { tls: options.tls } : {})
     }),
-    datastore
+    datastore,
+    ...(prometheus != null ? { metrics: prometheus.metrics } : {})
   }).catch((err: unknown) => { throw explainStartError(err, {}) }) as unknown as Libp2p<PeerServices>
   // subscribing makes this node forward adverts, and its validator drops malformed ones before they spread
   const capacity = new CapacityService({ pubsub: libp2p.services.pubsub, peerId: libp2p.peerId, events: libp2p })
@@ -62,12 +88,15 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
   // the rendezvous also keeps function manifests, so a peer that joins after the owner left still resolves them
   const functions = new FunctionRegistry({ pubsub: libp2p.services.pubsub, libp2p, events: libp2p, datastore })
   await functions.start()
+  libp2p.metrics?.registerMetric('wasmesh_capacity_workers', { help: 'Peers advertising capacity through this node', calculate: () => capacity.peers().length })
   return {
     peerId: libp2p.peerId.toString(),
     addresses: () => libp2p.getMultiaddrs().map(ma => ma.toString()),
     capacity,
     libp2p,
     functions,
+    health: () => ({ status: 'ok', peerId: libp2p.peerId.toString(), connections: libp2p.getConnections().length, workers: capacity.peers().length }),
+    ...(prometheus != null ? { metrics: async () => prometheus.registry.metrics() } : {}),
     stop: async () => {
       await functions.stop()
       capacity.stop()
@@ -77,4 +106,11 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
       }
     }
   }
+}
+
+/** libp2p's Prometheus metrics in a registry of their own (not prom-client's global one, which other code may share). */
+async function prometheusRegistry (): Promise<{ registry: Registry, metrics: NonNullable<Libp2pOptions['metrics']> }> {
+  const [{ prometheusMetrics }, { Registry }] = await Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
+  const registry = new Registry()
+  return { registry, metrics: prometheusMetrics({ registry }) }
 }

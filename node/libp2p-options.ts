@@ -3,10 +3,10 @@ import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { meshPubsub } from '../protocol/net/gossip.ts'
+import { lazyWebRTC } from './lazy-webrtc.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
@@ -15,6 +15,14 @@ export interface NodeLibp2pInit {
   listen: string[]
   /** Serve circuit-relay-v2 reservations (bootstrap nodes). */
   relay?: boolean
+  /** Certificate and key (PEM) for listening on `/tls/ws` (wss://). */
+  tls?: TlsFiles
+}
+
+/** A TLS certificate (chain) and its private key, PEM. */
+export interface TlsFiles {
+  cert: string
+  key: string
 }
 
 /**
@@ -26,8 +34,8 @@ export function nodeLibp2pOptions (init: NodeLibp2pInit): Libp2pOptions<Record<s
   return {
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
-    // webRTC: lets Node peers dial browser tabs (their /p2p-circuit/webrtc addresses); no public STUN
-    transports: [tcp(), webSockets(), circuitRelayTransport(), webRTC({ rtcConfiguration: { iceServers: [] } })],
+    // WebRTC: lets Node peers dial browser tabs (their /p2p-circuit/webrtc addresses), loaded on the first such dial; no public STUN
+    transports: [tcp(), webSockets(init.tls != null ? { https: { cert: init.tls.cert, key: init.tls.key } } : {}), circuitRelayTransport(), lazyWebRTC({ rtcConfiguration: { iceServers: [] } })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The wasmesh CLI: an app on the package's public API (node/index.ts). One
  * file per command under commands/; exit codes in options.ts.

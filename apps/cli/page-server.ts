@@ -63,6 +63,10 @@ export interface PageServerOptions {
   root?: string
   /** The bootstrap multiaddrs written into /config.json (browsers use the /ws and /wss ones). */
   bootstrap: () => string[]
+  /** Answers GET /healthz for load balancers and supervisors: 200 with this as JSON, or 503 while it is undefined (starting). */
+  health?: () => object | undefined
+  /** Answers GET /metrics (Prometheus text format). */
+  metrics?: () => Promise<string>
 }
 
 export interface PageServer {
@@ -107,6 +111,18 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
     const path = decodePath(req.url ?? '/')
     if (path == null) {
       fail(res, 400, 'bad request: the path is not valid percent-encoded UTF-8\n')
+      return
+    }
+    if (path === '/healthz' && options.health != null) {
+      const health = options.health()
+      const body = `${JSON.stringify(health ?? { status: 'starting' })}\n`
+      res.writeHead(health != null ? 200 : 503, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+      return
+    }
+    if (path === '/metrics' && options.metrics != null) {
+      options.metrics().then(body => {
+        res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+      }, (err: Error) => { fail(res, 500, `metrics failed: ${err.message}\n`) })
       return
     }
     if (path === '/config.json') {

@@ -7,7 +7,6 @@
  * figure means.
  */
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -15,6 +14,7 @@ import { gzipSync } from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import type { Libp2p } from '@libp2p/interface'
 import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
+import { systemChromium } from '../chromium.ts'
 import { fromRuns, median, notMeasured, percentile, requester as startRequester, round, sleep, stopNetwork, withBaseline, type Metric } from './lib.ts'
 import type { PageState } from '../../apps/page/state.ts'
 import type * as BrowserSdk from '../../web/index.ts'
@@ -44,7 +44,6 @@ export interface BrowserBenchOptions {
 
 const PAGE_DIR = join(repoRoot, 'build', 'page')
 const ECHO_PROTOCOL = '/wasmesh-bench/echo/1.0.0'
-const SYSTEM_CHROMIUM = '/usr/bin/chromium'
 /** As playwright.config.ts launches it. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
@@ -63,7 +62,7 @@ export async function browserBench (options: BrowserBenchOptions): Promise<Recor
   results.initial_js_gzip_kb = await bundleSize(build)
 
   const network = await ProcessNetwork.start({ label: 'bench-browser', page: true })
-  const browser = await chromium.launch({ ...(existsSync(SYSTEM_CHROMIUM) ? { executablePath: SYSTEM_CHROMIUM } : {}), args: CHROMIUM_ARGS })
+  const browser = await chromium.launch({ ...(systemChromium != null ? { executablePath: systemChromium } : {}), args: CHROMIUM_ARGS })
   try {
     const observer = await startRequester(network)
     try {

@@ -4,6 +4,7 @@
  * Prints a table and writes the figures as JSON (default bench-results.json).
  * What each figure means, its target and how it is measured: docs/benchmarks.md.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -119,14 +120,24 @@ const emptyDirect = await watToWasm('empty-direct', EMPTY_DIRECT_WAT)
 const m = machine()
 log(`${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}${quick ? ' (quick)' : ''}`)
 
-// Idle worker for idle_worker_rss_mb: started first, read after the other sections.
-let idle: { network: ProcessNetwork, pid: number, readyAt: number, baselinePid: number } | undefined
+// Idle workers for idle_worker_rss_mb (from the source tree) and idle_installed_worker_rss_mb
+// (the bundled CLI a user installs, dist/apps/cli/bin.js): started first, read after the other sections.
+const installedCli = join(repoRoot, 'dist', 'apps', 'cli', 'bin.js')
+let idle: { network: ProcessNetwork, pid: number, installedPid?: number, readyAt: number, baselinePid: number } | undefined
 if (wants('rss')) {
   try {
     const network = await ProcessNetwork.start({ label: 'bench-idle' })
     const [worker] = await network.startWorkers(1, { slots: 1, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    let installedPid: number | undefined
+    if (existsSync(installedCli)) {
+      const installed = network.spawnScript(installedCli, ['peer', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'installed'), '--slots', '1', '--listen', '/ip4/127.0.0.1/tcp/0'])
+      await installed.waitForLine(/^peer \S+ contributing/, 120_000)
+      installedPid = installed.child.pid
+    } else {
+      log(`no ${installedCli}: run npm run build:lib for idle_installed_worker_rss_mb`)
+    }
     const baseline = spawnNode(['-e', 'setTimeout(()=>{},1e9)'], process.env)
-    idle = { network, pid: (worker as { process: { pid: number } }).process.pid, readyAt: performance.now(), baselinePid: baseline.pid }
+    idle = { network, pid: (worker as { process: { pid: number } }).process.pid, ...(installedPid != null ? { installedPid } : {}), readyAt: performance.now(), baselinePid: baseline.pid }
   } catch (err) {
     log(`idle worker failed to start: ${(err as Error).message}`)
   }
@@ -468,7 +479,7 @@ await section('printf', [['printf_200k_ratio', 'ratio']], async () => {
 })
 
 // 7. idle worker RSS
-await section('rss', [['idle_worker_rss_mb', 'MiB']], async () => {
+await section('rss', [['idle_worker_rss_mb', 'MiB'], ['idle_installed_worker_rss_mb', 'MiB']], async () => {
   if (idle == null) {
     throw new Error('the idle worker did not start')
   }
@@ -477,16 +488,21 @@ await section('rss', [['idle_worker_rss_mb', 'MiB']], async () => {
     await sleep(wait)
   }
   const samples: number[] = []
+  const installed: number[] = []
   const base: number[] = []
   for (let i = 0; i < 3; i++) {
     samples.push(await rssMiB(idle.pid))
+    if (idle.installedPid != null) {
+      installed.push(await rssMiB(idle.installedPid))
+    }
     base.push(await rssMiB(idle.baselinePid))
     await sleep(500)
   }
-  results.idle_worker_rss_mb = withBaseline(fromRuns(samples, 'MiB', {
-    target: '≤ 120 MiB',
-    detail: { idleSeconds: round((performance.now() - idle.readyAt) / 1000), slots: 1, baselineIs: 'node -e "setTimeout(()=>{},1e9)"' }
-  }), fromRuns(base, 'MiB'), x => (x.value ?? Infinity) <= 120)
+  const detail = { idleSeconds: round((performance.now() - idle.readyAt) / 1000), slots: 1, baselineIs: 'node -e "setTimeout(()=>{},1e9)"' }
+  results.idle_worker_rss_mb = withBaseline(fromRuns(samples, 'MiB', { target: '≤ 120 MiB', detail }), fromRuns(base, 'MiB'), x => (x.value ?? Infinity) <= 120)
+  results.idle_installed_worker_rss_mb = idle.installedPid != null
+    ? withBaseline(fromRuns(installed, 'MiB', { target: '≤ 100 MiB', detail: { ...detail, cli: 'dist/apps/cli/bin.js' } }), fromRuns(base, 'MiB'), x => (x.value ?? Infinity) <= 100)
+    : notMeasured('MiB', 'dist/ not built (npm run build:lib)')
 })
 if (idle != null) {
   await stopNetwork(idle.network)

@@ -1,14 +1,19 @@
 /**
  * The published package, used as a user would: `npm pack` this repo, install
- * the tarball into a copy of apps/example-dapp in a temp folder, then
- * (a) a Node script imports 'wasmesh' and runs a job on a local network, and
- * the installed CLI finds its own page and example modules,
- * (b) the app is typechecked and built with Vite, its bundle holds no Node
+ * the tarball into a copy of apps/example-dapp in a temp folder with no npm
+ * flag that changes what is installed, then
+ * (a) the install is light: no react-native, no @libp2p/webrtc (inlined with
+ * its patch), no install script of ours; on an old Node the CLI and the SDK
+ * say in one line which Node they need,
+ * (b) a Node script imports 'wasmesh' and runs a job on a peer started by the
+ * installed CLI (whose bootstrap node then reports the worker at /healthz and
+ * /metrics), and the installed CLI finds its own page and example modules,
+ * (c) the app is typechecked and built with Vite, its bundle holds no Node
  * built-in, and Chromium runs a job from it on a Node worker and drives
  * `<wasmesh-contribute>`.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -103,15 +108,16 @@ before(async () => {
   const packed = JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as Array<{ filename: string, files: Array<{ path: string }> }>
   const { filename, files } = packed[0]!
   const paths = files.map(f => f.path)
-  for (const expected of ['dist/node/index.js', 'dist/node/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/web/job-worker.js', 'dist/web/contribute-element.js',
-    'dist/apps/cli/main.js', 'build/page/index.html', 'build/wasm/echo.wasm', 'build/wasm/montecarlo.wasm']) {
+  for (const expected of ['dist/node/index.js', 'dist/node/index.d.ts', 'dist/node/job-worker.js', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/web/job-worker.js',
+    'dist/web/contribute-element.d.ts', 'dist/apps/cli/bin.js', 'dist/apps/cli/main.js', 'build/page/index.html', 'build/wasm/echo.wasm', 'build/wasm/montecarlo.wasm']) {
     assert.ok(paths.includes(expected), `the package lacks ${expected}`)
   }
   // generated API docs (docs/api/), sources and tests do not belong in the package
   const strays = paths.filter(p => /^(docs\/api|test|apps\/page|protocol|node|web)\//.test(p) || /\.ts$/.test(p) && !p.endsWith('.d.ts'))
   assert.deepEqual(strays, [], `the package holds files it should not: ${strays.join(', ')}`)
   await cp(join(work, filename), join(app, 'wasmesh.tgz'))
-  // the app's .npmrc applies (legacy peer deps, no lockfile); the npm cache is enough when it already holds every package
+  // as a user installs: the app's .npmrc only turns the lockfile off; the flags change where
+  // packages come from (the cache, when it holds them all) and what is printed, not what is installed
   await npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], app)
   await writeFile(join(app, 'node-check.mjs'), NODE_CHECK)
   await writeFile(join(app, 'node-types.ts'), NODE_TYPES)
@@ -128,8 +134,54 @@ after(async () => {
   }
 })
 
+test('the install is light: no react-native, no @libp2p/webrtc, no install script; the WebRTC fix travels inlined', async () => {
+  const modules = join(app, 'node_modules')
+  for (const heavy of ['react-native', 'react-native-webrtc', '@libp2p/webrtc', 'helia', '@helia/libp2p', '@libp2p/kad-dht']) {
+    assert.equal(existsSync(join(modules, heavy)), false, `node_modules holds ${heavy}`)
+  }
+  const installed = JSON.parse(await readFile(join(modules, 'wasmesh', 'package.json'), 'utf8')) as { scripts?: Record<string, string> }
+  const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter(name => installed.scripts?.[name] != null)
+  assert.deepEqual(installScripts, [], 'scripts npm runs (or warns about) when a project installs wasmesh')
+  // the patched dialer of patches/@libp2p+webrtc+6.0.33.patch, in both builds (in Node, a chunk loaded on the first dial to a tab)
+  for (const build of ['node', 'web']) {
+    const folder = join(modules, 'wasmesh', 'dist', build)
+    const scripts = (await readdir(folder)).filter(f => f.endsWith('.js'))
+    const patched = []
+    for (const file of scripts) {
+      if (/if \(channel\.readyState === "connecting"\)/.test(await readFile(join(folder, file), 'utf8'))) {
+        patched.push(file)
+      }
+    }
+    assert.equal(patched.length, 1, `dist/${build}/ should hold the WebRTC init-channel fix once; found in: ${patched.join(', ')}`)
+  }
+})
+
+/** A Node older than the package needs, if this machine has one (Debian's is 20), else undefined. */
+function oldNode (): string | undefined {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+    if (existsSync(candidate)) {
+      const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout.trim()
+      if (/^v(1\d|2[01])\./.test(version)) {
+        return candidate
+      }
+    }
+  }
+  return undefined
+}
+
+test('an old Node gets one line saying which Node is needed, from the CLI and the SDK', { skip: oldNode() == null ? 'no Node older than 22 on this machine' : false }, () => {
+  const node = oldNode()!
+  const bin = join(app, 'node_modules', '.bin', 'wasmesh')
+  const cli = spawnSync(node, [bin, '--help'], { cwd: app, encoding: 'utf8' })
+  assert.equal(cli.status, 1)
+  assert.equal(cli.stdout, '')
+  assert.match(cli.stderr, /^wasmesh needs Node\.js >= 22\.19\.0 \(this is 2\d\.[\d.]+\): install Node 24 LTS[^\n]*\n$/)
+  const sdk = spawnSync(node, ['--input-type=module', '-e', "import('wasmesh').then(() => console.log('loaded'), err => console.log(err.message))"], { cwd: app, encoding: 'utf8' })
+  assert.match(sdk.stdout, /^wasmesh needs Node\.js >= 22\.19\.0 /)
+})
+
 test('the installed CLI serves its own page and runs its own example modules', async () => {
-  const cli = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'main.js')
+  const cli = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'bin.js')
   const env = { ...network.env, WASMESH_HOME: join(work, 'cli-home') }
   const bootstrap = new NodeProcess([cli, 'bootstrap', '--port', '0', '--http-port', '0', '--data', join(work, 'cli-bootstrap')], env)
   try {
@@ -178,18 +230,36 @@ test('the Vite bundle holds no Node built-in and carries the job worker', async 
   }
 })
 
-test('Node: import { createPeer } from \'wasmesh\' runs a job with a verified receipt', async () => {
-  const { stdout } = await exec(process.execPath, ['node-check.mjs', network.bootstrapAddr, join(app, 'public', 'echo.wasm')], {
-    cwd: app,
-    env: { WASMESH_HOME: network.home, WASMESH_BOOTSTRAP: '' },
-    timeoutMs: 90_000
-  })
-  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as { entry: string, output: string, worker: string, signedBy: string, exitCode: number }
-  assert.match(result.entry, /node_modules\/wasmesh\/dist\/node\/index\.js$/)
-  assert.equal(result.output, 'HELLO FROM NODE')
-  assert.equal(result.worker, worker.peerId)
-  assert.equal(result.signedBy, worker.peerId)
-  assert.equal(result.exitCode, 0)
+test('installed peers: import { createPeer } from \'wasmesh\' runs a job on a worker the installed CLI started, with a verified receipt; the bootstrap node answers /healthz and /metrics', async () => {
+  const bin = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'bin.js')
+  const env = { ...process.env, WASMESH_HOME: join(work, 'installed-home'), WASMESH_BOOTSTRAP: '' }
+  const bootstrap = new NodeProcess([bin, 'bootstrap', '--port', '0', '--data', join(work, 'installed-bootstrap'), '--http-port', '0', '--metrics'], env)
+  let peer: NodeProcess | undefined
+  try {
+    const bootstrapAddr = await bootstrap.waitForLine(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    const pageUrl = (await bootstrap.waitForLine(/^web page: http:\/\/\S+$/, 30_000, 'stderr')).slice('web page: '.length)
+    peer = new NodeProcess([bin, 'peer', '--bootstrap', bootstrapAddr, '--data', join(work, 'installed-peer')], env)
+    const peerId = (await peer.waitForLine(/^peer \S+ contributing/, 120_000)).split(' ')[1]
+    const { stdout } = await exec(process.execPath, ['node-check.mjs', bootstrapAddr, join(app, 'public', 'echo.wasm')], { cwd: app, env, timeoutMs: 90_000 })
+    const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as { entry: string, output: string, worker: string, signedBy: string, exitCode: number }
+    assert.match(result.entry, /node_modules\/wasmesh\/dist\/node\/index\.js$/)
+    assert.equal(result.output, 'HELLO FROM NODE')
+    assert.equal(result.worker, peerId)
+    assert.equal(result.signedBy, peerId)
+    assert.equal(result.exitCode, 0)
+
+    // what an operator watches: the worker the job ran on is known to the bootstrap node by now
+    const health = await (await fetch(new URL('/healthz', pageUrl))).json() as { status: string, peerId: string, connections: number, workers: number }
+    assert.deepEqual({ status: health.status, peerId: health.peerId, workers: health.workers }, { status: 'ok', peerId: bootstrapAddr.split('/p2p/')[1], workers: 1 })
+    assert.ok(health.connections >= 1, `connections: ${health.connections}`)
+    const metrics = await (await fetch(new URL('/metrics', pageUrl))).text()
+    assert.match(metrics, /^wasmesh_capacity_workers 1$/m)
+    assert.match(metrics, /^libp2p_connection_manager_connections\{[^}]*\} \d+$/m)
+    assert.match(metrics, /^process_resident_memory_bytes \d+/m)
+  } finally {
+    await peer?.stop()
+    await bootstrap.stop()
+  }
 })
 
 /** The element's state and its peer's contribution, read in the page. */
