@@ -14,7 +14,7 @@
  * Three builds, each writing into the folder its entries' relative URLs
  * expect: the SDK for Node and its job worker in dist/node/ (worker-pool.ts
  * loads `./job-worker.js` next to the code that holds it), the browser SDK
- * and its job worker in dist/web/, and the CLI in dist/apps/cli/, which
+ * with its job worker and the functions Service Worker in dist/web/, and the CLI in dist/apps/cli/, which
  * imports the Node SDK from dist/node/ rather than carrying a second copy.
  * The CLI's bin (bin.js) and the SDK first check the Node version.
  */
@@ -79,7 +79,8 @@ await Promise.all([
   build({
     ...common,
     platform: 'browser',
-    entryPoints: [{ in: 'web/index.ts', out: 'index' }, { in: 'web/job-worker.ts', out: 'job-worker' }],
+    // functions-sw.js is served at the dApp's root (docs/functions.md): it must stay one file with no imports
+    entryPoints: [{ in: 'web/index.ts', out: 'index' }, { in: 'web/job-worker.ts', out: 'job-worker' }, { in: 'web/functions-sw.ts', out: 'functions-sw' }],
     outdir: 'dist/web'
   })
 ])

@@ -198,7 +198,7 @@ test('the installed CLI serves its own page and runs its own example modules', a
   assert.ok(Math.abs(answer.estimate - Math.PI) < 0.05, `pi ≈ ${answer.estimate}`)
 })
 
-test('the browser build\'s worker URLs name files the package ships', async () => {
+test('the browser build\'s worker URLs name files the package ships, and the functions Service Worker is one file', async () => {
   const web = join(app, 'node_modules', 'wasmesh', 'dist', 'web')
   for (const file of (await readdir(web)).filter(f => f.endsWith('.js'))) {
     const source = await readFile(join(web, file), 'utf8')
@@ -206,6 +206,9 @@ test('the browser build\'s worker URLs name files the package ships', async () =
       assert.ok(existsSync(join(web, url!)), `dist/web/${file} loads ${url}, which the package does not contain`)
     }
   }
+  // a dApp serves the functions Service Worker at its root as one file (docs/functions.md)
+  const serviceWorker = await readFile(join(web, 'functions-sw.js'), 'utf8')
+  assert.doesNotMatch(serviceWorker, /^import /m, 'functions-sw.js must not import other files')
 })
 
 test('types: a bundler project gets the browser build\'s, a NodeNext project the Node build\'s', async () => {
