@@ -60,6 +60,8 @@ export interface StorageStats {
 }
 
 export interface StorageHolderEvents {
+  /** We pinned a CID for someone (detail: the CID, its size and owner). */
+  'pinned': CustomEvent<{ cid: string, size: number, owner: string }>
   /** We placed new replicas of a CID (detail: the CID and the new holders). */
   'repaired': CustomEvent<{ cid: string, placed: string[] }>
   /** A holder failed a check (detail: the CID, the holder, why). */
@@ -252,6 +254,7 @@ export class StorageHolder extends TypedEventEmitter<StorageHolderEvents> {
       }
       const receipt = await signStorageReceipt({ v: 1, holder: this.self, cid: order.cid, size: order.size, until, owner: order.owner, at: Date.now() }, this.components.signer)
       await this.save({ v: 1, order: orderBytes, ...(renewal != null ? { renewal } : {}), receipt, holders: withSelf(holders, this.self) }, signal)
+      this.safeDispatch('pinned', { cid: key, size: order.size, owner: order.owner })
       if (this.fault === 'drop-stored') {
         // the test aid: lose the blocks behind everyone's back, and go on claiming them
         setTimeout(() => { void this.components.content.remove(order.cid).catch(() => {}) }, 200)
