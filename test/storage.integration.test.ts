@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
 import { fromString } from 'uint8arrays/from-string'
 import { decodeSigned, verifyStorageReceipt } from '../protocol/public.ts'
+import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { explain, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
 
 const MiB = 1024 * 1024
@@ -16,13 +17,15 @@ interface HoldersJson { cid: string, holders: string[], receipts: Array<{ peerId
  * Storage across processes, through the CLI: five storage peers, a 20 MiB
  * file stored at three replicas by a `wasmesh store` that then exits, two of
  * the three holders killed, and the content still there for a new client and
- * back on three holders, repaired by the survivor alone.
+ * back on three holders, repaired by the survivor alone; meanwhile a job
+ * reads a stored input whose uploader left, and its output is stored too.
  */
 describe('storage across processes', () => {
   let network: ProcessNetwork
   let workers: TestWorker[]
 
   before(async () => {
+    await buildWasm()
     network = await ProcessNetwork.start({ label: 'storage' })
     workers = await network.startWorkers(5, { args: ['--storage', '64MiB', '--storage-check', '1000'] })
   })
@@ -35,8 +38,16 @@ describe('storage across processes', () => {
     const file = join(network.home, 'twenty.bin')
     const bytes = randomBytes(20 * MiB)
     await writeFile(file, bytes)
-    const stored = await network.run(['store', file, '--replicas', '3', '--json'])
+    // a job input too, stored by another uploader at once
+    const inputFile = join(network.home, 'input.txt')
+    await writeFile(inputFile, 'stored input, read by a job after its uploader left')
+    const [stored, storedInput] = await Promise.all([
+      network.run(['store', file, '--replicas', '3', '--json']),
+      network.run(['store', inputFile, '--replicas', '3', '--json'])
+    ])
     assert.equal(stored.code, 0, explain(stored))
+    assert.equal(storedInput.code, 0, explain(storedInput))
+    const inputCid = (JSON.parse(storedInput.stdout) as HoldersJson).cid
     const result = JSON.parse(stored.stdout) as HoldersJson & { size: number }
     const cid = CID.parse(result.cid)
     assert.equal(new Set(result.holders).size, 3, 'three distinct holders')
@@ -56,10 +67,16 @@ describe('storage across processes', () => {
     const survivor = workers.find(w => result.holders.includes(w.peerId) && !doomed.includes(w)) as TestWorker
     // a new client reads it back while the survivor repairs the holder set on its own
     const out = join(network.home, 'back.bin')
-    const [got, repaired] = await Promise.all([
+    const [got, repaired, job] = await Promise.all([
       network.run(['get', result.cid, '--out', out]),
-      survivor.process.waitForLine(new RegExp(`^repaired ${result.cid}`), 60_000)
+      survivor.process.waitForLine(new RegExp(`^repaired ${result.cid}`), 60_000),
+      // at least one of the input's three holders survived: the job runs without its uploader
+      network.run(['run', wasmPath('echo'), '--input-cid', inputCid, '--store-output', '2', '--json'])
     ])
+    assert.equal(job.code, 0, explain(job))
+    const ran = JSON.parse(job.stdout) as { output: string, stored: { cid: string, holders: string[] } }
+    assert.equal(ran.output, 'STORED INPUT, READ BY A JOB AFTER ITS UPLOADER LEFT')
+    assert.equal(ran.stored.holders.length, 2, 'the output was not stored on 2 holders')
     assert.equal(got.code, 0, explain(got))
     assert.ok((await readFile(out)).equals(bytes), 'the bytes read back differ')
     assert.ok(Date.now() - killedAt < 60_000, `repaired only after ${Date.now() - killedAt} ms: ${repaired}`)

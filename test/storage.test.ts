@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { equals } from 'uint8arrays/equals'
-import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { InvalidPinOrderError, InvalidReceiptError, MalformedMessageError, StorageFullError } from '../protocol/errors.ts'
 import { rankHolders } from '../protocol/storage/placement.ts'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../protocol/wire/advert.ts'
@@ -116,7 +113,6 @@ describe('storage on real peers in this process', () => {
     testnet.requester({ storageBytes: bytes, storageCheckIntervalMs: 400, contribute: { threads: 1 }, ...extra })
 
   before(async () => {
-    await buildWasm()
     testnet = await createTestnet(0)
     holders = await Promise.all([storage(64 * MiB), storage(64 * MiB), storage(64 * MiB)])
   })
@@ -166,17 +162,5 @@ describe('storage on real peers in this process', () => {
     assert.ok(evidence[0]?.receipt != null, 'the liar\'s own receipt is not in the evidence')
     assert.ok((honest.workers().find(w => w.peerId === liar.id)?.record.failures ?? 0) > 0, 'the liar\'s record shows no failure')
     await liar.stop()
-  })
-
-  it('a job whose input is a stored CID runs after its uploader left', async () => {
-    const uploader = await testnet.requester()
-    const input = new Uint8Array(randomBytes(2 * MiB))
-    const stored = await uploader.store(input, { replicas: 2 })
-    await uploader.stop()
-    const requester = await testnet.requester()
-    const result = await requester.run({ module: new Uint8Array(await readFile(wasmPath('echo'))), input: stored.cid, limits: { outputBytes: 4 * MiB } })
-    // echo.wat uppercases ASCII letters on the way through
-    assert.ok(equals(result.output, input.map(c => c >= 97 && c <= 122 ? c - 32 : c)), 'the job did not echo the stored input')
-    assert.ok(equals(await requester.get(stored.cid), input))
   })
 })
