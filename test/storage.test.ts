@@ -136,10 +136,17 @@ describe('storage on real peers in this process', () => {
     await small.stop()
   })
 
-  it('an expired pin is collected from every holder', async () => {
+  it('a pin is renewed by a renewer the owner named (not by anyone else), and collected from every holder once it expired', async () => {
     const client = await testnet.requester()
-    const stored = await client.store(randomBytes(MiB), { replicas: 2, ttl: 5000 })
+    const [stranger, renewer] = [holders[1] as Peer, holders[2] as Peer]
+    const stored = await client.store(randomBytes(MiB), { replicas: 2, ttl: 10_000, renewers: [renewer.id] })
     assert.equal(stored.holders.length, 2)
+    await assert.rejects(stranger.renew(stored.cid, { ttl: 60_000 }), { name: InvalidPinOrderError.NAME })
+    const renewed = await renewer.renew(stored.cid, { ttl: 12_000 })
+    assert.equal(renewed.length, 2)
+    for (const holding of renewed) {
+      assert.ok(holding.receipt.until > stored.until, 'the renewed receipt does not run longer')
+    }
     const holding = holders.filter(h => stored.holders.some(s => s.peerId === h.id))
     assert.equal(holding.length, 2)
     await eventually('the expired pin is gone from both holders', () => holding.every(h => h.storageStats().pins === 0), 30_000)

@@ -119,7 +119,7 @@ export class StorageClient {
           holders.push({ peerId, receipt: await verifyStorageReceipt(answer.receipt, { cid, holder: peerId, now: Date.now() }), signed: answer.receipt })
         } catch (err) {
           signal.throwIfAborted()
-          const error = err as Error
+          const error = err instanceof Error ? err : new Error(String(err))
           refusals.push(Object.assign(error, { message: `${peerId}: ${error.message}` }))
         }
       }))

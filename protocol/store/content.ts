@@ -24,6 +24,9 @@ export interface GetContentOptions {
 /** What ContentStore needs of the blockstore it gave Helia. */
 export type LocalBlocks = Pick<Helia['blockstore'], 'has' | 'get' | 'delete'>
 
+/** Times `blocks` asks for one block before it gives up. */
+const BLOCK_ATTEMPTS = 4
+
 export class ContentStore {
   private readonly helia: Helia
   private readonly fs: UnixFS
@@ -76,7 +79,7 @@ export class ContentStore {
     const pending = [cid]
     while (pending.length > 0) {
       const next = pending.pop() as CID
-      const bytes = options.localOnly === true ? await this.localBlock(next, options.signal) : await this.treeBlocks('content').getBlock(next, options.signal)
+      const bytes = options.localOnly === true ? await this.localBlock(next, options.signal) : await this.fetchBlock(next, options.signal)
       if (bytes == null) {
         throw new ContentFetchError(`block ${next.toString()} of ${cid.toString()} is not stored here`)
       }
@@ -84,6 +87,20 @@ export class ContentStore {
         pending.push(...dagPb.decode(bytes).Links.map(link => link.Hash).reverse())
       }
       yield { cid: next, bytes }
+    }
+  }
+
+  /** A block from here or over bitswap, asked again a few times: on a loaded machine bitswap gives up on a block the peer does have. */
+  private async fetchBlock (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.treeBlocks('content').getBlock(cid, signal)
+      } catch (err) {
+        if (signal.aborted || attempt >= BLOCK_ATTEMPTS) {
+          throw err
+        }
+        await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+      }
     }
   }
 
