@@ -79,7 +79,7 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
   const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation, client }), reputation, results, auditor })
   const jobs = new JobBuilder({ content })
   const holder = storageHolder(init)({ libp2p, signer: components.signer, content, datastore, capacity, reputation })
-  const storage = new StorageClient({ libp2p, signer: components.signer, content, capacity, reputation })
+  const storage = new StorageClient({ libp2p, signer: components.signer, content, capacity, reputation, holder })
   const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform, storage: holder })
   return {
     reputation,

@@ -1,11 +1,12 @@
 import { CID } from 'multiformats/cid'
 import { ADVERT_SETTLE_MS, CHALLENGE_TIMEOUT_MS, DEFAULT_PIN_TTL_MS, FETCH_TIMEOUT_MS, MAX_REPLICAS, PIN_FETCH_MS_PER_MIB, STORAGE_PEER_WAIT_MS } from '../constants.ts'
 import { MalformedMessageError, NotEnoughHoldersError, StorageFullError, errorFromWire } from '../errors.ts'
-import { signPinOrder, verifyPinOrder, verifyStorageReceipt, type Signed, type StorageReceipt } from '../wire/storage.ts'
+import { signPinOrder, verifyPinOrder, verifyStorageReceipt, type Signed, type StorageReceipt, type StoreRequest, type StoreResponse } from '../wire/storage.ts'
 import { askStorePeer } from './rpc.ts'
 import { rankHolders } from './placement.ts'
 import type { CapacityService, PeerCapacity } from '../net/capacity.ts'
 import type { Reputation } from '../job/reputation.ts'
+import type { StorageHolder } from './holder.ts'
 import type { ContentStore } from '../store/content.ts'
 import type { Signer } from '../wire/receipt.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -52,6 +53,8 @@ export interface StorageClientComponents {
   content: ContentStore
   capacity: Pick<CapacityService, 'get' | 'peers' | 'addEventListener' | 'removeEventListener'>
   reputation: Pick<Reputation, 'score'>
+  /** Our own holder: asked directly when we hold a pin ourselves. */
+  holder: Pick<StorageHolder, 'answerLocal' | 'record'>
 }
 
 /**
@@ -151,15 +154,18 @@ export class StorageClient {
   private async survey (cid: CID, options: HoldersOptions): Promise<{ holders: Holding[], order?: Signed, renewal?: Signed }> {
     const signal = options.signal ?? new AbortController().signal
     await this.storagePeers(1, options.waitMs ?? STORAGE_PEER_WAIT_MS, signal)
-    const asked = new Set<string>([this.self])
+    const asked = new Set<string>()
     const holders: Holding[] = []
     const found: { order?: Signed, renewal?: Signed } = {}
     let round = this.components.capacity.peers().filter(peer => peer.advert.storageBytes > 0).map(peer => peer.peerId)
+    if (this.components.holder.record(cid) != null) {
+      round.push(this.self)
+    }
     while (round.length > 0) {
       const named: string[] = []
       await Promise.all(round.filter(id => !asked.has(id)).map(async peerId => {
         asked.add(peerId)
-        const answer = await askStorePeer(this.components, peerId, { type: 'status', cid }, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)])).catch(() => undefined)
+        const answer = await this.ask(peerId, { type: 'status', cid }, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)])).catch(() => undefined)
         if (answer?.type !== 'holding') {
           return
         }
@@ -214,7 +220,7 @@ export class StorageClient {
     const renewal = await signPinOrder({ ...first, until: Date.now() + (options.ttl ?? DEFAULT_PIN_TTL_MS), signer: this.self, at: Date.now() }, this.components.signer)
     const renewed: Holding[] = []
     await Promise.all(survey.holders.map(async ({ peerId }) => {
-      const answer = await askStorePeer(this.components, peerId, { type: 'renew', order: renewal }, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)]))
+      const answer = await this.ask(peerId, { type: 'renew', order: renewal }, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)]))
       if (answer.type === 'error') {
         throw errorFromWire(answer.error)
       }
@@ -223,6 +229,10 @@ export class StorageClient {
       }
     }))
     return renewed
+  }
+
+  private async ask (peerId: string, request: StoreRequest, signal: AbortSignal): Promise<StoreResponse> {
+    return peerId === this.self ? this.components.holder.answerLocal(request, signal) : askStorePeer(this.components, peerId, request, signal)
   }
 
   /** Waits until `count` storage peers advertise (or the time is up), then a moment for the rest to arrive. */

@@ -191,6 +191,15 @@ export class StorageHolder extends TypedEventEmitter<StorageHolderEvents> {
     }
   }
 
+  /** Answers a request of our own, as a remote holder would: a peer that holds a pin and renews or surveys it asks itself too. */
+  async answerLocal (request: StoreRequest, signal: AbortSignal): Promise<StoreResponse> {
+    try {
+      return await this.answer(request, this.self, signal)
+    } catch (err) {
+      return { type: 'error', error: errorToWire(err) }
+    }
+  }
+
   private async answer (request: StoreRequest, from: string, signal: AbortSignal): Promise<StoreResponse> {
     switch (request.type) {
       case 'pin':
