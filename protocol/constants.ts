@@ -269,8 +269,8 @@ export const STORAGE_RECEIPT_SIGNING_DOMAIN = 'wasmesh-storage-receipt:v1:'
 /** Prefixed to a pin order before signing. */
 export const PIN_ORDER_SIGNING_DOMAIN = 'wasmesh-pin-order:v1:'
 
-/** Largest store-protocol message: a challenged block (UnixFS chunks are 256 KiB, blocks at most 1 MiB) plus the envelope. */
-export const MAX_STORE_MESSAGE_BYTES = 2 * 1024 * 1024 + 64 * 1024
+/** Largest store-protocol message: the biggest, a holding answer, carries an order, a renewal, a receipt and up to 64 holder ids. */
+export const MAX_STORE_MESSAGE_BYTES = 64 * 1024
 
 /** Holders listed in one pin record: more replicas than this are not asked for. */
 export const MAX_REPLICAS = 16

@@ -82,7 +82,8 @@ describe('storage receipts, pin orders and their decoders', () => {
       assert.throws(() => decodeStoreRequest(encodeCbor(bad)), { name: MalformedMessageError.NAME }, JSON.stringify(Object.keys(bad)))
     }
     assert.throws(() => decodeStoreRequest(new Uint8Array([0xff, 0x00])), { name: MalformedMessageError.NAME })
-    assert.throws(() => decodeStoreResponse(encodeCbor({ type: 'block', bytes: 'text' })), { name: MalformedMessageError.NAME })
+    assert.throws(() => decodeStoreResponse(encodeCbor({ type: 'proof', hash: 'text' })), { name: MalformedMessageError.NAME })
+    assert.throws(() => decodeStoreRequest(encodeCbor({ type: 'challenge', cid, block: cid, nonce: new Uint8Array(65) })), { name: MalformedMessageError.NAME })
     assert.throws(() => decodeStoreResponse(encodeCbor({ type: 'error', error: { name: 1 } })), { name: MalformedMessageError.NAME })
     const record = { v: 1 as const, order, receipt: order, holders: [owner.id] }
     assert.deepEqual(decodePinRecord(encodePinRecord(record)).holders, [owner.id])

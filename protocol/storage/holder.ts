@@ -3,10 +3,9 @@ import { Key, type Datastore } from 'interface-datastore'
 import { TypedEventEmitter } from 'main-event'
 import * as dagPb from '@ipld/dag-pb'
 import { equals } from 'uint8arrays/equals'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { CHALLENGE_TIMEOUT_MS, FETCH_TIMEOUT_MS, MAX_REPLICAS, MAX_STORE_MESSAGE_BYTES, OWNER_SHARE, PIN_FETCH_MS_PER_MIB, STORAGE_CHECK_INTERVAL_MS, STORE_PROTOCOL } from '../constants.ts'
 import { ContentMismatchError, StorageFullError, WasmeshError, errorToWire } from '../errors.ts'
-import { checkPinOrder, decodePinRecord, decodeStoreRequest, encodePinRecord, encodeSigned, encodeStoreMessage, signStorageReceipt, validatePinOrder, validateStorageReceipt, type PinOrder, type PinRecord, type Signed, type StorageReceipt, type StoreRequest, type StoreResponse } from '../wire/storage.ts'
+import { challengeProof, checkPinOrder, decodePinRecord, decodeStoreRequest, encodePinRecord, encodeSigned, encodeStoreMessage, signStorageReceipt, validatePinOrder, validateStorageReceipt, type PinOrder, type PinRecord, type Signed, type StorageReceipt, type StoreRequest, type StoreResponse } from '../wire/storage.ts'
 import { decodeCbor } from '../wire/cbor.ts'
 import { askStorePeer } from './rpc.ts'
 import { rankHolders } from './placement.ts'
@@ -49,9 +48,10 @@ export interface StorageStats {
   offeredBytes: number
   usedBytes: number
   pins: number
-  /** Blocks we sent to check us, and their bytes. */
+  /** Checks of us we answered. */
   challengesAnswered: number
-  challengeBytesSent: number
+  /** Bytes of check messages we sent: our challenges and our answers to others'. */
+  checkBytesSent: number
   /** Checks we made of other holders, and how many failed. */
   challengesSent: number
   challengesFailed: number
@@ -95,7 +95,7 @@ export class StorageHolder extends TypedEventEmitter<StorageHolderEvents> {
   private reserved = 0
   private timer?: ReturnType<typeof setTimeout>
   private running?: AbortController
-  private readonly stats = { challengesAnswered: 0, challengeBytesSent: 0, challengesSent: 0, challengesFailed: 0, repairs: 0 }
+  private readonly stats = { challengesAnswered: 0, checkBytesSent: 0, challengesSent: 0, challengesFailed: 0, repairs: 0 }
 
   constructor (components: StorageHolderComponents, init: StorageHolderInit = {}) {
     super()
@@ -216,9 +216,10 @@ export class StorageHolder extends TypedEventEmitter<StorageHolderEvents> {
         if (bytes == null) {
           return { type: 'absent' }
         }
+        const answer: StoreResponse = { type: 'proof', hash: await challengeProof(request.nonce, bytes) }
         this.stats.challengesAnswered++
-        this.stats.challengeBytesSent += bytes.byteLength
-        return { type: 'block', bytes }
+        this.stats.checkBytesSent += encodeStoreMessage(answer).byteLength
+        return answer
       }
       case 'holders': {
         const pin = this.pins.get(request.cid.toString())
@@ -429,24 +430,33 @@ export class StorageHolder extends TypedEventEmitter<StorageHolderEvents> {
     this.safeDispatch('repaired', { cid: cid.toString(), placed })
   }
 
-  /** Asks one holder, and only it, for a random block of the pin we hold too, and checks the bytes against the block's CID. */
+  /**
+   * Asks one holder, and only it, to prove it has a random block of the pin
+   * we hold too: the hash of a fresh nonce and the block, which we compute
+   * from our own copy. 32 bytes answer it, and no answer can be made before
+   * the nonce is known.
+   */
   private async challenge (pin: Pin, holder: string, signal: AbortSignal): Promise<Check> {
     const block = await this.randomBlock(pin.order.cid, signal)
-    if (block == null) {
+    const bytes = block == null ? undefined : await this.components.content.localBlock(block, signal)
+    if (block == null || bytes == null) {
       return { ok: true } // we lost it ourselves: someone else will notice, and we cannot judge others
     }
+    const nonce = crypto.getRandomValues(new Uint8Array(32))
     this.stats.challengesSent++
     let answer: StoreResponse
     try {
-      answer = await askStorePeer(this.components, holder, { type: 'challenge', cid: pin.order.cid, block }, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)]))
+      const request: StoreRequest = { type: 'challenge', cid: pin.order.cid, block, nonce }
+      this.stats.checkBytesSent += encodeStoreMessage(request).byteLength
+      answer = await askStorePeer(this.components, holder, request, AbortSignal.any([signal, AbortSignal.timeout(CHALLENGE_TIMEOUT_MS)]))
     } catch (err) {
       return { ok: false, reason: `unreachable: ${(err as Error).message}`, reachable: false }
     }
-    if (answer.type !== 'block') {
+    if (answer.type !== 'proof') {
       return { ok: false, reason: answer.type === 'error' ? `${answer.error.name}: ${answer.error.message}` : `answered ${answer.type} for block ${block.toString()}`, reachable: true }
     }
-    if (block.multihash.code !== sha256.code || !equals((await sha256.digest(answer.bytes)).digest, block.multihash.digest)) {
-      return { ok: false, reason: `sent bytes that do not hash to block ${block.toString()}`, reachable: true }
+    if (!equals(answer.hash, await challengeProof(nonce, bytes))) {
+      return { ok: false, reason: `sent a wrong proof for block ${block.toString()}`, reachable: true }
     }
     return { ok: true }
   }

@@ -12,6 +12,7 @@ import { InvalidPinOrderError, InvalidReceiptError, MalformedMessageError, type 
 import { decodeCbor, encodeCbor } from './cbor.ts'
 import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
 import type { Signer } from './receipt.ts'
+import { sha256 } from 'multiformats/hashes/sha2'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -247,8 +248,8 @@ export type StoreRequest =
   | { type: 'pin', order: Signed, renewal?: Signed, holders: string[] }
   /** Do you hold this CID? */
   | { type: 'status', cid: CID }
-  /** Send this block of a CID you hold, from your own store only. */
-  | { type: 'challenge', cid: CID, block: CID }
+  /** Prove you have this block of a CID you pin: hash it after the nonce, from your own store only. */
+  | { type: 'challenge', cid: CID, block: CID, nonce: Uint8Array }
   /** The holder set of a CID changed (sent by a holder, or by the owner after placing). */
   | { type: 'holders', cid: CID, holders: string[] }
   /** Keep it longer: a later order, signed by the owner (replaces the order) or by a renewer (kept as the renewal). */
@@ -259,12 +260,18 @@ export type StoreResponse =
   | { type: 'pinned', receipt: Signed }
   | { type: 'holding', receipt: Signed, holders: string[], order: Signed, renewal?: Signed }
   | { type: 'absent' }
-  | { type: 'block', bytes: Uint8Array }
+  /** sha2-256 of the challenge's nonce followed by the block's bytes. */
+  | { type: 'proof', hash: Uint8Array }
   | { type: 'ok' }
   | { type: 'error', error: WireError }
 
 const REQUEST_TYPES = ['pin', 'status', 'challenge', 'holders', 'renew'] as const
-const RESPONSE_TYPES = ['pinned', 'holding', 'absent', 'block', 'ok', 'error'] as const
+const RESPONSE_TYPES = ['pinned', 'holding', 'absent', 'proof', 'ok', 'error'] as const
+
+/** What a challenged holder sends back: sha2-256 of the nonce and the block, so the answer is 32 bytes and cannot be computed before the nonce is known. */
+export async function challengeProof (nonce: Uint8Array, block: Uint8Array): Promise<Uint8Array> {
+  return (await sha256.digest(concat([nonce, block]))).digest
+}
 
 export function encodeStoreMessage (message: StoreRequest | StoreResponse): Uint8Array {
   return encodeCbor(message)
@@ -281,8 +288,8 @@ export function decodeStoreRequest (bytes: Uint8Array): StoreRequest {
       onlyKeys(record, ['type', 'cid'], 'status request')
       return { type, cid: asCid(record.cid, 'status request.cid') }
     case 'challenge':
-      onlyKeys(record, ['type', 'cid', 'block'], 'challenge')
-      return { type, cid: asCid(record.cid, 'challenge.cid'), block: asCid(record.block, 'challenge.block') }
+      onlyKeys(record, ['type', 'cid', 'block', 'nonce'], 'challenge')
+      return { type, cid: asCid(record.cid, 'challenge.cid'), block: asCid(record.block, 'challenge.block'), nonce: asBytes(record.nonce, 'challenge.nonce', 64) }
     case 'holders':
       onlyKeys(record, ['type', 'cid', 'holders'], 'holders update')
       return { type, cid: asCid(record.cid, 'holders update.cid'), holders: asHolders(record.holders, 'holders update.holders') }
@@ -309,9 +316,9 @@ export function decodeStoreResponse (bytes: Uint8Array): StoreResponse {
     case 'holding':
       onlyKeys(record, ['type', 'receipt', 'holders', 'order', 'renewal'], 'holding answer')
       return { type, receipt: validateSigned(record.receipt, 'holding answer.receipt'), holders: asHolders(record.holders, 'holding answer.holders'), order: validateSigned(record.order, 'holding answer.order'), ...renewalOf(record, 'holding answer') }
-    case 'block':
-      onlyKeys(record, ['type', 'bytes'], 'block answer')
-      return { type, bytes: asBytes(record.bytes, 'block answer.bytes', MAX_STORE_MESSAGE_BYTES) }
+    case 'proof':
+      onlyKeys(record, ['type', 'hash'], 'proof answer')
+      return { type, hash: asBytes(record.hash, 'proof answer.hash', 64) }
     case 'error': {
       onlyKeys(record, ['type', 'error'], 'error answer')
       const error = asRecord(record.error, 'error answer.error')
