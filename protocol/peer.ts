@@ -223,7 +223,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     return this.services.storage.store(content, options)
   }
 
-  /** Fetches stored content by CID from whichever holder has it, every block checked against the CID. */
+  /** Fetches stored content by CID from whichever holder has it, every block checked against the CID; ContentFetchError if it does not arrive in time. */
   async get (cid: CID | string, options: HoldersOptions & { maxBytes?: number } = {}): Promise<Uint8Array> {
     return this.services.storage.get(cid, options)
   }

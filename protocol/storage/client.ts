@@ -1,6 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { ADVERT_SETTLE_MS, CHALLENGE_TIMEOUT_MS, DEFAULT_PIN_TTL_MS, FETCH_TIMEOUT_MS, MAX_REPLICAS, PIN_FETCH_MS_PER_MIB, STORAGE_PEER_WAIT_MS } from '../constants.ts'
-import { MalformedMessageError, NotEnoughHoldersError, StorageFullError, errorFromWire } from '../errors.ts'
+import { ContentFetchError, MalformedMessageError, NotEnoughHoldersError, StorageFullError, errorFromWire } from '../errors.ts'
 import { signPinOrder, verifyPinOrder, verifyStorageReceipt, type Signed, type StorageReceipt, type StoreRequest, type StoreResponse } from '../wire/storage.ts'
 import { askStorePeer } from './rpc.ts'
 import { rankHolders } from './placement.ts'
@@ -183,25 +183,35 @@ export class StorageClient {
     return { holders, ...found }
   }
 
-  /** Fetches stored content from its holders (or from here, or any connected peer), every block checked. */
+  /**
+   * Fetches stored content from its holders (or from here, or any connected
+   * peer), every block checked; rejects with ContentFetchError when it does
+   * not arrive within FETCH_TIMEOUT_MS plus PIN_FETCH_MS_PER_MIB per MiB.
+   */
   async get (input: CID | string, options: HoldersOptions & { maxBytes?: number } = {}): Promise<Uint8Array> {
     const cid = asCid(input)
     const signal = options.signal ?? new AbortController().signal
-    if (!await this.components.content.has(cid, signal)) {
-      // asking connects us to the holders, and bitswap asks every connected peer
-      await this.holders(cid, options)
-    }
+    await this.fetchToLocal(cid, signal, options)
     return this.components.content.get(cid, { signal, maxBytes: options.maxBytes ?? Number.MAX_SAFE_INTEGER, what: 'stored content' })
   }
 
-  /** Makes sure the content is here (fetched from its holders if need be), so the peers we send jobs to can fetch it from us. */
-  async fetchToLocal (cid: CID, signal: AbortSignal): Promise<void> {
-    if (await this.components.content.has(cid, signal)) {
-      return
-    }
-    await this.holders(cid, { signal })
-    for await (const block of this.components.content.blocks(cid, { signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })) {
-      void block
+  /**
+   * Makes sure every block of the content is here, fetched from its holders
+   * if need be (asking them connects us, and bitswap asks every connected
+   * peer), so reading it needs no network and the workers we send jobs to
+   * can fetch it from us.
+   */
+  async fetchToLocal (cid: CID, signal: AbortSignal, options: HoldersOptions = {}): Promise<void> {
+    const holders = await this.components.content.has(cid, signal) ? [] : await this.holders(cid, { ...options, signal })
+    const size = Math.max(0, ...holders.map(h => h.receipt.size))
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS + Math.ceil(size / 1024 / 1024) * PIN_FETCH_MS_PER_MIB)])
+    try {
+      for await (const block of this.components.content.blocks(cid, { signal: deadline })) {
+        void block
+      }
+    } catch (err) {
+      signal.throwIfAborted()
+      throw new ContentFetchError(`could not fetch ${cid.toString()} from ${holders.length === 0 ? 'any connected peer (no holder found)' : `its ${holders.length} holder(s)`}: ${(err as Error).message}`, { cause: err })
     }
   }
 
