@@ -110,12 +110,14 @@ describe('storage receipts, pin orders and their decoders', () => {
 describe('storage on real peers in this process', () => {
   let testnet: Testnet
   let holders: Peer[]
+  /** One uploader for every test: a peer costs seconds to start on a loaded machine. */
+  let client: Peer
   const storage = async (bytes: number, extra: Parameters<Testnet['requester']>[0] = {}): Promise<Peer> =>
     testnet.requester({ storageBytes: bytes, storageCheckIntervalMs: 400, contribute: { threads: 1 }, ...extra })
 
   before(async () => {
     testnet = await createTestnet(0)
-    holders = await Promise.all([storage(64 * MiB), storage(64 * MiB), storage(64 * MiB)])
+    ;[holders, client] = await Promise.all([Promise.all([storage(64 * MiB), storage(64 * MiB), storage(64 * MiB)]), testnet.requester()])
   })
 
   after(async () => {
@@ -124,7 +126,6 @@ describe('storage on real peers in this process', () => {
 
   it('a peer offering 10 MiB refuses a 20 MiB pin with StorageFullError, and stays up', async () => {
     const small = await storage(10 * MiB)
-    const client = await testnet.requester()
     await assert.rejects(client.store(randomBytes(20 * MiB), { replicas: 1, on: [small.id] }), (err: Error) => {
       assert.equal(err.name, StorageFullError.NAME)
       assert.match(err.message, /10\.0 MiB/)
@@ -138,7 +139,6 @@ describe('storage on real peers in this process', () => {
   })
 
   it('a pin is renewed by a renewer the owner named (not by anyone else), and collected from every holder once it expired', async () => {
-    const client = await testnet.requester()
     const [stranger, renewer] = [holders[1] as Peer, holders[2] as Peer]
     // two pins at once: a long one to renew, a short one to expire (a short ttl could run out before a loaded machine renews it)
     const [kept, stored] = await Promise.all([
@@ -161,7 +161,6 @@ describe('storage on real peers in this process', () => {
 
   it('a holder that drops what it pinned is caught by a check, blamed, and replaced', async () => {
     const liar = await storage(64 * MiB, { fault: 'drop-stored' })
-    const client = await testnet.requester()
     const [honest, spare] = holders as [Peer, Peer]
     const stored = await client.store(randomBytes(3 * MiB), { replicas: 2, on: [liar.id, honest.id] })
     assert.deepEqual(stored.holders.map(h => h.peerId).sort(), [liar.id, honest.id].sort())
