@@ -263,6 +263,47 @@ export const AUDIT_MAX_TIMEOUT_MS = 60_000
 /** The spot-check rate never falls below this, however long a worker's record: a liar is always caught in time. */
 export const MIN_SPOT_CHECK_RATE = 0.01
 
+/** The storage protocol: one length-prefixed dag-cbor request and its answer per stream (pin, status, challenge, holders, renew). */
+export const STORE_PROTOCOL = '/wasmesh/store/1.0.0'
+
+/** Prefixed to a storage receipt before signing: it can never pass for a job receipt or any other signature. */
+export const STORAGE_RECEIPT_SIGNING_DOMAIN = 'wasmesh-storage-receipt:v1:'
+
+/** Prefixed to a pin order before signing. */
+export const PIN_ORDER_SIGNING_DOMAIN = 'wasmesh-pin-order:v1:'
+
+/** Largest store-protocol message: the biggest, a holding answer, carries an order, a renewal, a receipt and up to 64 holder ids. */
+export const MAX_STORE_MESSAGE_BYTES = 64 * 1024
+
+/** Holders listed in one pin record: more replicas than this are not asked for. */
+export const MAX_REPLICAS = 16
+
+/** Peers a store request may name as renewers. */
+export const MAX_RENEWERS = 16
+
+/** How long a pin lasts unless the owner says otherwise: renew it before then. */
+export const DEFAULT_PIN_TTL_MS = 30 * 24 * 60 * 60 * 1000
+
+/**
+ * Mean time between two checks a holder makes of its fellow holders: one
+ * random block of one pin, from one other holder. Also how often lost
+ * holders are looked for and expired pins collected. A lost or failing
+ * holder is noticed within about two of these.
+ */
+export const STORAGE_CHECK_INTERVAL_MS = 60_000
+
+/** How long a checked holder has to return the block it was asked for. */
+export const CHALLENGE_TIMEOUT_MS = 10_000
+
+/** How long a holder takes to fetch and check content it was asked to pin, per MiB, on top of FETCH_TIMEOUT_MS. */
+export const PIN_FETCH_MS_PER_MIB = 2_000
+
+/** The share of a holder's offer one owner may fill: a single uploader cannot crowd everyone else out. */
+export const OWNER_SHARE = 0.5
+
+/** How long `store`, `holders` and `get` wait for storage adverts after joining. */
+export const STORAGE_PEER_WAIT_MS = 10_000
+
 export const SOFTWARE_VERSION = '0.1.0'
 
 /** The gossipsub topic that carries signed function manifests (docs/functions.md). */
@@ -289,6 +330,9 @@ export const FUNCTION_SYNC_TIMEOUT_MS = 5_000
  * offline, without a cold start.
  */
 export const DEPLOY_REPLICAS = 1
+
+/** Storage peers `deploy` pins a function's module on, when that many offer storage (fewer: as many as do). */
+export const DEPLOY_STORE_REPLICAS = 3
 
 /** Largest HTTP request body the gateway and the Service Worker forward to a function (bigger ones get 413). */
 export const MAX_FUNCTION_BODY_BYTES = 1024 * 1024

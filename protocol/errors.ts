@@ -286,6 +286,32 @@ export class FunctionResponseError extends WasmeshError {
   override readonly hint = 'A WAGI module must print headers (at least Content-Type), a blank line, then the body.'
 }
 
+/** A storage peer refused a pin: it would exceed the space it offers, or the owner's fair share of it. */
+export class StorageFullError extends WasmeshError {
+  static override readonly NAME = 'StorageFullError'
+  override name = StorageFullError.NAME
+  override readonly code = 'STORAGE_FULL'
+  override readonly hint = 'Store less, or on peers that advertise more free space (wasmesh status shows it).'
+  override readonly retryable = true
+}
+
+/** Fewer storage peers than the replicas asked for accepted the content; the message lists who refused and why. */
+export class NotEnoughHoldersError extends WasmeshError {
+  static override readonly NAME = 'NotEnoughHoldersError'
+  override name = NotEnoughHoldersError.NAME
+  override readonly code = 'NOT_ENOUGH_HOLDERS'
+  override readonly hint = 'Ask for fewer replicas, or wait for more peers offering storage (wasmesh peer --storage 2GiB).'
+  override readonly retryable = true
+}
+
+/** A pin order or renewal is not signed by the content's owner or a key it authorised, or has expired. */
+export class InvalidPinOrderError extends WasmeshError {
+  static override readonly NAME = 'InvalidPinOrderError'
+  override name = InvalidPinOrderError.NAME
+  override readonly code = 'INVALID_PIN_ORDER'
+  override readonly hint = 'Renew from the peer that stored the content, or from a peer it named in `renewers`.'
+}
+
 /** Every failure mode, in one list: the name registry below is derived from it. */
 export const ERROR_CLASSES = [
   MalformedMessageError,
@@ -317,7 +343,10 @@ export const ERROR_CLASSES = [
   ExecutorError,
   InvalidManifestError,
   FunctionNotFoundError,
-  FunctionResponseError
+  FunctionResponseError,
+  StorageFullError,
+  NotEnoughHoldersError,
+  InvalidPinOrderError
 ] as const
 
 const byName = new Map<string, new (message: string) => WasmeshError>(ERROR_CLASSES.map(ErrorClass => [ErrorClass.NAME, ErrorClass]))

@@ -3,10 +3,11 @@ import type { PeerCapacity } from './net/capacity.ts'
 import type { RequesterEvents } from './job/requester.ts'
 import type { Services } from './services.ts'
 import type { ContributorEvents } from './worker/contributor.ts'
+import type { StorageHolderEvents } from './storage/holder.ts'
 import type { CapacityAdvert } from './wire/advert.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface PeerEvents extends RequesterEvents, ContributorEvents {
+export interface PeerEvents extends RequesterEvents, ContributorEvents, StorageHolderEvents {
   /** The set of peers we know capacity for changed: read `peer.peers()`. */
   'peers': CustomEvent<PeerCapacity[]>
   /** Connected peers changed: `detail` is how many; read `peer.connections()` for the links. */
@@ -19,12 +20,13 @@ export interface PeerEvents extends RequesterEvents, ContributorEvents {
 
 const FROM_REQUESTER = ['job:queued', 'job:running', 'job:retry', 'job:done', 'job:failed'] as const
 const FROM_CONTRIBUTOR = ['contribution', 'work:start', 'work:end'] as const
+const FROM_HOLDER = ['pinned', 'repaired', 'check:failed'] as const
 
 /**
  * Turns the services' and libp2p's events into a peer's events, and returns
  * a function that detaches every listener it added.
  */
-export function relayPeerEvents (peer: EventTarget & { listenerCount: (type: string) => number }, libp2p: Libp2p, services: Pick<Services, 'capacity' | 'requester' | 'contributor'>): () => void {
+export function relayPeerEvents (peer: EventTarget & { listenerCount: (type: string) => number }, libp2p: Libp2p, services: Pick<Services, 'capacity' | 'requester' | 'contributor' | 'holder'>): () => void {
   const detach: Array<() => void> = []
   const on = (target: EventTarget, type: string, listener: (event: Event) => void): void => {
     target.addEventListener(type, listener)
@@ -47,6 +49,9 @@ export function relayPeerEvents (peer: EventTarget & { listenerCount: (type: str
   }
   for (const type of FROM_CONTRIBUTOR) {
     on(services.contributor, type, event => { emit(type, detailOf(event)) })
+  }
+  for (const type of FROM_HOLDER) {
+    on(services.holder, type, event => { emit(type, detailOf(event)) })
   }
   on(services.capacity, 'change', () => { emit('peers', services.capacity.peers()) })
   on(services.capacity, 'published', event => { emit('advert', detailOf(event)) })

@@ -12,11 +12,14 @@ import type { InputRef, JobOptions, ModuleRef } from './job/submit.ts'
 import type { Evidence, PeerRecord } from './job/reputation.ts'
 import type { RunResult } from './job/requester.ts'
 import type { TreeEntry } from './runtime/executor.ts'
-import type { CID } from 'multiformats/cid'
 import type { CallOptions, CallResult, DeployOptions, Deployment } from './functions/functions.ts'
 import type { KnownFunction } from './functions/registry.ts'
 import type { FunctionRequest } from './functions/wagi.ts'
 import type { SignedManifest } from './wire/function.ts'
+import type { StoreOptions, StoreResult, Holding, HoldersOptions } from './storage/client.ts'
+import type { StorageStats } from './storage/holder.ts'
+import type { StorageEvidence } from './job/reputation.ts'
+import { CID } from 'multiformats/cid'
 
 export type { JobEvent, RunResult } from './job/requester.ts'
 export type { MapResult } from './job/run-many.ts'
@@ -29,6 +32,9 @@ export type { BatchSummary } from './job/batch-runner.ts'
 export type { CallOptions, CallResult, DeployOptions, Deployment } from './functions/functions.ts'
 export type { KnownFunction } from './functions/registry.ts'
 export type { FunctionRequest, FunctionResponse } from './functions/wagi.ts'
+export type { StoreOptions, StoreResult, Holding, HoldersOptions } from './storage/client.ts'
+export type { StorageStats } from './storage/holder.ts'
+export type { StorageEvidence } from './job/reputation.ts'
 
 export type PeerStatus = 'starting' | 'started' | 'stopping' | 'stopped'
 
@@ -170,6 +176,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     const signal = options.signal ?? new AbortController().signal
     setMaxListeners(Infinity, signal) // every attempt and wait listens on it
     const { jobs, requester } = this.services
+    await this.fetchStored([options.module, options.input], signal)
     const job = await jobs.job(await jobs.module(options.module, signal), options.input, options, signal)
     return requester.execute(job, { signal, resume: options.resume === true })
   }
@@ -205,6 +212,59 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** Runs what is left of a stored batch (see `batch`). Rejects with BatchNotFoundError if no batch has that id. */
   async * resume (id: string, options: Pick<MapOptions, 'concurrency' | 'signal'> = {}): AsyncGenerator<MapResult> {
     yield * this.services.batches.resume(id, options.concurrency ?? MAP_CONCURRENCY, options.signal ?? new AbortController().signal)
+  }
+
+  /**
+   * Keeps content on `replicas` distinct storage peers (chosen from adverts
+   * by free space, record and host), each of which fetches it by CID, checks
+   * every block, and returns a signed storage receipt. The holders know each
+   * other and keep the count at `replicas` between them, checking each other
+   * at random times, after we go offline too, until `ttl` runs out (renew
+   * with `renew`). Pass bytes (stored as a UnixFS file) or the CID of
+   * content we have (`add`, `addTree`) or can fetch.
+   *
+   * Rejects with StorageFullError when every peer asked refused for lack of
+   * room, NotEnoughHoldersError when none accepted.
+   */
+  async store (content: Uint8Array | CID | string, options: StoreOptions = {}): Promise<StoreResult> {
+    return this.services.storage.store(content, options)
+  }
+
+  /** Fetches stored content by CID from whichever holder has it, every block checked against the CID; ContentFetchError if it does not arrive in time. */
+  async get (cid: CID | string, options: HoldersOptions & { maxBytes?: number } = {}): Promise<Uint8Array> {
+    return this.services.storage.get(cid, options)
+  }
+
+  /** The storage peers holding the CID now, each with its verified, unexpired storage receipt. */
+  async holders (cid: CID | string, options: HoldersOptions = {}): Promise<Holding[]> {
+    return this.services.storage.holders(cid, options)
+  }
+
+  /** Extends a pin to `ttl` ms from now on its holders; we must be its owner or one of the renewers it named. */
+  async renew (cid: CID | string, options: HoldersOptions & { ttl?: number } = {}): Promise<Holding[]> {
+    return this.services.storage.renew(cid, options)
+  }
+
+  /** What we hold for others: offer, use, pins, checks made and answered. */
+  storageStats (): StorageStats {
+    return this.services.holder.storageStats()
+  }
+
+  /** The failed storage checks we saw of a holder. */
+  async storageEvidence (peerId: string, signal?: AbortSignal): Promise<StorageEvidence[]> {
+    return this.services.reputation.storageEvidence(peerId, signal)
+  }
+
+  /** Module and input given by CID and not here: fetched from their holders first, so the workers we pick can fetch them from us. */
+  private async fetchStored (refs: Array<ModuleRef | InputRef | undefined>, signal: AbortSignal): Promise<void> {
+    for (const ref of refs) {
+      const cid = ref instanceof Uint8Array || ref == null || ref instanceof URL ? undefined : CID.asCID(ref) ?? parseCid(ref as string)
+      if (cid != null) {
+        await this.services.storage.fetchToLocal(cid, signal).catch(() => {
+          // not stored anywhere we can find: the workers may still have it, and say so if not
+        })
+      }
+    }
   }
 
   /** Stored batches, oldest first, with how many of their jobs have an accepted result. */
@@ -250,5 +310,13 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /** The functions this peer knows, newest deployment first. */
   functions (): KnownFunction[] {
     return this.services.functions.list()
+  }
+}
+
+function parseCid (text: string): CID | undefined {
+  try {
+    return CID.parse(text)
+  } catch {
+    return undefined
   }
 }

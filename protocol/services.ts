@@ -18,6 +18,8 @@ import { Scheduler } from './job/scheduler.ts'
 import { BatchStore } from './store/batches.ts'
 import { ResultStore } from './store/results.ts'
 import { contributor as contributorService, type Contributor, type ContributorInit } from './worker/contributor.ts'
+import { storageHolder, type StorageHolder, type StorageHolderInit } from './storage/holder.ts'
+import { StorageClient } from './storage/client.ts'
 import type { Executor } from './runtime/executor.ts'
 import type { ContentStore } from './store/content.ts'
 import type { CapacityAdvert } from './wire/advert.ts'
@@ -46,7 +48,7 @@ export interface PeerComponents {
   shutdown: () => Promise<void>
 }
 
-export interface PeerInit extends RequesterInit, ContributorInit {
+export interface PeerInit extends RequesterInit, ContributorInit, StorageHolderInit {
   /** Multiaddrs of bootstrap nodes to join through. Empty: a lone peer that others dial. */
   bootstrap: readonly string[]
   /** How often adverts are re-published in a small mesh. @default ADVERT_INTERVAL_MS */
@@ -61,6 +63,8 @@ export interface Services {
   auditor: Auditor
   requester: Requester
   contributor: Contributor
+  holder: StorageHolder
+  storage: StorageClient
   bootstrap: BootstrapDialer
   jobs: JobBuilder
   batches: BatchRunner
@@ -79,7 +83,9 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
   const requester = requesterService(init)({ peerId: libp2p.peerId, capacity, client, content, scheduler: new Scheduler({ reputation, client }), reputation, results, auditor })
   const jobs = new JobBuilder({ content })
   const functions = functionRegistry()({ pubsub: libp2p.services.pubsub, libp2p, events: libp2p, datastore })
-  const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform })
+  const holder = storageHolder(init)({ libp2p, signer: components.signer, content, datastore, capacity, reputation })
+  const storage = new StorageClient({ libp2p, signer: components.signer, content, capacity, reputation, holder })
+  const contributor = contributorService(init)({ libp2p, signer: components.signer, content, capacity, createExecutor: components.createExecutor, platform: components.platform, storage: holder })
   return {
     reputation,
     capacity,
@@ -87,11 +93,13 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
     auditor,
     requester,
     contributor,
+    holder,
+    storage,
     bootstrap: bootstrapDialer(init)({ libp2p }),
     jobs,
     batches: new BatchRunner({ jobs, requester, batches: new BatchStore({ datastore }), results }),
     functions,
-    calls: new Functions({ peerId: libp2p.peerId.toString(), signer: components.signer, registry: functions, jobs, requester })
+    calls: new Functions({ peerId: libp2p.peerId.toString(), signer: components.signer, registry: functions, jobs, requester, storage, capacity })
   }
 }
 
@@ -101,5 +109,5 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
  * which must go out before the capacity service unsubscribes.
  */
 export function startables (services: Services): Startable[] {
-  return [services.contributor, services.functions, services.requester, services.auditor, services.client, services.capacity, services.reputation]
+  return [services.contributor, services.holder, services.functions, services.requester, services.auditor, services.client, services.capacity, services.reputation]
 }

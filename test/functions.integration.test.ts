@@ -27,7 +27,8 @@ describe('functions across processes', () => {
   before(async () => {
     await buildWasm()
     network = await ProcessNetwork.start({ label: 'functions' })
-    workers = await network.startWorkers(2)
+    // storage peers too: deploy pins the module on them (peer.store), beside warming the workers
+    workers = await network.startWorkers(2, { args: ['--storage', '64MiB'] })
   })
 
   after(async () => {
@@ -35,7 +36,7 @@ describe('functions across processes', () => {
     await network?.stop()
   })
 
-  it('deploys a WAGI function and returns once a worker holds it; the owner is then offline', async () => {
+  it('deploys a WAGI function and returns once workers hold it warm and storage peers pinned it; the owner is then offline', async () => {
     const result = await network.run(['deploy', wasmPath('markdown'), '--name', 'markdown', '--replicas', '2', '--json'])
     assert.equal(result.code, 0, explain(result))
     const json = JSON.parse(result.stdout)
@@ -46,6 +47,7 @@ describe('functions across processes', () => {
     assert.equal(json.holders.length, 2)
     assert.ok(json.reached >= 1, 'a neighbour confirmed it holds the manifest')
     assert.ok(json.holders.every((holder: string) => workers.some(w => w.peerId === holder)), `held by ${json.holders}`)
+    assert.deepEqual([...json.stored].sort(), workers.map(w => w.peerId).sort(), 'both storage peers pinned the module')
   })
 
   it('serves the function over HTTP on a gateway, with a verifiable receipt header', async () => {

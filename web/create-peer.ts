@@ -126,7 +126,7 @@ export async function createPeer (options: CreatePeerOptions): Promise<Peer> {
       }
       await datastore?.close()
     }
-  }, { ...options, bootstrap })
+  }, { ...options, bootstrap, storageVolatile: true }) // a tab's IndexedDB may be cleared or closed at any time
   options.onCreated?.(peer)
   await peer.start(options.signal)
   await waitForReservation(libp2p, options.reservationTimeoutMs ?? 10_000, options.signal)

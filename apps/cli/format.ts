@@ -66,7 +66,10 @@ export function failureJson (err: Error): Record<string, unknown> {
   }
 }
 
-/** One line per job served: every line is a synchronous write, which costs more than a tiny job. */
+/** One line per job served (every line is a synchronous write, which costs more than a tiny job), and per storage event. */
 export function logServedJobs (peer: Peer): void {
   peer.addEventListener('work:start', event => { console.log(`job started ${event.detail.job} from ${event.detail.requester}`) })
+  peer.addEventListener('pinned', event => { console.log(`pinned ${event.detail.cid} (${event.detail.size} bytes) for ${event.detail.owner}`) })
+  peer.addEventListener('repaired', event => { console.log(`repaired ${event.detail.cid}: new replicas on ${event.detail.placed.join(' ')}`) })
+  peer.addEventListener('check:failed', event => { console.log(`check failed: ${event.detail.holder} for ${event.detail.cid}: ${event.detail.reason}`) })
 }

@@ -9,10 +9,13 @@ import { bootstrapCommand } from './commands/bootstrap.ts'
 import { deployCommand } from './commands/deploy.ts'
 import { functionsCommand } from './commands/functions.ts'
 import { gatewayCommand } from './commands/gateway.ts'
+import { getCommand } from './commands/get.ts'
+import { holdersCommand } from './commands/holders.ts'
 import { peerCommand } from './commands/peer.ts'
 import { runCommand } from './commands/run.ts'
 import { startCommand } from './commands/start.ts'
 import { statusCommand } from './commands/status.ts'
+import { storeCommand } from './commands/store.ts'
 import { verifyCommand } from './commands/verify.ts'
 import { EXIT_NETWORK, EXIT_USAGE, UsageError } from './options.ts'
 
@@ -26,7 +29,7 @@ const program = new Command('wasmesh')
 
 // commander would exit 1 on a bad flag: throw instead, so bad usage exits 2 like the rest
 program.exitOverride()
-for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand(), deployCommand(), functionsCommand(), gatewayCommand()]) {
+for (const command of [startCommand(), bootstrapCommand(), peerCommand(), runCommand(), statusCommand(), verifyCommand(), appCommand(), storeCommand(), getCommand(), holdersCommand(), deployCommand(), functionsCommand(), gatewayCommand()]) {
   for (const sub of [command, ...command.commands]) {
     sub.exitOverride()
   }

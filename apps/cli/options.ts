@@ -74,3 +74,26 @@ export function parseEnv (pairs: string[]): Record<string, string> {
   }
   return env
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 }
+
+/** A size: bytes, or with a unit (10MiB, 2GiB, 500MB). */
+export function size (value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = SIZE_UNITS[(match?.[2] ?? '').toLowerCase()]
+  if (match == null || unit == null) {
+    throw new InvalidArgumentError('expected a size such as 2GiB, 500MB or 1048576')
+  }
+  return Math.floor(Number(match[1]) * unit)
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** A duration: milliseconds, or with a unit (90s, 10m, 12h, 30d). */
+export function duration (value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value.trim())
+  if (match == null) {
+    throw new InvalidArgumentError('expected a duration such as 30d, 12h, 90s or 5000 (ms)')
+  }
+  return Math.floor(Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] as number))
+}

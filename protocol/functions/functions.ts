@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'main-event'
-import { DEFAULT_LIMITS, DEPLOY_REPLICAS } from '../constants.ts'
+import { DEFAULT_LIMITS, DEPLOY_REPLICAS, DEPLOY_STORE_REPLICAS } from '../constants.ts'
 import { FunctionNotFoundError, MalformedMessageError, type WasmeshError } from '../errors.ts'
 import { FUNCTION_NAME, functionAddress, parseFunctionAddress, signManifest, type FunctionAbi, type FunctionManifest, type SignedManifest } from '../wire/function.ts'
 import { parseWagiOutput, requestBody, wagiEnv, type FunctionRequest, type FunctionResponse } from './wagi.ts'
@@ -8,6 +8,9 @@ import type { Requester, RunResult } from '../job/requester.ts'
 import type { JobBuilder, ModuleRef } from '../job/submit.ts'
 import type { ResourceLimits } from '../runtime/executor.ts'
 import type { Signer, VerifiedReceipt } from '../wire/receipt.ts'
+import type { CapacityService } from '../net/capacity.ts'
+import type { StorageClient } from '../storage/client.ts'
+import { advertisedFree } from '../storage/placement.ts'
 import type { CID } from 'multiformats/cid'
 
 export interface DeployOptions {
@@ -26,6 +29,12 @@ export interface DeployOptions {
    * manifest only. @default DEPLOY_REPLICAS
    */
   replicas?: number
+  /**
+   * Storage peers that must pin the module (`peer.store`), so it outlives the
+   * workers that ran it too. Default: up to DEPLOY_STORE_REPLICAS of the
+   * storage peers with room for it; none when no peer offers storage. 0 skips.
+   */
+  storeReplicas?: number
   signal?: AbortSignal
 }
 
@@ -36,6 +45,8 @@ export interface Deployment {
   signed: SignedManifest
   /** Peer ids of the workers that hold the module now. */
   holders: string[]
+  /** Peer ids of the storage peers that pinned the module, with signed storage receipts. */
+  stored: string[]
   /** Neighbours that confirmed they hold the manifest (0: it stayed here; no peer was reachable in time). */
   reached: number
 }
@@ -66,6 +77,8 @@ export interface FunctionsComponents {
   registry: FunctionRegistry
   jobs: JobBuilder
   requester: Pick<Requester, 'execute'>
+  storage: Pick<StorageClient, 'store'>
+  capacity: Pick<CapacityService, 'peers'>
 }
 
 /**
@@ -106,17 +119,17 @@ export class Functions {
     }
     const signed = await signManifest(manifest, signer)
     const holders = await this.hold(manifest, options.replicas ?? DEPLOY_REPLICAS, signal)
+    const stored = await this.pin(module, options.storeReplicas, signal)
     await registry.accept(signed)
     const reached = await registry.spread(signed, signal)
-    return { address, manifest, signed, holders, reached }
+    return { address, manifest, signed, holders, stored, reached }
   }
 
   /**
-   * The one place deploy asks for the module to be held by other peers.
-   * Until storage replicas exist (issue #16: `peer.store(cid, { replicas })`),
-   * it runs the function once on `replicas` distinct workers: each fetches
-   * the module into its blockstore and keeps it compiled, so it is held and
-   * warm. A module failure on that first call still leaves it held.
+   * Runs the function once on `replicas` distinct workers: each fetches the
+   * module into its blockstore and keeps it compiled, so it is held and warm
+   * (no cold start on the first call). A module failure on that first call
+   * still leaves it held.
    */
   private async hold (manifest: FunctionManifest, replicas: number, signal: AbortSignal): Promise<string[]> {
     if (replicas === 0) {
@@ -134,6 +147,22 @@ export class Functions {
       }
       throw Object.assign(err as Error, { message: `could not place ${address} on ${replicas} worker(s): ${(err as Error).message}` })
     }
+  }
+
+  /**
+   * Pins the module on storage peers, which keep their count up and check
+   * each other after we leave (`peer.store`); workers' caches alone may
+   * evict it. Without storage peers on the mesh, the warm workers are all.
+   */
+  private async pin (module: CID, wanted: number | undefined, signal: AbortSignal): Promise<string[]> {
+    const { capacity, peerId, storage } = this.components
+    const offering = capacity.peers().filter(p => p.peerId !== peerId && advertisedFree(p) > 0).length
+    const replicas = wanted ?? Math.min(DEPLOY_STORE_REPLICAS, offering)
+    if (replicas === 0) {
+      return []
+    }
+    const result = await storage.store(module, { replicas, signal })
+    return result.holders.map(holder => holder.peerId)
   }
 
   /** Calls a function by address and resolves with its response and signed receipt. */

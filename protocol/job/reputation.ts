@@ -35,8 +35,20 @@ export interface Evidence {
   at: number
 }
 
+/** A storage holder that failed a check: missing or wrong block, or gone. */
+export interface StorageEvidence {
+  kind: 'storage'
+  cid: string
+  holder: string
+  reason: string
+  /** The holder's own signed storage receipt for the CID (wire/storage.ts), when it still claimed to hold it: its broken promise. */
+  receipt?: Uint8Array
+  at: number
+}
+
 const RECORD_PREFIX = '/wasmesh/reputation/'
 const EVIDENCE_PREFIX = '/wasmesh/evidence/'
+const STORAGE_EVIDENCE_PREFIX = '/wasmesh/storage-evidence/'
 
 export interface ReputationComponents {
   datastore: Datastore
@@ -203,6 +215,20 @@ export class Reputation extends TypedEventEmitter<ReputationEvents> {
     const found: Evidence[] = []
     for await (const { value } of this.datastore.query({ prefix: `${EVIDENCE_PREFIX}${peerId}/` }, { signal })) {
       found.push(decodeCbor(value, 'evidence') as Evidence)
+    }
+    return found
+  }
+
+  /** Keeps the record of a failed storage check (the caller has already counted it with `failed`). */
+  async keepStorageEvidence (evidence: StorageEvidence): Promise<void> {
+    await this.datastore.put(new Key(`${STORAGE_EVIDENCE_PREFIX}${evidence.holder}/${evidence.cid}/${evidence.at}`), encodeCbor(evidence))
+  }
+
+  /** The failed storage checks of a holder. */
+  async storageEvidence (peerId: string, signal?: AbortSignal): Promise<StorageEvidence[]> {
+    const found: StorageEvidence[] = []
+    for await (const { value } of this.datastore.query({ prefix: `${STORAGE_EVIDENCE_PREFIX}${peerId}/` }, { signal })) {
+      found.push(decodeCbor(value, 'storage evidence') as StorageEvidence)
     }
     return found
   }

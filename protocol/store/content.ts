@@ -24,6 +24,9 @@ export interface GetContentOptions {
 /** What ContentStore needs of the blockstore it gave Helia. */
 export type LocalBlocks = Pick<Helia['blockstore'], 'has' | 'get' | 'delete'>
 
+/** Times `blocks` asks for one block before it gives up. */
+const BLOCK_ATTEMPTS = 4
+
 export class ContentStore {
   private readonly helia: Helia
   private readonly fs: UnixFS
@@ -46,12 +49,12 @@ export class ContentStore {
    * block we no longer have. A worker uses it for outputs once they have
    * been fetched: they are the requester's to keep, not ours.
    */
-  async remove (cid: CID, signal?: AbortSignal): Promise<void> {
+  async remove (cid: CID, signal?: AbortSignal, keep?: ReadonlySet<string>): Promise<void> {
     const blockstore = this.local
     const pending = [cid]
     while (pending.length > 0) {
       const next = pending.pop() as CID
-      if (!await blockstore.has(next, { signal })) {
+      if (keep?.has(next.toString()) === true || !await blockstore.has(next, { signal })) {
         continue
       }
       if (next.code === dagPb.code) {
@@ -63,6 +66,54 @@ export class ContentStore {
       }
       await blockstore.delete(next, { signal })
     }
+  }
+
+  /**
+   * Every block of the DAG under `cid` (UnixFS: dag-pb nodes and raw
+   * leaves), depth first. With `localOnly`, from our own blockstore only
+   * (a missing block throws ContentFetchError); else from here or over
+   * bitswap, where Helia checks each block against its CID before it is
+   * stored or yielded.
+   */
+  async * blocks (cid: CID, options: { signal: AbortSignal, localOnly?: boolean }): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+    const pending = [cid]
+    while (pending.length > 0) {
+      const next = pending.pop() as CID
+      const bytes = options.localOnly === true ? await this.localBlock(next, options.signal) : await this.fetchBlock(next, options.signal)
+      if (bytes == null) {
+        throw new ContentFetchError(`block ${next.toString()} of ${cid.toString()} is not stored here`)
+      }
+      if (next.code === dagPb.code) {
+        pending.push(...dagPb.decode(bytes).Links.map(link => link.Hash).reverse())
+      }
+      yield { cid: next, bytes }
+    }
+  }
+
+  /** A block from here or over bitswap, asked again a few times: on a loaded machine bitswap gives up on a block the peer does have. */
+  private async fetchBlock (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.treeBlocks('content').getBlock(cid, signal)
+      } catch (err) {
+        if (signal.aborted || attempt >= BLOCK_ATTEMPTS) {
+          throw err
+        }
+        await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+      }
+    }
+  }
+
+  /** A block from our own blockstore, never the network; undefined when we do not have it. */
+  async localBlock (cid: CID, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    if (!await this.local.has(cid, { signal })) {
+      return undefined
+    }
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.local.get(cid, { signal })) {
+      chunks.push(chunk)
+    }
+    return concat(chunks)
   }
 
   /** Stores a directory tree (or one file) as UnixFS and returns its CID; the same tree always gives the same CID. */

@@ -2,7 +2,7 @@ import { decodeCbor, encodeCbor } from './cbor.ts'
 import { ADVERT_INTERVAL_BOUNDS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from '../constants.ts'
 import { ABIS, type Abi } from '../runtime/executor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -17,6 +17,10 @@ export interface CapacityAdvert {
   memoryBytes: number
   /** Bytes of content storage the peer offers. */
   storageBytes: number
+  /** Of those, bytes not yet pinned: what a new pin may take. Absent: all of `storageBytes`. */
+  storageFree?: number
+  /** The storage may vanish without notice (a browser tab's IndexedDB): worth a replica, not the only one. */
+  storageVolatile?: boolean
   abis: Abi[]
   /** Modules compiled and ready here: jobs using them start without a fetch. */
   cached: CID[]
@@ -45,7 +49,7 @@ export function decodeAdvert (bytes: Uint8Array): CapacityAdvert {
   return validateAdvert(decodeCbor(bytes, 'capacity advert'))
 }
 
-const ADVERT_KEYS = ['v', 'slots', 'memoryBytes', 'storageBytes', 'abis', 'cached', 'addrs', 'version', 'platform', 'seq', 'intervalMs'] as const
+const ADVERT_KEYS = ['v', 'slots', 'memoryBytes', 'storageBytes', 'storageFree', 'storageVolatile', 'abis', 'cached', 'addrs', 'version', 'platform', 'seq', 'intervalMs'] as const
 
 export function validateAdvert (value: unknown): CapacityAdvert {
   const record = asRecord(value, 'capacity advert')
@@ -56,11 +60,14 @@ export function validateAdvert (value: unknown): CapacityAdvert {
   const slots = asRecord(record.slots, 'advert.slots')
   onlyKeys(slots, ['total', 'free'], 'advert.slots')
   const total = asInteger(slots.total, 'advert.slots.total', 0, 1024)
+  const storageBytes = asInteger(record.storageBytes, 'advert.storageBytes', 0, Number.MAX_SAFE_INTEGER)
   return {
     v: 1,
     slots: { total, free: asInteger(slots.free, 'advert.slots.free', 0, total) },
     memoryBytes: asInteger(record.memoryBytes, 'advert.memoryBytes', 0, Number.MAX_SAFE_INTEGER),
-    storageBytes: asInteger(record.storageBytes, 'advert.storageBytes', 0, Number.MAX_SAFE_INTEGER),
+    storageBytes,
+    ...(record.storageFree != null ? { storageFree: asInteger(record.storageFree, 'advert.storageFree', 0, storageBytes) } : {}),
+    ...(record.storageVolatile != null ? { storageVolatile: asBoolean(record.storageVolatile, 'advert.storageVolatile') } : {}),
     abis: asArray(record.abis, 'advert.abis', ABIS.length).map((abi, i) => oneOf(abi, `advert.abis[${i}]`, ABIS)),
     cached: asArray(record.cached, 'advert.cached', MAX_ADVERTISED_MODULES).map((cid, i) => asCid(cid, `advert.cached[${i}]`)),
     addrs: asArray(record.addrs, 'advert.addrs', MAX_ADVERTISED_ADDRS).map((addr, i) => asBytes(addr, `advert.addrs[${i}]`, 512)),

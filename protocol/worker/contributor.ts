@@ -8,6 +8,7 @@ import type { AdvertContent, CapacityService } from '../net/capacity.ts'
 import type { CapacityAdvert } from '../wire/advert.ts'
 import type { Signer } from '../wire/receipt.ts'
 import type { ContentStore } from '../store/content.ts'
+import type { StorageHolder } from '../storage/holder.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 /** Our share of the network's work, while we contribute. */
@@ -19,6 +20,8 @@ export interface Contribution {
 export interface ContributeOptions {
   /** Jobs to run at once. @default 1 */
   threads?: number
+  /** Bytes of storage to offer others (pins of their content, see `Peer.store`). Unset: keep the current offer. */
+  storageBytes?: number
 }
 
 export interface ContributorEvents {
@@ -35,13 +38,13 @@ export interface ContributorComponents {
   capacity: Pick<CapacityService, 'setLocal' | 'publishSoon'>
   createExecutor: (slots: number) => Executor
   platform: CapacityAdvert['platform']
+  /** What we offer as a storage holder, for our advert. */
+  storage: Pick<StorageHolder, 'advertFields' | 'setOffer'>
 }
 
 export interface ContributorInit {
   /** The largest per-job memory limit we accept as a worker. @default MAX_JOB_MEMORY_BYTES */
   maxJobMemoryBytes?: number
-  /** Storage we advertise, in bytes. @default 0 */
-  storageBytes?: number
   /** Test aid, never for production: misbehave as a worker on purpose (see TestFault). */
   fault?: TestFault
 }
@@ -74,7 +77,7 @@ export class Contributor extends TypedEventEmitter<ContributorEvents> {
       v: 1,
       slots: { total: worker?.server.totalSlots ?? 0, free: worker?.server.freeSlots ?? 0 },
       memoryBytes: this.init.maxJobMemoryBytes ?? MAX_JOB_MEMORY_BYTES,
-      storageBytes: this.init.storageBytes ?? 0,
+      ...this.components.storage.advertFields(),
       abis: [...ABIS],
       cached: (worker?.executor.cachedModules() ?? []).slice(0, MAX_ADVERTISED_MODULES).map(cid => CID.parse(cid)),
       addrs: this.components.libp2p.getMultiaddrs().slice(0, MAX_ADVERTISED_ADDRS).map(ma => ma.bytes),
@@ -86,6 +89,9 @@ export class Contributor extends TypedEventEmitter<ContributorEvents> {
   /** Starts (or resizes) our contribution with `threads` slots, and advertises them. */
   async contribute (options: ContributeOptions = {}): Promise<void> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1))
+    if (options.storageBytes != null) {
+      this.components.storage.setOffer(options.storageBytes)
+    }
     if (this.worker?.server.totalSlots === threads) {
       return
     }

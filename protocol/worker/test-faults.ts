@@ -10,14 +10,16 @@
  * - `fake-timeout`: every job answered at once with a signed TimeLimitError;
  * - `fake-trap`: every job answered at once with a signed WasmTrapError;
  * - `stall`: jobs accepted and never answered, with no heartbeat (the job
- *   server's silence, which no executor can fake).
+ *   server's silence, which no executor can fake);
+ * - `drop-stored`: as a storage holder, deletes the blocks of every pin just
+ *   after signing its receipt, and goes on claiming to hold it (storage/holder.ts).
  */
 import { TimeLimitError, WasmTrapError } from '../errors.ts'
 import type { ExecuteRequest, ExecuteResult, Executor } from '../runtime/executor.ts'
 
-export type TestFault = 'wrong-output' | 'wrong-mount' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall'
+export type TestFault = 'wrong-output' | 'wrong-mount' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall' | 'drop-stored'
 
-export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'wrong-mount', 'sleeper', 'fake-timeout', 'fake-trap', 'stall']
+export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'wrong-mount', 'sleeper', 'fake-timeout', 'fake-trap', 'stall', 'drop-stored']
 
 /** Jobs a sleeper runs honestly before it starts lying. */
 export const SLEEPER_HONEST_JOBS = 40
@@ -29,7 +31,7 @@ const CLAIMED: Partial<Record<TestFault, { name: string, message: string }>> = {
 
 /** The executor a faulty worker runs jobs with. */
 export function faultyExecutor (inner: Executor, fault: TestFault): Executor {
-  if (fault === 'stall') {
+  if (fault === 'stall' || fault === 'drop-stored') {
     return inner
   }
   let executed = 0

@@ -1,6 +1,6 @@
 /**
  * wasmesh benchmarks: `node scripts/bench/run.ts [--quick] [--out FILE] [--only a,b]`
- * (groups: rtt, throughput, cold, exec, abi, printf, rss, batch, scaling, gossip, functions, browser).
+ * (groups: rtt, throughput, cold, exec, abi, printf, rss, batch, scaling, gossip, functions, storage, browser).
  * Prints a table and writes the figures as JSON (default bench-results.json).
  * What each figure means, its target and how it is measured: docs/benchmarks.md.
  */
@@ -20,6 +20,9 @@ import { compileModule } from '../../protocol/runtime/compile.ts'
 import { runModule } from '../../protocol/runtime/run.ts'
 import { ABIS, type Abi } from '../../protocol/runtime/executor.ts'
 import { startBootstrap } from '../../node/bootstrap.ts'
+import { createPeer } from '../../node/create-peer.ts'
+import { randomBytes } from 'node:crypto'
+import { STORAGE_CHECK_INTERVAL_MS } from '../../protocol/constants.ts'
 import { nodeLibp2pOptions } from '../../node/libp2p-options.ts'
 import { WorkerPoolExecutor } from '../../node/executor/worker-pool.ts'
 import { buildWasm, wasmPath } from '../build-wasm.ts'
@@ -54,8 +57,8 @@ const only = flags.only != null ? new Set(flags.only.split(',')) : undefined
 const CORES = machine().cores
 
 const config = quick
-  ? { batches: 3, samples: 300, warmup: 100, throughputJobs: 2000, throughputRuns: 2, mapItems: 20_000, mapConcurrency: 256, coldRuns: 7, spinRuns: 3, overheadSamples: 300, batchJobs: 20, batchRuns: 2, idleSeconds: 10, scaling: [1, 2, 4], scalingJobs: 24, gossip: [4, 8, 16], gossipWindowS: 8 }
-  : { batches: 5, samples: 1000, warmup: 200, throughputJobs: 10_000, throughputRuns: 3, mapItems: 100_000, mapConcurrency: 256, coldRuns: 15, spinRuns: 5, overheadSamples: 1000, batchJobs: 60, batchRuns: 3, idleSeconds: 30, scaling: [1, 2, 4, 8, 16], scalingJobs: 48, gossip: [4, 8, 16, 32, 64], gossipWindowS: 15 }
+  ? { batches: 3, samples: 300, warmup: 100, throughputJobs: 2000, throughputRuns: 2, mapItems: 20_000, mapConcurrency: 256, coldRuns: 7, spinRuns: 3, overheadSamples: 300, batchJobs: 20, batchRuns: 2, idleSeconds: 10, scaling: [1, 2, 4], scalingJobs: 24, gossip: [4, 8, 16], gossipWindowS: 8, storeMiB: 16, storeRuns: 2, checkWindowS: 10 }
+  : { batches: 5, samples: 1000, warmup: 200, throughputJobs: 10_000, throughputRuns: 3, mapItems: 100_000, mapConcurrency: 256, coldRuns: 15, spinRuns: 5, overheadSamples: 1000, batchJobs: 60, batchRuns: 3, idleSeconds: 30, scaling: [1, 2, 4, 8, 16], scalingJobs: 48, gossip: [4, 8, 16, 32, 64], gossipWindowS: 15, storeMiB: 100, storeRuns: 3, checkWindowS: 30 }
 
 const results: Record<string, Metric> = {}
 const startedAt = performance.now()
@@ -712,11 +715,78 @@ async function gossipRound (n: number, curve: Array<Record<string, number | null
   }
 }
 
+// 10. functions: first call after deploy, warm start-up, the gateway's latency and throughput (scripts/bench/functions.ts)
 await section('functions', [['function_first_call_ms', 'ms'], ['function_warm_startup_ms', 'ms'], ['gateway_warm_p50_ms', 'ms'], ['gateway_warm_p99_ms', 'ms'], ['gateway_requests_per_s', 'req/s']], async () => {
   Object.assign(results, await functionsBench({ quick, log, jobRttP50: results.job_rtt_p50_ms?.value }))
 })
 
-// 10. browser figures: Chromium driven by Playwright against a bootstrap process serving build/page (scripts/bench/browser.ts)
+// 11. storage: K=3 placement against a plain bitswap fetch of the same bytes, repair after a holder loss, check traffic
+await section('storage', [['store_k3_ms', 'ms'], ['storage_repair_ms', 'ms'], ['check_bytes_per_holder_per_hour', 'KiB/h']], async () => {
+  const MiB = 1024 * 1024
+  const checkMs = 1000
+  const node = await startBootstrap()
+  const address = node.addresses().find(addr => !addr.includes('/ws')) as string
+  const peers: Peer[] = []
+  const join = async (options: Parameters<typeof createPeer>[0] = {}): Promise<Peer> => {
+    const peer = await createPeer({ bootstrap: [address], listen: ['/ip4/127.0.0.1/tcp/0'], ...options })
+    peers.push(peer)
+    return peer
+  }
+  try {
+    const holders = await Promise.all(Array.from({ length: 5 }, async () => join({ storageBytes: 8 * config.storeMiB * MiB, storageCheckIntervalMs: checkMs, contribute: { threads: 1 } })))
+    const uploader = await join()
+    // readers join before the stores: joining during a store's load can miss the bootstrap dial timeout
+    const readers = await Promise.all(Array.from({ length: config.storeRuns }, async () => join()))
+    const storeMs: number[] = []
+    const fetchMs: number[] = []
+    let last: Awaited<ReturnType<Peer['store']>> | undefined
+    for (let r = 0; r < config.storeRuns; r++) {
+      const bytes = new Uint8Array(randomBytes(config.storeMiB * MiB))
+      const t = performance.now()
+      last = await uploader.store(bytes, { replicas: 3 })
+      storeMs.push(performance.now() - t)
+      // the same bytes, fetched once over bitswap by a peer that has none of them (finding the holders included)
+      const reader = readers[r] as Peer
+      const f = performance.now()
+      await reader.get(last.cid)
+      fetchMs.push(performance.now() - f)
+    }
+    const fetch = fromRuns(fetchMs, 'ms')
+    results.store_k3_ms = withBaseline(fromRuns(storeMs, 'ms', {
+      detail: { mib: config.storeMiB, storeMs: storeMs.map(round), fetchMs: fetchMs.map(round), note: 'value: store at K=3 (the 3 holders fetch in parallel from the uploader, check, sign); baseline: one peer fetching the same bytes from the holders' }
+    }), fetch)
+
+    // check traffic: challenge and proof messages each holder sent over a window, per holder, scaled to the default interval
+    const before = holders.map(h => h.storageStats().checkBytesSent)
+    const t0 = performance.now()
+    await sleep(config.checkWindowS * 1000)
+    const seconds = (performance.now() - t0) / 1000
+    const holding = holders.filter(h => h.storageStats().pins > 0)
+    const perHolder = holding.map(h => (h.storageStats().checkBytesSent - (before[holders.indexOf(h)] ?? 0)) / seconds * 3600 / 1024)
+    const atDefault = perHolder.map(v => v * checkMs / STORAGE_CHECK_INTERVAL_MS)
+    results.check_bytes_per_holder_per_hour = fromRuns(atDefault, 'KiB/h', {
+      detail: { measuredAtIntervalMs: checkMs, measuredKiBPerHour: perHolder.map(round), scaledToDefaultIntervalMs: STORAGE_CHECK_INTERVAL_MS, windowS: round(seconds), pinsPerHolder: holding.map(h => h.storageStats().pins) }
+    })
+
+    // repair: stop one holder of the last CID; time until another places a replacement
+    const cid = (last as NonNullable<typeof last>).cid.toString()
+    const victim = holders.find(h => last?.holders.some(x => x.peerId === h.id)) as Peer
+    const repaired = new Promise<number>(resolve => {
+      for (const h of holders) {
+        h.addEventListener('repaired', event => { if (event.detail.cid === cid) resolve(performance.now()) })
+      }
+    })
+    const lostAt = performance.now()
+    await victim.stop()
+    const repairMs = (await Promise.race([repaired, sleep(120_000).then(() => { throw new Error('no repair within 120 s') })])) - lostAt
+    results.storage_repair_ms = fromRuns([repairMs], 'ms', { detail: { checkIntervalMs: checkMs, mib: config.storeMiB, note: 'from stopping a holder to a new replica signed; at most ~1.5 check intervals to notice it, the rest is the new holder fetching the content' } })
+  } finally {
+    await Promise.all(peers.map(async p => { await p.stop().catch(() => {}) }))
+    await node.stop()
+  }
+})
+
+// 12. browser figures: Chromium driven by Playwright against a bootstrap process serving build/page (scripts/bench/browser.ts)
 await section('browser', [['initial_js_gzip_kb', 'KiB'], ['page_to_contributing_ms', 'ms'], ['browser_echo_rtt_p50_ms', 'ms'], ['browser_job_rtt_p50_ms', 'ms']], async () => {
   Object.assign(results, await browserBench({ quick, log }))
 })

@@ -165,6 +165,8 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv
   /** @default the CLI's: TCP and WebSockets on loopback */
   listen?: string[]
+  /** More `wasmesh peer` flags, e.g. `['--storage', '64MiB']`. */
+  args?: string[]
 }
 
 /**
@@ -227,7 +229,7 @@ export class ProcessNetwork {
   /** Starts a worker peer and resolves once it contributes, with its peer id. */
   async startWorker (name = `worker-${++this.workersStarted}`, options: WorkerOptions = {}): Promise<TestWorker> {
     const listen = options.listen != null ? ['--listen', ...options.listen] : []
-    const child = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(options.slots ?? 1), ...listen], options.env)
+    const child = this.spawn(['peer', '--bootstrap', this.bootstrapAddr, '--data', join(this.home, name), '--slots', String(options.slots ?? 1), ...listen, ...options.args ?? []], options.env)
     // generous: on a loaded 2-core machine, several workers starting at once each load libp2p and Helia
     const line = await child.waitForLine(/^peer \S+ contributing/, 120_000)
     const worker = { name, process: child, peerId: line.split(' ')[1] as string }

@@ -7,7 +7,7 @@ import { expectTypeOf } from 'expect-type'
 import type { CID } from 'multiformats/cid'
 import * as node from '../../node/index.ts'
 import * as web from '../../web/index.ts'
-import type { Contribution, JobEvent, MapResult, Peer, PeerCapacity, PeerStatus, Receipt, RunOptions, RunResult, SignedReceipt, VerifiedReceipt } from '../../web/index.ts'
+import type { Contribution, JobEvent, MapResult, Peer, PeerCapacity, PeerStatus, Receipt, RunOptions, RunResult, SignedReceipt, VerifiedReceipt, StoreOptions, StoreResult, Holding } from '../../web/index.ts'
 
 declare const peer: Peer
 
@@ -21,12 +21,12 @@ expectTypeOf<node.Peer>().toEqualTypeOf<web.Peer>()
 expectTypeOf<node.CreatePeerOptions['bootstrap']>().toEqualTypeOf<readonly string[] | undefined>()
 expectTypeOf<node.CreatePeerOptions['dataDir']>().toEqualTypeOf<string | undefined>()
 expectTypeOf<node.CreatePeerOptions['listen']>().toEqualTypeOf<string[] | undefined>()
-expectTypeOf<node.CreatePeerOptions['contribute']>().toEqualTypeOf<{ threads?: number } | undefined>()
+expectTypeOf<node.CreatePeerOptions['contribute']>().toEqualTypeOf<{ threads?: number, storageBytes?: number } | undefined>()
 expectTypeOf<node.CreatePeerOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
 expectTypeOf<web.CreatePeerOptions['bootstrap']>().toEqualTypeOf<readonly string[]>()
 expectTypeOf<web.CreatePeerOptions['storage']>().toEqualTypeOf<string | false | undefined>()
 expectTypeOf<web.CreatePeerOptions['reservationTimeoutMs']>().toEqualTypeOf<number | undefined>()
-expectTypeOf<web.CreatePeerOptions['contribute']>().toEqualTypeOf<{ threads?: number } | undefined>()
+expectTypeOf<web.CreatePeerOptions['contribute']>().toEqualTypeOf<{ threads?: number, storageBytes?: number } | undefined>()
 expectTypeOf<web.CreatePeerOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
 expectTypeOf({ bootstrap: ['/dns4/example.org/tcp/443/wss/p2p/12D3KooW'] }).toExtend<web.CreatePeerOptions>()
 expectTypeOf({}).toExtend<node.CreatePeerOptions>()
@@ -74,7 +74,7 @@ if (mapped.ok) {
 }
 
 // contribute, status
-expectTypeOf(peer.contribute).parameters.toEqualTypeOf<[options?: { threads?: number }]>()
+expectTypeOf(peer.contribute).parameters.toEqualTypeOf<[options?: { threads?: number, storageBytes?: number }]>()
 expectTypeOf(peer.contribution).toEqualTypeOf<Contribution | undefined>()
 expectTypeOf(peer.status).toEqualTypeOf<PeerStatus>()
 expectTypeOf<PeerStatus>().toEqualTypeOf<'starting' | 'started' | 'stopping' | 'stopped'>()
@@ -121,3 +121,9 @@ expectTypeOf<web.ContributeElement['peer']>().toEqualTypeOf<Peer | undefined>()
 expectTypeOf<web.ContributeElement['state']>().toEqualTypeOf<web.ContributeState>()
 expectTypeOf<web.ContributeState>().toEqualTypeOf<'off' | 'waiting' | 'paused' | 'on' | 'error'>()
 expectTypeOf<web.ContributeChoice>().toEqualTypeOf<{ enabled: boolean, threads: number }>()
+
+// storage
+expectTypeOf(peer.store).parameters.toEqualTypeOf<[content: Uint8Array | CID | string, options?: StoreOptions]>()
+expectTypeOf(peer.store).returns.resolves.toEqualTypeOf<StoreResult>()
+expectTypeOf(peer.holders).returns.resolves.toEqualTypeOf<Holding[]>()
+expectTypeOf(peer.get).returns.resolves.toEqualTypeOf<Uint8Array>()

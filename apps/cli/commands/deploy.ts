@@ -13,6 +13,7 @@ interface DeployCommandOptions {
   memory: number
   maxOutput: number
   replicas: number
+  storeReplicas?: number
   data: string
   bootstrap?: string[]
   json?: boolean
@@ -29,9 +30,10 @@ export function deployCommand (): Command {
     .option('--memory <MiB>', 'Wasm memory limit of each call', whole, 256)
     .option('--max-output <bytes>', 'output size limit of each call', whole, 16 * 1024 * 1024)
     .option('--replicas <n>', 'workers that must hold the module (and have it compiled) before deploy returns; 0: publish only', whole, 1)
+    .option('--store-replicas <n>', 'storage peers that must pin the module (default: up to 3 of those offering storage; 0: none)', whole)
     .option('--data <dir>', 'the owner\'s state directory: its identity key is what owns the function, so keep it to deploy new versions', join(wasmeshHome(), 'owner'))
     .addOption(bootstrapOption())
-    .option('--json', 'print one JSON object (address, version, module, holders)')
+    .option('--json', 'print one JSON object (address, version, module, holders, stored)')
     .action(async (modulePath: string, options: DeployCommandOptions) => {
       const module = /^(bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
       const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: options.data, reputationDir: reputationDir() })
@@ -42,11 +44,12 @@ export function deployCommand (): Command {
           abi: options.abi,
           env: parseEnv(options.env),
           limits: { timeoutMs: options.timeout, memoryBytes: options.memory * 1024 * 1024, outputBytes: options.maxOutput },
-          replicas: options.replicas
+          replicas: options.replicas,
+          ...(options.storeReplicas !== undefined ? { storeReplicas: options.storeReplicas } : {})
         })
         const { manifest } = deployment
         if (options.json === true) {
-          console.log(JSON.stringify({ address: deployment.address, owner: manifest.owner, name: manifest.name, version: manifest.version, module: manifest.module.toString(), abi: manifest.abi, holders: deployment.holders, reached: deployment.reached }))
+          console.log(JSON.stringify({ address: deployment.address, owner: manifest.owner, name: manifest.name, version: manifest.version, module: manifest.module.toString(), abi: manifest.abi, holders: deployment.holders, stored: deployment.stored, reached: deployment.reached }))
           return
         }
         console.log(`deployed ${deployment.address}`)
@@ -56,6 +59,7 @@ export function deployCommand (): Command {
         }
         console.log(`  manifest held by ${deployment.reached} neighbour(s)`)
         console.log(`  module held by ${deployment.holders.length} worker(s)${deployment.holders.length > 0 ? `: ${deployment.holders.join(', ')}` : ''}`)
+        console.log(`  module pinned by ${deployment.stored.length} storage peer(s)${deployment.stored.length > 0 ? `: ${deployment.stored.join(', ')}` : ' (none offers storage: start one with wasmesh peer --storage 1GiB)'}`)
         console.log(`  call it: wasmesh gateway --port 8080, then http://127.0.0.1:8080/fn/${deployment.address}/`)
       } finally {
         await stopWithin(peer)

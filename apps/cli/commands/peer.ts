@@ -3,7 +3,7 @@ import { Command } from 'commander'
 import { createPeer, wasmeshHome } from '../../../node/index.ts'
 import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
-import { bootstrapOption, whole } from '../options.ts'
+import { bootstrapOption, size, whole } from '../options.ts'
 
 export function peerCommand (): Command {
   return new Command('peer')
@@ -12,9 +12,18 @@ export function peerCommand (): Command {
     .option('--data <dir>', 'state directory: identity key, blockstore, datastore', join(wasmeshHome(), 'peer'))
     .option('--slots <n>', 'jobs to run at once', whole, 1)
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
-    .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[] }) => {
-      const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: options.data, listen: options.listen, contribute: { threads: options.slots } })
-      console.log(`peer ${peer.id} contributing ${options.slots} slot(s)`)
+    .option('--storage <size>', 'storage to offer others for their content (e.g. 2GiB); 0 offers none', size, 0)
+    .option('--storage-check <ms>', 'mean time between storage upkeep rounds: checking fellow holders, repairing, collecting expired pins', whole)
+    .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[], storage: number, storageCheck?: number }) => {
+      const peer = await createPeer({
+        bootstrap: options.bootstrap,
+        dataDir: options.data,
+        listen: options.listen,
+        storageBytes: options.storage,
+        ...(options.storageCheck != null ? { storageCheckIntervalMs: options.storageCheck } : {}),
+        contribute: { threads: options.slots }
+      })
+      console.log(`peer ${peer.id} contributing ${options.slots} slot(s)${options.storage > 0 ? ` and ${options.storage} bytes of storage` : ''}`)
       for (const addr of peer.addresses()) {
         console.log(`listening ${addr}`)
       }

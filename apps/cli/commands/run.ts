@@ -5,7 +5,8 @@ import { fromString } from 'uint8arrays'
 import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
 import { failureJson, resultJson, stderrTail } from '../format.ts'
 import { stopWithin } from '../lifecycle.ts'
-import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, reputationDir, UsageError, whole } from '../options.ts'
+import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, positive, reputationDir, UsageError, whole } from '../options.ts'
+import { CID } from 'multiformats/cid'
 import { outFolderName, parseMount, writeMountTrees } from '../trees.ts'
 import { runBatch } from './run-batch.ts'
 
@@ -25,6 +26,8 @@ export interface RunCommandOptions {
   maxOutput: number
   redundancy: number
   json?: boolean
+  inputCid?: string
+  storeOutput?: number
 }
 
 export function runCommand (): Command {
@@ -46,6 +49,8 @@ export function runCommand (): Command {
     .option('--max-output <bytes>', 'output size limit', whole, 16 * 1024 * 1024)
     .option('--redundancy <k>', 'run on k distinct workers and accept the output a majority agrees on', whole, 1)
     .option('--json', 'print one JSON object (output, receipt, timings) instead of raw output')
+    .option('--input-cid <cid>', 'the job\'s stdin: content stored on the network (wasmesh store), fetched from its holders')
+    .option('--store-output <k>', 'keep the verified output on K storage peers (like wasmesh store) and print its CID', positive)
     .action(async (modulePath: string, options: RunCommandOptions) => {
       const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
       const jobOptions: Omit<RunOptions, 'module' | 'input'> = {
@@ -71,25 +76,32 @@ export function runCommand (): Command {
         await runBatch(module, options.inputs, options.out, options, jobOptions)
         return
       }
-      const input = options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
+      if (options.input != null && options.inputCid != null) {
+        throw new UsageError('give --input or --input-cid, not both')
+      }
+      const input = options.inputCid != null ? parseCid(options.inputCid) : options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
       await runOne(module, input, options, jobOptions)
     })
 }
 
-async function runOne (module: Uint8Array | string, input: Uint8Array | undefined, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
+async function runOne (module: Uint8Array | string, input: Uint8Array | CID | undefined, options: RunCommandOptions, jobOptions: Omit<RunOptions, 'module' | 'input'>): Promise<void> {
   const peer = await createPeer({ bootstrap: options.bootstrap, reputationDir: reputationDir() })
   try {
     const result = await peer.run({ module, input, ...jobOptions })
     if (options.outDir != null) {
       await writeMountTrees(result.mounts, options.outDir)
     }
+    const stored = options.storeOutput != null ? await peer.store(result.output, { replicas: options.storeOutput }) : undefined
     if (options.json === true) {
-      console.log(JSON.stringify(resultJson(result)))
+      console.log(JSON.stringify({ ...resultJson(result), ...(stored != null ? { stored: { cid: stored.cid.toString(), holders: stored.holders.map(h => h.peerId) } } : {}) }))
     } else {
       process.stdout.write(result.output)
       console.error(`job ${result.job.toString()} ran on ${result.worker} in ${result.durationMs.toFixed(1)} ms (exec ${result.receipt.stats.execMs.toFixed(1)} ms${result.receipt.stats.moduleCached ? ', module cached' : ''}); receipt verified`)
       for (const mount of result.mounts) {
         console.error(`${mount.path}: ${mount.cid.toString()}${options.outDir != null ? ` → ${options.outDir}/${outFolderName(mount.path)}` : ''}`)
+      }
+      if (stored != null) {
+        console.error(`output stored as ${stored.cid.toString()} on ${stored.holders.length} holder(s): ${stored.holders.map(h => h.peerId).join(' ')}`)
       }
     }
   } catch (err) {
@@ -114,5 +126,13 @@ async function runOne (module: Uint8Array | string, input: Uint8Array | undefine
     process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
   } finally {
     await stopWithin(peer)
+  }
+}
+
+function parseCid (value: string): CID {
+  try {
+    return CID.parse(value)
+  } catch (err) {
+    throw new UsageError(`--input-cid ${value}: not a CID (${(err as Error).message})`)
   }
 }

@@ -4,7 +4,7 @@ import { Command } from 'commander'
 import { createPeer, localNetworkFile, startBootstrap, wasmeshHome, type BootstrapNode } from '../../../node/index.ts'
 import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
-import { whole } from '../options.ts'
+import { size, whole } from '../options.ts'
 import { servePage } from '../page-server.ts'
 
 export function startCommand (): Command {
@@ -15,7 +15,8 @@ export function startCommand (): Command {
     .option('--data <dir>', 'state directory', join(wasmeshHome(), 'local'))
     .option('--http-port <n>', 'serve the web page on this port (0 picks one)', whole, 4300)
     .option('--host <addr>', 'interface the bootstrap node and the page listen on: a LAN address (or 0.0.0.0) lets phones on the LAN open the page and join', '127.0.0.1')
-    .action(async (options: { port: number, slots: number, data: string, httpPort: number, host: string }) => {
+    .option('--storage <size>', 'storage the worker offers others for their content (e.g. 2GiB)', size, 0)
+    .action(async (options: { port: number, slots: number, data: string, httpPort: number, host: string, storage: number }) => {
       const started: { node?: BootstrapNode } = {}
       const page = await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
         console.warn(`not serving the web page: ${err.message}`)
@@ -27,7 +28,7 @@ export function startCommand (): Command {
       // a browser dials the worker directly to send it jobs (a relayed link carries none): on the same interfaces as the page
       const family = options.host.includes(':') ? 'ip6' : 'ip4'
       const listen = [`/${family}/${options.host}/tcp/0`, `/${family}/${options.host}/tcp/0/ws`]
-      const peer = await createPeer({ bootstrap: addresses, listen, dataDir: join(options.data, 'peer'), contribute: { threads: options.slots } })
+      const peer = await createPeer({ bootstrap: addresses, listen, dataDir: join(options.data, 'peer'), storageBytes: options.storage, contribute: { threads: options.slots } })
       await mkdir(wasmeshHome(), { recursive: true })
       await writeFile(localNetworkFile(), JSON.stringify({ bootstrap: addresses, pid: process.pid }, null, 2))
       logServedJobs(peer)

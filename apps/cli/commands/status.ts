@@ -19,6 +19,8 @@ export function statusCommand (): Command {
           slots: advert.slots,
           memoryMiB: Math.floor(advert.memoryBytes / 1024 / 1024),
           storageBytes: advert.storageBytes,
+          storageFree: advert.storageFree ?? advert.storageBytes,
+          ...(advert.storageVolatile === true ? { storageVolatile: true } : {}),
           abis: advert.abis,
           cached: advert.cached.map(cid => cid.toString()),
           version: advert.version,
@@ -31,7 +33,7 @@ export function statusCommand (): Command {
         }
         console.log(`${peers.length} peer(s) advertising capacity`)
         for (const p of peers) {
-          console.log(`${p.peerId}  ${p.platform}  slots ${p.slots.free}/${p.slots.total} free  mem ${p.memoryMiB} MiB  abis ${p.abis.join(',')}  cached ${p.cached.length} module(s)  v${p.version}`)
+          console.log(`${p.peerId}  ${p.platform}  slots ${p.slots.free}/${p.slots.total} free  mem ${p.memoryMiB} MiB  abis ${p.abis.join(',')}  cached ${p.cached.length} module(s)${p.storageBytes > 0 ? `  storage ${Math.floor(p.storageFree / 1024 / 1024)}/${Math.floor(p.storageBytes / 1024 / 1024)} MiB free${p.storageVolatile === true ? ' (volatile)' : ''}` : ''}  v${p.version}`)
         }
       } finally {
         await stopWithin(peer)
