@@ -61,8 +61,12 @@ export interface StorageClientComponents {
  * The uploader's side of storage: places content on K storage peers chosen
  * from adverts, finds who holds a CID, fetches it from them, renews pins.
  */
+/** CIDs `fetchToLocal` found whole here lately: a job that names one pays for the walk once, not on every run. */
+const MAX_KNOWN_WHOLE = 1024
+
 export class StorageClient {
   private readonly components: StorageClientComponents
+  private readonly knownWhole = new Set<string>()
 
   constructor (components: StorageClientComponents) {
     this.components = components
@@ -202,6 +206,10 @@ export class StorageClient {
    * can fetch it from us.
    */
   async fetchToLocal (cid: CID, signal: AbortSignal, options: HoldersOptions = {}): Promise<void> {
+    const key = cid.toString()
+    if (this.knownWhole.has(key)) {
+      return
+    }
     const holders = await this.components.content.has(cid, signal) ? [] : await this.holders(cid, { ...options, signal })
     const size = Math.max(0, ...holders.map(h => h.receipt.size))
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS + Math.ceil(size / 1024 / 1024) * PIN_FETCH_MS_PER_MIB)])
@@ -209,6 +217,10 @@ export class StorageClient {
       for await (const block of this.components.content.blocks(cid, { signal: deadline })) {
         void block
       }
+      if (this.knownWhole.size >= MAX_KNOWN_WHOLE) {
+        this.knownWhole.delete(this.knownWhole.values().next().value as string)
+      }
+      this.knownWhole.add(key)
     } catch (err) {
       signal.throwIfAborted()
       throw new ContentFetchError(`could not fetch ${cid.toString()} from ${holders.length === 0 ? 'any connected peer (no holder found)' : `its ${holders.length} holder(s)`}: ${(err as Error).message}`, { cause: err })
