@@ -82,7 +82,7 @@ export class CapacityService extends EventTarget {
 
   /**
    * How much longer than in a 4-peer mesh we wait between adverts:
-   * N / (2 log2 N) for N peers heard of. Every peer hears every advert, so a
+   * N / (2 log2 N) for N peers heard of, at most MAX_ADVERT_STRETCH. Every peer hears every advert, so a
    * fixed interval would make each peer's gossip traffic grow with N; with
    * this, it grows with log N. Free-slot changes are throttled by the same
    * factor, and requesters learn the rest from `busy` answers.

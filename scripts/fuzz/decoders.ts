@@ -3,7 +3,7 @@
  * messages both ways, capacity adverts, signed receipts (single and Merkle
  * batch, signature check included) and dag-cbor itself.
  *
- * Each decoder gets three kinds of input: random bytes; a valid encoding
+ * Each decoder gets four kinds of input: valid encodings; random bytes; a valid encoding
  * mutated (bytes flipped, cut, spliced, inserted); and valid dag-cbor of the
  * right shape with one field replaced by an arbitrary value. The property:
  * the decoder returns a value that re-encodes to a valid message, or throws a
@@ -21,7 +21,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { DEFAULT_LIMITS } from '../../protocol/constants.ts'
 import { WasmeshError } from '../../protocol/errors.ts'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../../protocol/wire/advert.ts'
-import { decodeCbor, encodeCbor } from '../../protocol/wire/cbor.ts'
+import { contentHash, decodeCbor, encodeCbor } from '../../protocol/wire/cbor.ts'
 import { decodeJob, encodeJob } from '../../protocol/wire/job.ts'
 import { merkleRootOf } from '../../protocol/wire/merkle.ts'
 import { decodeRequest, decodeResponse, encodeMessage } from '../../protocol/wire/messages.ts'
@@ -59,14 +59,16 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
   const moduleCid = await rawCid('module')
   const job = await encodeJob({ v: 1, module: moduleCid, abi: 'wasi', args: ['a', 'b'], env: { K: 'v' }, input: encoder.encode('hello'), limits: { ...DEFAULT_LIMITS }, redundancy: 3, nonce: new Uint8Array([1, 2, 3]), mounts: [{ path: '/data', cid: moduleCid, writable: false }, { path: '/out', writable: true }] })
   const plainJob = await encodeJob({ v: 1, module: moduleCid, abi: 'direct', args: [], env: {}, input: await rawCid('input'), limits: { ...DEFAULT_LIMITS }, redundancy: 1 })
+  const outputs = [0, 1, 2, 3, 4].map(exitCode => encoder.encode(`out ${exitCode}`))
+  const hashes = await Promise.all(outputs.map(contentHash))
   const receipt = (exitCode: number): Receipt => ({
     v: 1,
     job: job.cid,
     worker,
     exitCode,
-    output: encoder.encode(`out ${exitCode}`),
-    outputHash: new Uint8Array(34),
-    outputSize: 5,
+    output: outputs[exitCode] as Uint8Array,
+    outputHash: hashes[exitCode] as Uint8Array,
+    outputSize: (outputs[exitCode] as Uint8Array).byteLength,
     stderr: new Uint8Array(0),
     stats: { queueMs: 1, fetchMs: 2, compileMs: 3, execMs: 4, moduleCached: false },
     timestamp: 1_700_000_000_000,
@@ -162,7 +164,7 @@ const cborValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>(tie => ({
 
 /** A valid message's top-level record with one field replaced, removed or added. */
 function reshaped (seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
-  const records = seeds.map(seed => decodeCbor(seed, 'seed')).filter((v): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array))
+  const records = seeds.map(seed => { try { return decodeCbor(seed, 'seed') } catch { return undefined } }).filter((v): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array))
   if (records.length === 0) {
     return fc.constant(new Uint8Array(0))
   }
@@ -186,6 +188,7 @@ function reshaped (seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
 /** Every kind of input for one target. */
 export function inputsFor (target: DecoderTarget): fc.Arbitrary<Uint8Array> {
   return fc.oneof(
+    fc.constantFrom(...target.seeds),
     fc.uint8Array({ maxLength: 512 }),
     mutated(target.seeds),
     reshaped(target.seeds),

@@ -55,7 +55,7 @@ export interface PeerTraffic {
 }
 
 interface Published {
-  id: string
+  id: number
   from: PeerId
   topic: string
   data: Uint8Array
@@ -67,7 +67,7 @@ export class GossipNet {
   readonly params: GossipParams
   private readonly nodes = new Map<string, SimPubsub>()
   private readonly mesh = new Map<string, Set<string>>()
-  private readonly store = new Map<string, Published>()
+  private readonly store = new Map<number, Published>()
   private nextId = 0
   private heartbeat?: ReturnType<typeof setInterval>
 
@@ -116,7 +116,7 @@ export class GossipNet {
   }
 
   publish (from: SimPubsub, topic: string, data: Uint8Array): void {
-    const message: Published = { id: `${from.id}/${this.nextId++}`, from: from.peerId, topic, data, at: Date.now() }
+    const message: Published = { id: this.nextId++, from: from.peerId, topic, data, at: Date.now() }
     this.store.set(message.id, message)
     from.seen.set(message.id, Date.now())
     from.recent(message.id)
@@ -274,10 +274,10 @@ export class SimPubsub extends EventTarget {
   readonly id: string
   readonly topicValidators = new Map<string, (from: PeerId, message: Message) => TopicValidatorResult | Promise<TopicValidatorResult>>()
   readonly traffic: PeerTraffic = { bytesIn: 0, bytesOut: 0, messagesIn: 0, delivered: 0, payloadIn: 0 }
-  readonly seen = new Map<string, number>()
+  readonly seen = new Map<number, number>()
   private readonly net: GossipNet
   private readonly topics = new Set<string>()
-  private history: string[][] = [[]]
+  private history: number[][] = [[]]
 
   constructor (peerId: PeerId, net: GossipNet) {
     super()
@@ -334,12 +334,12 @@ export class SimPubsub extends EventTarget {
     this.dispatchEvent(new CustomEvent('subscription-change', { detail: { peerId: this.peerId, subscriptions: [] } }))
   }
 
-  recent (id: string): void {
+  recent (id: number): void {
     this.history[0]?.push(id)
   }
 
   /** The ids of the last `historyGossip` heartbeats: what an IHAVE lists. */
-  gossipIds (): string[] {
+  gossipIds (): number[] {
     return this.history.flat()
   }
 

@@ -200,16 +200,20 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       const concurrency = Math.ceil(2 * (options.peers + 1) * options.slots / requesters.length)
       void (async () => {
         const stat = stats[r] as SimResult['requesters'][number]
+        // by input: a result withdrawn later (its worker was caught lying) is replaced by the rerun's
+        const final = new Map<number, 'ok' | 'wrong' | 'lost'>()
         for await (const result of runMany(jobs, concurrency, controller.signal, requester)) {
           if (!result.ok) {
-            stat.lost++
+            final.set(result.index, 'lost')
             continue
           }
-          stat.completed++
           const expected = expectedOutput(new TextEncoder().encode(`requester ${r} job ${result.index}`))
-          if (Buffer.compare(Buffer.from(result.result.output), Buffer.from(expected)) !== 0) {
-            stat.wrong++
-          }
+          final.set(result.index, Buffer.compare(Buffer.from(result.result.output), Buffer.from(expected)) === 0 ? 'ok' : 'wrong')
+        }
+        for (const outcome of final.values()) {
+          stat.completed += outcome === 'lost' ? 0 : 1
+          stat.wrong += outcome === 'wrong' ? 1 : 0
+          stat.lost += outcome === 'lost' ? 1 : 0
         }
         stat.finishedMs = clock.elapsed - jobsStart
         running--
