@@ -62,6 +62,10 @@ export interface SimResult {
   advertPayloadBytesPerPeerPerS: number
   gossipBytesPerPeerPerSDuringJobs: number
   gossipMessagesPerPeerPerSDuringJobs: number
+  /** Gossip per peer from the first join until 10 s after the last (the mesh forming), bytes per second. */
+  joinGossipBytesPerPeerPerS: number
+  /** How long the requesters, which join after the workers, took to know every worker (virtual ms); null if not within the warmup. */
+  meshSeenMs: number | null
   /** How long until every requester's table held a worker that just joined (virtual ms); null if not within a minute. */
   discoveryMs: number | null
   rssMiB: number
@@ -130,7 +134,15 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       requesters.push(await world.addRequester())
     }
     log(`${options.peers} workers and ${options.requesters} requesters joined (${Math.round(clock.elapsed / 1000)} s virtual, ${Math.round((realNow() - wallStart) / 1000)} s wall)`)
-    await clock.advance(options.warmupS * 1000)
+    // how long the requesters, which joined last, take to hear of every worker
+    const joinedAll = clock.elapsed
+    const seenAll = await clock.until(() => requesters.every(r => r.capacity.peers().length >= world.workers().length), options.warmupS * 1000)
+    const meshSeenMs = seenAll ? clock.elapsed - joinedAll : null
+    await clock.advance(Math.max(0, joinedAll + 10_000 - clock.elapsed))
+    const joining = sumTraffic(gossip.traffic())
+    const joinSeconds = clock.elapsed / 1000
+    log(`the requesters knew every worker after ${meshSeenMs ?? '> warmup'} ms; joining cost ${(joining.bytesIn / gossip.size / joinSeconds).toFixed(0)} B/s per peer`)
+    await clock.advance(Math.max(0, joinedAll + options.warmupS * 1000 - clock.elapsed))
     globalThis.gc?.()
     const rssBuilt = process.memoryUsage().rss
     const before = sumTraffic(gossip.traffic())
@@ -248,6 +260,8 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       gossipBytesPerPeerPerSDuringJobs: Math.round((trafficAfter.bytesIn - trafficBefore.bytesIn) / membersAvg / jobSeconds),
       gossipMessagesPerPeerPerSDuringJobs: Math.round((trafficAfter.messagesIn - trafficBefore.messagesIn) / membersAvg / jobSeconds * 100) / 100,
       discoveryMs,
+      joinGossipBytesPerPeerPerS: Math.round(joining.bytesIn / membersBefore / joinSeconds),
+      meshSeenMs,
       rssMiB: mib(rss.rss),
       heapMiB: mib(rss.heapUsed),
       memoryPerPeerKiB: Math.round((rssBuilt - rssBefore) / (options.peers + options.requesters) / 1024),
@@ -303,10 +317,14 @@ async function main (): Promise<void> {
     limitS: Number(values.limit)
   }
   const result = await simulate(options, line => { console.error(line) })
-  const { options: _, requesters, ...summary } = result
-  console.log(JSON.stringify(summary))
-  for (const [i, r] of requesters.entries()) {
-    console.log(`requester ${i}: ${r.completed} completed, ${r.lost} lost, ${r.wrong} wrong, done at ${(r.finishedMs / 1000).toFixed(1)} s`)
+  const r = result
+  console.log(`${r.peers} workers, ${r.options.requesters} requester(s), ${r.jobs} jobs: ${r.completed} completed, ${r.lost} lost, ${r.wrong} wrong (${r.liars} liars, ${r.churn.left} left / ${r.churn.joined} joined)`)
+  console.log(`makespan ${(r.makespanMs / 1000).toFixed(1)} s (ideal ${(r.idealMakespanMs / 1000).toFixed(1)} s), utilisation ${(r.utilisation * 100).toFixed(1)} %, ${r.executions} executions`)
+  console.log(`gossip per peer: idle ${r.gossipBytesPerPeerPerS} B/s, ${r.gossipMessagesPerPeerPerS} messages/s, ${r.advertsPerPeerPerS} adverts/s (${r.advertPayloadBytesPerPeerPerS} B/s of advert payload); during the jobs ${r.gossipBytesPerPeerPerSDuringJobs} B/s, ${r.gossipMessagesPerPeerPerSDuringJobs} messages/s`)
+  console.log(`while the mesh formed: ${r.joinGossipBytesPerPeerPerS} B/s per peer; the requesters knew every worker ${r.meshSeenMs ?? '(never)'} ms after joining`)
+  console.log(`a new worker seen by every requester after ${r.discoveryMs ?? '> 60000'} ms; RSS ${r.rssMiB} MiB, ${r.memoryPerPeerKiB} KiB per peer; ${(r.wallMs / 1000).toFixed(0)} s of real time`)
+  for (const [i, requester] of r.requesters.entries()) {
+    console.log(`requester ${i}: ${requester.completed} completed, ${requester.lost} lost, ${requester.wrong} wrong, done at ${(requester.finishedMs / 1000).toFixed(1)} s`)
   }
   if (values.out != null) {
     await writeFile(values.out, JSON.stringify(result, null, 2) + '\n')
