@@ -66,6 +66,8 @@ interface Published {
 export class GossipNet {
   readonly params: GossipParams
   private readonly nodes = new Map<string, SimPubsub>()
+  /** The nodes' ids, for sampling; rebuilt after a join or leave. */
+  private ids?: string[]
   private readonly mesh = new Map<string, Set<string>>()
   private readonly store = new Map<number, Published>()
   private nextId = 0
@@ -96,6 +98,7 @@ export class GossipNet {
   join (node: SimPubsub): void {
     const id = node.id
     this.nodes.set(id, node)
+    this.ids = undefined
     this.mesh.set(id, new Set())
     for (const other of this.sample(this.params.D, id, peer => (this.mesh.get(peer)?.size ?? 0) < this.params.Dhi)) {
       this.graft(id, other)
@@ -109,6 +112,7 @@ export class GossipNet {
     }
     this.mesh.delete(id)
     this.nodes.delete(id)
+    this.ids = undefined
   }
 
   neighbours (id: string): string[] {
@@ -141,7 +145,8 @@ export class GossipNet {
 
   /** Up to `count` random peers other than `self` passing `filter`. */
   private sample (count: number, self: string, filter: (peer: string) => boolean = () => true): string[] {
-    const ids = [...this.nodes.keys()]
+    this.ids ??= [...this.nodes.keys()]
+    const ids = this.ids
     const picked = new Set<string>()
     for (let tries = 0; picked.size < count && tries < count * 8 && ids.length > 1; tries++) {
       const peer = ids[Math.floor(this.params.random() * ids.length)] as string

@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { DEFAULT_LIMITS } from '../../protocol/constants.ts'
+import { ADVERT_INTERVAL_MS, DEFAULT_LIMITS, MAX_ADVERT_STRETCH } from '../../protocol/constants.ts'
 import { runMany, type PendingJob } from '../../protocol/job/run-many.ts'
 import { encodeJob } from '../../protocol/wire/job.ts'
 import { VirtualClock } from './clock.ts'
@@ -108,6 +108,15 @@ function sumTraffic (traffic: PeerTraffic[]): PeerTraffic {
 const realNow = (): number => Number(process.hrtime.bigint() / 1_000_000n)
 
 const mib = (bytes: number): number => Math.round(bytes / 2 ** 20 * 10) / 10
+
+/**
+ * The advert interval a mesh of `peers` settles on (CapacityService's
+ * stretch): measuring windows must hold a whole interval, and the warm-up
+ * must outlast the first one, or the rate seen depends on when peers joined.
+ */
+export function settledIntervalMs (peers: number, baseMs = ADVERT_INTERVAL_MS): number {
+  return baseMs * Math.min(MAX_ADVERT_STRETCH, Math.max(1, peers / (2 * Math.log2(Math.max(peers, 2)))))
+}
 
 export async function simulate (options: SimOptions, log: (line: string) => void = () => {}): Promise<SimResult> {
   const wallStart = realNow()
@@ -290,8 +299,8 @@ async function main (): Promise<void> {
       latency: { type: 'string', default: '20' },
       loss: { type: 'string', default: '0' },
       'run-mean': { type: 'string', default: '2000' },
-      warmup: { type: 'string', default: '90' },
-      window: { type: 'string', default: '60' },
+      warmup: { type: 'string', default: 'auto' },
+      window: { type: 'string', default: 'auto' },
       seed: { type: 'string', default: '1' },
       interval: { type: 'string' },
       'stretch-age': { type: 'string' },
@@ -309,8 +318,9 @@ async function main (): Promise<void> {
     latencyMs: Number(values.latency),
     loss: Number(values.loss),
     runMeanMs: Number(values['run-mean']),
-    warmupS: Number(values.warmup),
-    windowS: Number(values.window),
+    // auto: a settled interval and a half (and the stretch age) to settle, a whole interval to measure
+    warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age'] ?? 60) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
+    windowS: values.window === 'auto' ? Math.max(60, Math.ceil(settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000)) : Number(values.window),
     seed: Number(values.seed),
     ...(values.interval != null ? { advertIntervalMs: Number(values.interval) } : {}),
     ...(values['stretch-age'] != null ? { stretchAgeS: Number(values['stretch-age']) } : {}),
