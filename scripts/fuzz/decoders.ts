@@ -124,8 +124,8 @@ function mutated (seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
     for (const m of mutations) {
       const at = bytes.length === 0 ? 0 : m.at % bytes.length
       switch (m.kind) {
-        case 'flip': bytes = bytes.slice(); bytes[at] = (bytes[at] ?? 0) ^ (1 << m.bit); break
-        case 'set': bytes = bytes.slice(); bytes[at] = m.byte; break
+        case 'flip': bytes = new Uint8Array(bytes); bytes[at] = (bytes[at] ?? 0) ^ (1 << m.bit); break
+        case 'set': bytes = new Uint8Array(bytes); bytes[at] = m.byte; break
         case 'cut': bytes = bytes.subarray(0, at); break
         case 'drop': bytes = concatBytes(bytes.subarray(0, at), bytes.subarray(at + m.length)); break
         case 'insert': bytes = concatBytes(bytes.subarray(0, at), m.bytes, bytes.subarray(at)); break
@@ -187,11 +187,13 @@ function reshaped (seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
 
 /** Every kind of input for one target. */
 export function inputsFor (target: DecoderTarget): fc.Arbitrary<Uint8Array> {
+  // copies: cborg hands out Node Buffers, whose slice() is a view, and no mutation may reach a seed
+  const seeds = target.seeds.map(seed => new Uint8Array(seed))
   return fc.oneof(
-    fc.constantFrom(...target.seeds),
+    fc.constantFrom(...seeds),
     fc.uint8Array({ maxLength: 512 }),
-    mutated(target.seeds),
-    reshaped(target.seeds),
+    mutated(seeds),
+    reshaped(seeds),
     cborValue.map(v => { try { return encodeCbor(v) } catch { return new Uint8Array([0xf6]) } })
   )
 }
