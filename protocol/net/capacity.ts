@@ -87,12 +87,12 @@ export class CapacityService extends EventTarget {
    * this, it grows with log N. Free-slot changes are throttled by the same
    * factor, and requesters learn the rest from `busy` answers.
    */
-  private stretch (minAgeMs = this.stretchMinAgeMs): number {
-    // by default only peers that stayed a while count: a burst of fresh identities (a Sybil flood) must not silence us
+  private stretch (): number {
+    // only peers that stayed a while count: a burst of fresh identities (a Sybil flood) must not silence us
     const now = Date.now()
     let settled = 1
     for (const entry of this.table.values()) {
-      if (now - entry.firstSeenAt >= minAgeMs) {
+      if (now - entry.firstSeenAt >= this.stretchMinAgeMs) {
         settled++
       }
     }
@@ -140,27 +140,10 @@ export class CapacityService extends EventTarget {
    * and verified at every hop).
    */
   publishSoon (): void {
-    this.publishWithin(this.stretch())
-  }
-
-  /**
-   * Answers a peer that joined: as `publishSoon`, but throttled by the
-   * stretch of every peer we know, settled or not. When many peers join at
-   * once (a mesh forming, churn, a flash crowd) each of N peers would
-   * otherwise re-publish every `minIntervalMs` while newcomers keep coming,
-   * and every peer would hear all N of them: O(N²) adverts mesh-wide. A flood
-   * of fresh identities can only slow these answers, never our periodic
-   * adverts (those stretch by settled peers only).
-   */
-  private answerNewcomer (): void {
-    this.publishWithin(this.stretch(0))
-  }
-
-  private publishWithin (stretch: number): void {
     if (this.publishTimer != null) {
       return
     }
-    const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs * stretch - Date.now())
+    const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs * this.stretch() - Date.now())
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined
       this.publish()
@@ -295,7 +278,7 @@ export class CapacityService extends EventTarget {
         this.heard.clear()
       }
       this.heard.add(peerId)
-      this.answerNewcomer()
+      this.publishSoon()
     }
     const known = this.table.get(peerId)
     if (known != null && known.advert.seq >= advert.seq) {
@@ -319,7 +302,7 @@ export class CapacityService extends EventTarget {
 
   /** A peer joined the topic: tell it about us now rather than at the next interval. */
   private readonly onSubscriptionChange = (): void => {
-    this.answerNewcomer()
+    this.publishSoon()
   }
 
   private prune (): void {
