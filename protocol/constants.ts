@@ -134,8 +134,14 @@ export const ADVERT_RATE_WINDOW_MS = 1_000
 /** Only peers heard of for at least this long stretch our advert interval: a burst of fresh identities cannot. */
 export const STRETCH_MIN_AGE_MS = 60_000
 
-/** The advert interval stretches at most this much (a minute at the 5 s base): peers must hear of us within minutes. */
-export const MAX_ADVERT_STRETCH = 12
+/**
+ * The advert interval stretches at most this much (5⅓ minutes at the 5 s
+ * base): peers must hear of us within minutes. N / (2 log2 N) reaches it at
+ * about 1,450 peers, so per-peer gossip grows with log N up to there. It was
+ * 12, which the simulated mesh (docs/scale.md) showed capping the stretch at
+ * about 150 peers: beyond, per-peer gossip grew linearly with N.
+ */
+export const MAX_ADVERT_STRETCH = 64
 
 /** Cached module CIDs listed in one advert. */
 export const MAX_ADVERTISED_MODULES = 32

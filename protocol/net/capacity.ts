@@ -17,6 +17,8 @@ export interface CapacityInit {
   intervalMs?: number
   /** Adverts are published at most this often. @default ADVERT_MIN_INTERVAL_MS */
   minIntervalMs?: number
+  /** Only peers heard of for this long stretch our interval (simulations of a long-formed mesh shorten it). @default STRETCH_MIN_AGE_MS */
+  stretchMinAgeMs?: number
 }
 
 /** A remote peer's latest advert. */
@@ -54,6 +56,7 @@ export class CapacityService extends EventTarget {
   private seq = Date.now()
   private timer: ReturnType<typeof setTimeout> | undefined
   private readonly minIntervalMs: number
+  private readonly stretchMinAgeMs: number
   private publishTimer?: ReturnType<typeof setTimeout>
   private lastPublishAt = 0
   /** Each publisher's last advert that passed validation: when, and its sequence number. */
@@ -64,6 +67,7 @@ export class CapacityService extends EventTarget {
     this.components = components
     this.intervalMs = init.intervalMs ?? ADVERT_INTERVAL_MS
     this.minIntervalMs = init.minIntervalMs ?? ADVERT_MIN_INTERVAL_MS
+    this.stretchMinAgeMs = init.stretchMinAgeMs ?? STRETCH_MIN_AGE_MS
   }
 
   start (): void {
@@ -78,7 +82,7 @@ export class CapacityService extends EventTarget {
 
   /**
    * How much longer than in a 4-peer mesh we wait between adverts:
-   * N / (2 log2 N) for N peers heard of. Every peer hears every advert, so a
+   * N / (2 log2 N) for N peers heard of, at most MAX_ADVERT_STRETCH. Every peer hears every advert, so a
    * fixed interval would make each peer's gossip traffic grow with N; with
    * this, it grows with log N. Free-slot changes are throttled by the same
    * factor, and requesters learn the rest from `busy` answers.
@@ -88,7 +92,7 @@ export class CapacityService extends EventTarget {
     const now = Date.now()
     let settled = 1
     for (const entry of this.table.values()) {
-      if (now - entry.firstSeenAt >= STRETCH_MIN_AGE_MS) {
+      if (now - entry.firstSeenAt >= this.stretchMinAgeMs) {
         settled++
       }
     }
