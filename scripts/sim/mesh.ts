@@ -177,7 +177,9 @@ export class SimWorld {
       content: this.content,
       capacity: node.capacity,
       createExecutor: n => stubExecutor(n, this.runTime, this.busy),
-      platform: 'node'
+      platform: 'node',
+      // simulated workers offer compute only
+      storage: { advertFields: () => ({ storageBytes: 0 }), setOffer: () => {} }
     })
     await node.contributor.contribute({ threads: slots })
     return node
