@@ -99,7 +99,12 @@ export async function verifyManifest (signed: SignedManifest): Promise<VerifiedM
   if (key == null) {
     throw new InvalidManifestError(`manifest owner ${manifest.owner} does not embed its public key`)
   }
-  const valid = await Promise.resolve(key.verify(concat([domain, signed.payload]), signed.signature)).catch(() => false) // a signature of the wrong length throws
+  let valid: boolean
+  try {
+    valid = await key.verify(concat([domain, signed.payload]), signed.signature)
+  } catch {
+    valid = false // a signature of the wrong length throws, synchronously
+  }
   if (!valid) {
     throw new InvalidManifestError(`the manifest for ${functionAddress(manifest)} is not signed by its owner`)
   }

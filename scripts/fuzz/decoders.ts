@@ -1,7 +1,9 @@
 /**
  * Property-based fuzzing (fast-check) of every wire decoder: job specs, job
  * messages both ways, capacity adverts, signed receipts (single and Merkle
- * batch, signature check included) and dag-cbor itself.
+ * batch, signature check included), the store protocol's messages, pin
+ * orders, pin records and storage receipts, function manifests, and
+ * dag-cbor itself.
  *
  * Each decoder gets four kinds of input: valid encodings; random bytes; a valid encoding
  * mutated (bytes flipped, cut, spliced, inserted); and valid dag-cbor of the
@@ -26,6 +28,8 @@ import { decodeJob, encodeJob } from '../../protocol/wire/job.ts'
 import { merkleRootOf } from '../../protocol/wire/merkle.ts'
 import { decodeRequest, decodeResponse, encodeMessage } from '../../protocol/wire/messages.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, signReceipt, signReceipts, verifyReceipt, type Receipt } from '../../protocol/wire/receipt.ts'
+import { decodePinRecord, decodeSigned, decodeStoreRequest, decodeStoreResponse, encodePinRecord, encodeSigned, encodeStoreMessage, signPinOrder, signStorageReceipt, verifyPinOrder, verifyStorageReceipt, type PinOrder } from '../../protocol/wire/storage.ts'
+import { decodeSignedManifest, encodeSignedManifest, signManifest, verifyManifest } from '../../protocol/wire/function.ts'
 
 /** A decoder under test: what it decodes, and valid encodings to mutate. */
 export interface DecoderTarget {
@@ -86,7 +90,36 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
     encodeMessage({ type: 'error', id: 6, error: { name: 'ContentFetchError', message: 'nobody sent it' } }),
     encodeMessage({ type: 'alive', id: 0 })
   ]
+  const order: PinOrder = { v: 1, cid: moduleCid, size: 1234, replicas: 3, until: 1_800_000_000_000, owner: worker, signer: worker, renewers: [worker], at: 1_700_000_000_000 }
+  const signedOrder = await signPinOrder(order, key)
+  const storageReceipt = await signStorageReceipt({ v: 1, holder: worker, cid: moduleCid, size: 1234, until: 1_800_000_000_000, owner: worker, at: 1_700_000_000_000 }, key)
+  const storeRequests = [
+    encodeStoreMessage({ type: 'pin', order: signedOrder, holders: [worker] }),
+    encodeStoreMessage({ type: 'status', cid: moduleCid }),
+    encodeStoreMessage({ type: 'challenge', cid: moduleCid, block: moduleCid, nonce: new Uint8Array(16) }),
+    encodeStoreMessage({ type: 'holders', cid: moduleCid, holders: [worker] }),
+    encodeStoreMessage({ type: 'renew', order: signedOrder })
+  ]
+  const storeResponses = [
+    encodeStoreMessage({ type: 'pinned', receipt: storageReceipt }),
+    encodeStoreMessage({ type: 'holding', receipt: storageReceipt, holders: [worker], order: signedOrder }),
+    encodeStoreMessage({ type: 'absent' }),
+    encodeStoreMessage({ type: 'proof', hash: new Uint8Array(32) }),
+    encodeStoreMessage({ type: 'ok' }),
+    encodeStoreMessage({ type: 'error', error: { name: 'StorageFullError', message: 'full' } })
+  ]
+  const manifest = encodeSignedManifest(await signManifest({ v: 1, owner: worker, name: 'markdown', version: 3, module: moduleCid, abi: 'wagi', limits: { ...DEFAULT_LIMITS }, env: { MODE: 'fast' }, timestamp: 1_700_000_000_000 }, key))
   return [
+    {
+      name: 'store request',
+      decode: decodeStoreRequest,
+      seeds: storeRequests
+    },
+    { name: 'store response', decode: decodeStoreResponse, seeds: storeResponses },
+    { name: 'pin record', decode: decodePinRecord, seeds: [encodePinRecord({ v: 1, order: signedOrder, receipt: storageReceipt, holders: [worker] })] },
+    { name: 'pin order (verified)', decode: async bytes => verifyPinOrder(decodeSigned(bytes, 'pin order')), seeds: [encodeSigned(signedOrder)] },
+    { name: 'storage receipt (verified)', decode: async bytes => verifyStorageReceipt(decodeSigned(bytes, 'storage receipt')), seeds: [encodeSigned(storageReceipt)] },
+    { name: 'function manifest (verified)', decode: async bytes => verifyManifest(decodeSignedManifest(bytes)), seeds: [manifest] },
     { name: 'dag-cbor', decode: bytes => decodeCbor(bytes, 'fuzz'), seeds: [job.bytes, single, ...responses] },
     { name: 'job spec', decode: async bytes => decodeJob(bytes), seeds: [job.bytes, plainJob.bytes] },
     { name: 'job request', decode: decodeRequest, seeds: requests },
