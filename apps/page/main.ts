@@ -18,6 +18,7 @@ import { RunCard } from './run-card.ts'
 import { RunForm } from './run-form.ts'
 import { SelfCard, showJoining } from './self-card.ts'
 import { ServedHistory } from './served-history.ts'
+import { StorageCard } from './storage-card.ts'
 import { recordAdvert, type PageState } from './state.ts'
 import { errorDetails, joinProblem, setStatus, showProblem, type Problem } from './status.ts'
 import type * as Sdk from '../../web/index.ts'
@@ -94,6 +95,7 @@ async function main (): Promise<void> {
   attachContribute(peer)
   state.mesh = new MeshView(peer, bootstrap, render)
   state.served = new ServedHistory(peer)
+  state.storage = new StorageCard(peer).view
   const activity = new Activity(peer)
   state.activity = activity.series
   // uPlot loads after the join, off the first paint's path

@@ -7,6 +7,7 @@ import type { ActivitySeries } from './activity.ts'
 import type { MeshView } from './mesh-view.ts'
 import type { ServedHistory } from './served-history.ts'
 import type { Peer } from '../../web/index.ts'
+import type { StorageView } from './storage-card.ts'
 
 export interface PageState {
   /** The peer, once it joined the network. */
@@ -28,6 +29,8 @@ export interface PageState {
   served?: Pick<ServedHistory, 'rows'>
   /** What the activity charts plot, one sample a second. */
   activity?: ActivitySeries
+  /** What the Storage card last showed. */
+  storage?: StorageView
 }
 
 /** When the page reached each step of joining, in ms since navigation start. */
