@@ -2,20 +2,9 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { afterEach, before, describe, it, type TestContext } from 'node:test'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, ProcessNetwork, repoRoot, rssMiB } from './helpers/processes.ts'
+import { eventually, explain, ProcessNetwork, repoRoot, rssMiB } from './helpers/processes.ts'
 
 const FUZZER = join(repoRoot, 'scripts', 'fuzz', 'frames.ts')
-
-async function eventually (condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    if (await condition()) {
-      return true
-    }
-    await new Promise(resolve => setTimeout(resolve, 1000))
-  }
-  return condition()
-}
 
 /**
  * A short run of the frame fuzzer (scripts/fuzz/frames.ts) against a live

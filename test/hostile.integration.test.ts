@@ -7,7 +7,7 @@ import { Key } from 'interface-datastore'
 import { decodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { batchFinished, startBatch, writeInputs } from './helpers/batches.ts'
-import { explain, ProcessNetwork, repoRoot, rssMiB, type NodeProcess, type TestWorker } from './helpers/processes.ts'
+import { eventually, explain, ProcessNetwork, repoRoot, rssMiB, type NodeProcess, type TestWorker } from './helpers/processes.ts'
 import type { PeerRecord } from '../protocol/job/reputation.ts'
 
 const HOSTILE = join(repoRoot, 'test', 'helpers', 'hostile-peer.ts')
@@ -23,17 +23,6 @@ async function diskBytes (dir: string): Promise<number> {
     }
   }
   return total
-}
-
-async function eventually (condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    if (await condition()) {
-      return true
-    }
-    await new Promise(resolve => setTimeout(resolve, 1000))
-  }
-  return condition()
 }
 
 /**

@@ -12,6 +12,7 @@ import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../protocol/wir
 import { encodeCbor } from '../protocol/wire/cbor.ts'
 import { checkPinOrder, decodePinRecord, decodeStoreRequest, decodeStoreResponse, encodePinRecord, signPinOrder, signStorageReceipt, verifyStorageReceipt, type PinOrder } from '../protocol/wire/storage.ts'
 import { createTestnet, type Testnet } from './helpers/testnet.ts'
+import { eventually } from './helpers/processes.ts'
 import type { PeerCapacity } from '../protocol/net/capacity.ts'
 import type { Peer } from '../protocol/peer.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -25,16 +26,6 @@ async function identity (): Promise<{ key: PrivateKey, id: string }> {
 }
 
 /** Polls `check` until it holds, or fails with `what` after `ms`. */
-async function eventually (what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!await check()) {
-    if (Date.now() > deadline) {
-      assert.fail(`not within ${ms} ms: ${what}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
-
 describe('storage receipts, pin orders and their decoders', () => {
   it('a storage receipt verifies against its holder, and an edited, misattributed or expired one does not', async () => {
     const holder = await identity()
@@ -155,7 +146,7 @@ describe('storage on real peers in this process', () => {
     const holding = holders.filter(h => stored.holders.some(s => s.peerId === h.id))
     assert.equal(holding.length, 2)
     const used = holding.map(h => h.storageStats().usedBytes)
-    await eventually('the expired pin is gone from both holders', () => holding.every((h, i) => h.storageStats().usedBytes <= (used[i] as number) - stored.size), 30_000)
+    assert.ok(await eventually(() => holding.every((h, i) => h.storageStats().usedBytes <= (used[i] as number) - stored.size), 30_000, 200), 'the expired pin is gone from both holders within 30 s')
     assert.deepEqual(await client.holders(stored.cid, { waitMs: 0 }), [])
   })
 
@@ -167,7 +158,7 @@ describe('storage on real peers in this process', () => {
     const spareHeld = spare.storageStats().pins
     const third = holders[2] as Peer
     const thirdHeld = third.storageStats().pins
-    await eventually('a new replica replaces the liar', () => spare.storageStats().pins > spareHeld || third.storageStats().pins > thirdHeld, 60_000)
+    assert.ok(await eventually(() => spare.storageStats().pins > spareHeld || third.storageStats().pins > thirdHeld, 60_000, 200), 'a new replica replaces the liar within 60 s')
     const evidence = await honest.storageEvidence(liar.id)
     assert.ok(evidence.length > 0, 'no evidence kept against the liar')
     assert.equal(evidence[0]?.cid, stored.cid.toString())

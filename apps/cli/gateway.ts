@@ -8,12 +8,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { httpFailure, parseFunctionRoute, responseHeaders, FUNCTION_ROUTE, MAX_FUNCTION_BODY_BYTES, type FunctionRequest, type Peer } from '../../node/index.ts'
-import { pageUrls } from './page-server.ts'
+import { guardAgainstClients, pageUrls } from './page-server.ts'
 
-/** Time a client gets to send its request headers. */
-const HEADERS_TIMEOUT_MS = 10_000
-/** Time a client gets to send its whole request (the call's own time is not counted: that is `callTimeoutMs`). */
-const REQUEST_TIMEOUT_MS = 30_000
 /** Longest a call may take, from the request's end to the function's answer. */
 const CALL_TIMEOUT_MS = 120_000
 
@@ -43,15 +39,7 @@ export async function serveGateway (peer: Peer, options: GatewayOptions): Promis
     // fenced: nothing a client sends may take the process (and the peer beside it) down
     handle(req, res).catch((err: Error) => { fail(res, 500, `internal error: ${err.message}\n`) })
   })
-  server.headersTimeout = HEADERS_TIMEOUT_MS
-  server.requestTimeout = REQUEST_TIMEOUT_MS
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
-    }
-    socket.destroy()
-  })
+  guardAgainstClients(server)
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL

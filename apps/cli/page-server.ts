@@ -33,8 +33,25 @@ const HEADERS = {
 
 /** Time a client gets to send its request headers: a slow client holds a socket no longer. */
 const HEADERS_TIMEOUT_MS = 10_000
-/** Time a client gets to send its whole request. */
+/** Time a client gets to send its whole request (for the gateway, a call's own time is not counted). */
 const REQUEST_TIMEOUT_MS = 30_000
+
+/**
+ * What every HTTP server of ours needs against its clients: slow ones may
+ * not hold sockets open for ever (slowloris), and a request the parser
+ * refuses gets 400 (431 for oversized headers) and a closed socket.
+ */
+export function guardAgainstClients (server: Server): void {
+  server.headersTimeout = HEADERS_TIMEOUT_MS
+  server.requestTimeout = REQUEST_TIMEOUT_MS
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
+    }
+    socket.destroy()
+  })
+}
 
 /** The request path, percent-decoded; undefined when the encoding is malformed or names a NUL byte. */
 function decodePath (url: string): string | undefined {
@@ -92,16 +109,7 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
       fail(res, 500, `internal error: ${(err as Error).message}`)
     }
   })
-  // slow clients may not hold sockets open for ever (slowloris); Node answers oversized headers with 431 by itself
-  server.headersTimeout = HEADERS_TIMEOUT_MS
-  server.requestTimeout = REQUEST_TIMEOUT_MS
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
-    }
-    socket.destroy()
-  })
+  guardAgainstClients(server)
 
   function handle (req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -106,6 +106,18 @@ export class NodeProcess {
   }
 }
 
+/** Polls `condition` every `pollMs` until it holds or `timeoutMs` passed; resolves with whether it held. */
+export async function eventually (condition: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = 1000): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (await condition()) {
+      return true
+    }
+    await new Promise(resolve => setTimeout(resolve, pollMs))
+  }
+  return condition()
+}
+
 /** VmRSS of a process in MiB, from /proc/<pid>/status. */
 export async function rssMiB (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
