@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fromString, toString } from 'uint8arrays'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, runCli, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
+import { eventually, explain, runCli, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
 
 /**
  * The foundation end to end, with every node a separate OS process driven
@@ -125,6 +125,24 @@ describe('wasmesh CLI across processes', () => {
     assert.ok(worker, `status did not list ${workers[0]?.peerId}: ${result.stdout}`)
     assert.deepEqual(worker.slots, { total: 1, free: 1 })
     assert.ok(worker.cached.length >= 1)
+  })
+
+  it('logs JSON lines with --log-format json, and only warnings and errors with --log-level warn', async () => {
+    const json = network.spawn(['peer', '--log-format', 'json', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'json-logger')])
+    const first = JSON.parse(await json.waitForLine(/^\{/, 60_000))
+    assert.equal(first.slots, 1)
+    const line = JSON.parse(await json.waitForLine(/^\{.*"msg":"listening /, 60_000))
+    assert.equal(line.level, 'info')
+    assert.match(line.address, /^\/ip4\/127\.0\.0\.1\//)
+    assert.ok(!Number.isNaN(Date.parse(line.time)), `time ${line.time}`)
+    await json.stop()
+    const advertising = async (): Promise<string[]> => JSON.parse((await network.run(['status', '--json'])).stdout).peers.map((p: { peerId: string }) => p.peerId)
+    const known = new Set([...await advertising(), first.peer])
+    const quiet = network.spawn(['peer', '--log-level', 'warn', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'quiet-logger')])
+    // it joined (a worker nobody knew advertises), yet said nothing at info level
+    assert.ok(await eventually(async () => (await advertising()).some(id => !known.has(id)), 60_000), 'the quiet peer never advertised')
+    await quiet.stop()
+    assert.deepEqual(quiet.lines, [], 'lines were printed at --log-level warn')
   })
 
   it('keeps its peer id and cached modules across a restart', async () => {

@@ -1,5 +1,6 @@
 import { toString } from 'uint8arrays'
 import { encodeSignedReceipt, type Peer, type Receipt, type RunResult, type SignedReceipt, type WasmeshError } from '../../node/index.ts'
+import { log } from './log.ts'
 
 /** Lines of the job's stderr shown beside a failure: the assertion or panic message is at the end. */
 const STDERR_TAIL_LINES = 10
@@ -68,8 +69,8 @@ export function failureJson (err: Error): Record<string, unknown> {
 
 /** One line per job served (every line is a synchronous write, which costs more than a tiny job), and per storage event. */
 export function logServedJobs (peer: Peer): void {
-  peer.addEventListener('work:start', event => { console.log(`job started ${event.detail.job} from ${event.detail.requester}`) })
-  peer.addEventListener('pinned', event => { console.log(`pinned ${event.detail.cid} (${event.detail.size} bytes) for ${event.detail.owner}`) })
-  peer.addEventListener('repaired', event => { console.log(`repaired ${event.detail.cid}: new replicas on ${event.detail.placed.join(' ')}`) })
-  peer.addEventListener('check:failed', event => { console.log(`check failed: ${event.detail.holder} for ${event.detail.cid}: ${event.detail.reason}`) })
+  peer.addEventListener('work:start', event => { log.info(`job started ${event.detail.job} from ${event.detail.requester}`, { job: event.detail.job, requester: event.detail.requester }) })
+  peer.addEventListener('pinned', event => { log.info(`pinned ${event.detail.cid} (${event.detail.size} bytes) for ${event.detail.owner}`, { cid: event.detail.cid, size: event.detail.size, owner: event.detail.owner }) })
+  peer.addEventListener('repaired', event => { log.info(`repaired ${event.detail.cid}: new replicas on ${event.detail.placed.join(' ')}`, { cid: event.detail.cid, placed: event.detail.placed.join(' ') }) })
+  peer.addEventListener('check:failed', event => { log.warn(`check failed: ${event.detail.holder} for ${event.detail.cid}: ${event.detail.reason}`, { holder: event.detail.holder, cid: event.detail.cid, reason: event.detail.reason }) })
 }

@@ -1,4 +1,5 @@
 import type { Peer } from '../../node/index.ts'
+import { log } from './log.ts'
 
 /**
  * Stops a peer, waiting at most `ms`. A command whose work is done and
@@ -13,7 +14,7 @@ export async function stopWithin (peer: Peer, ms = 5_000): Promise<void> {
   ])
   clearTimeout(timer)
   if (!stopped) {
-    console.error(`warning: the peer did not finish stopping within ${ms} ms; exiting anyway`)
+    log.warn(`warning: the peer did not finish stopping within ${ms} ms; exiting anyway`)
     process.exit(process.exitCode ?? 0)
   }
 }
@@ -26,7 +27,7 @@ export async function stopWithin (peer: Peer, ms = 5_000): Promise<void> {
  */
 export function onShutdown (stop: () => Promise<void>): void {
   process.on('unhandledRejection', reason => {
-    console.error(`warning: unhandled rejection, still running: ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}`)
+    log.warn(`warning: unhandled rejection, still running: ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}`)
   })
   let stopping = false
   const handler = (): void => {
@@ -35,7 +36,7 @@ export function onShutdown (stop: () => Promise<void>): void {
     }
     stopping = true
     stop().then(() => process.exit(0), (err: Error) => {
-      console.error(`error while stopping: ${err.message}`)
+      log.error(`error while stopping: ${err.message}`)
       process.exit(1)
     })
   }

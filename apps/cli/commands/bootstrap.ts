@@ -5,6 +5,7 @@ import { startBootstrap, wasmeshHome, type BootstrapNode, type TlsFiles } from '
 import { onShutdown } from '../lifecycle.ts'
 import { UsageError, whole } from '../options.ts'
 import { servePage } from '../page-server.ts'
+import { log } from '../log.ts'
 
 export function bootstrapCommand (): Command {
   return new Command('bootstrap')
@@ -39,11 +40,11 @@ export function bootstrapCommand (): Command {
       const node = await startBootstrap({ port: options.port, host: options.host, dataDir: options.data, metrics: options.metrics === true, ...(tls != null ? { tls } : {}) })
       started.node = node
       for (const addr of node.addresses()) {
-        console.log(addr)
+        log.info(addr, { address: addr })
       }
       if (page != null) {
         for (const url of page.urls) {
-          console.error(`web page: ${url}`)
+          log.warn(`web page: ${url}`, { url })
         }
       }
       onShutdown(async () => {

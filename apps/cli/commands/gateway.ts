@@ -3,6 +3,7 @@ import { createPeer, MAX_FUNCTION_BODY_BYTES } from '../../../node/index.ts'
 import { serveGateway } from '../gateway.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, reputationDir, whole } from '../options.ts'
+import { log } from '../log.ts'
 
 export function gatewayCommand (): Command {
   return new Command('gateway')
@@ -17,7 +18,7 @@ export function gatewayCommand (): Command {
         await stopWithin(peer)
         throw err
       })
-      console.log(`gateway ${peer.id} serving functions at ${gateway.urls.map(url => `${url}fn/<owner>/<name>/`).join('  ')}`)
+      log.info(`gateway ${peer.id} serving functions at ${gateway.urls.map(url => `${url}fn/<owner>/<name>/`).join('  ')}`, { peer: peer.id, urls: gateway.urls.join(' ') })
       onShutdown(async () => {
         await gateway.close()
         await stopWithin(peer)

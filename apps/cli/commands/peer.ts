@@ -4,6 +4,7 @@ import { createPeer, wasmeshHome } from '../../../node/index.ts'
 import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, size, whole } from '../options.ts'
+import { log } from '../log.ts'
 
 export function peerCommand (): Command {
   return new Command('peer')
@@ -23,9 +24,9 @@ export function peerCommand (): Command {
         ...(options.storageCheck != null ? { storageCheckIntervalMs: options.storageCheck } : {}),
         contribute: { threads: options.slots }
       })
-      console.log(`peer ${peer.id} contributing ${options.slots} slot(s)${options.storage > 0 ? ` and ${options.storage} bytes of storage` : ''}`)
+      log.info(`peer ${peer.id} contributing ${options.slots} slot(s)${options.storage > 0 ? ` and ${options.storage} bytes of storage` : ''}`, { peer: peer.id, slots: options.slots, storageBytes: options.storage })
       for (const addr of peer.addresses()) {
-        console.log(`listening ${addr}`)
+        log.info(`listening ${addr}`, { address: addr })
       }
       logServedJobs(peer)
       onShutdown(async () => { await stopWithin(peer) })

@@ -6,6 +6,7 @@ import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { size, whole } from '../options.ts'
 import { servePage } from '../page-server.ts'
+import { log } from '../log.ts'
 
 export function startCommand (): Command {
   return new Command('start')
@@ -19,7 +20,7 @@ export function startCommand (): Command {
     .action(async (options: { port: number, slots: number, data: string, httpPort: number, host: string, storage: number }) => {
       const started: { node?: BootstrapNode } = {}
       const page = await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
-        console.warn(`not serving the web page: ${err.message}`)
+        log.warn(`not serving the web page: ${err.message}`)
         return undefined
       })
       const node = await startBootstrap({ port: options.port, host: options.host, dataDir: join(options.data, 'bootstrap') })
