@@ -128,9 +128,11 @@ describe('hostile peers across processes', () => {
     t.diagnostic(`job through a 2,000-identity advert flood: ${Math.round(json.durationMs ?? 0)} ms (${Date.now() - startedAt} ms with the CLI's start); advert interval ${before} ms before and after`)
   })
 
-  // The 1 GiB job's memory and the outputs' blocks come back in full; about 80–120 MiB of the Node heap that serving
-  // 384 MiB of outputs took stays after full collections (cause not found yet), hence the allowance.
-  it('after a 1 GiB job and three 128 MiB outputs, the worker\'s disk comes back within a minute, and its memory to within 128 MiB', async (t: TestContext) => {
+  // The 1 GiB job's memory and the outputs' blocks come back in full; part of the Node heap that serving 384 MiB of
+  // outputs took stays after full collections (cause not found yet): the worker settles at 332–337 MiB in every run
+  // seen, while the idle baseline it is compared with varies from 193 to 219 MiB with collection timing, hence an
+  // allowance of 160 MiB. One 128 MiB output kept for good would still overshoot it.
+  it('after a 1 GiB job and three 128 MiB outputs, the worker\'s disk comes back within a minute, and its memory to within 160 MiB', async (t: TestContext) => {
     network = await ProcessNetwork.start({ label: 'hostile' })
     const worker: TestWorker = await network.startWorker('big', { slots: 1 })
     assert.equal((await job('warm up')).code, 0)
@@ -148,7 +150,7 @@ describe('hostile peers across processes', () => {
       }
     }
     const peak = { rss: await rssMiB(worker.process.pid), disk: await diskBytes(blocks) }
-    const back = await eventually(async () => await rssMiB(worker.process.pid) <= baseline.rss + 128 && await diskBytes(blocks) <= baseline.disk + 64 * 1024, 60_000)
+    const back = await eventually(async () => await rssMiB(worker.process.pid) <= baseline.rss + 160 && await diskBytes(blocks) <= baseline.disk + 64 * 1024, 60_000)
     const after = { rss: await rssMiB(worker.process.pid), disk: await diskBytes(blocks) }
     t.diagnostic(`worker RSS ${baseline.rss.toFixed(0)} → ${peak.rss.toFixed(0)} → ${after.rss.toFixed(0)} MiB; blocks ${(baseline.disk / 2 ** 20).toFixed(1)} → ${(peak.disk / 2 ** 20).toFixed(1)} → ${(after.disk / 2 ** 20).toFixed(1)} MiB`)
     assert.ok(back, `not back within a minute: RSS ${after.rss.toFixed(0)} MiB (baseline ${baseline.rss.toFixed(0)}), blocks ${after.disk} bytes (baseline ${baseline.disk})`)
