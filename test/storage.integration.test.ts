@@ -7,7 +7,8 @@ import { CID } from 'multiformats/cid'
 import { fromString } from 'uint8arrays/from-string'
 import { decodeSigned, verifyStorageReceipt } from '../protocol/public.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
-import { explain, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
+import { createPeer } from '../node/create-peer.ts'
+import { eventually, explain, ProcessNetwork, type TestWorker } from './helpers/processes.ts'
 
 const MiB = 1024 * 1024
 
@@ -19,6 +20,8 @@ interface HoldersJson { cid: string, holders: string[], receipts: Array<{ peerId
  * the three holders killed, and the content still there for a new client and
  * back on three holders, repaired by the survivor alone; meanwhile a job
  * reads a stored input whose uploader left, and its output is stored too.
+ * Then a holder process that deletes what it pinned (the `drop-stored` test
+ * fault) is caught by its fellow holder's check and replaced.
  */
 describe('storage across processes', () => {
   let network: ProcessNetwork
@@ -89,6 +92,30 @@ describe('storage across processes', () => {
     }
     for (const dead of doomed) {
       assert.ok(!holders.includes(dead.peerId), `${dead.peerId} was killed, yet is listed`)
+    }
+  })
+
+  it('a holder process that deletes what it pinned is caught by the next check and replaced', async () => {
+    const liar = await network.startWorker('liar', { args: ['--storage', '64MiB', '--storage-check', '1000'], env: { WASMESH_TEST_FAULT: 'drop-stored' } })
+    const alive = workers.filter(w => w.process.child.exitCode == null && w.process.child.signalCode == null)
+    const honest = alive[0] as TestWorker
+    const client = await createPeer({ bootstrap: [network.bootstrapAddr] })
+    try {
+      const stored = await client.store(randomBytes(2 * MiB), { replicas: 2, on: [liar.peerId, honest.peerId] })
+      assert.deepEqual(stored.holders.map(h => h.peerId).sort(), [liar.peerId, honest.peerId].sort())
+      const cid = stored.cid.toString()
+      // the honest holder's check finds the blocks gone, says so, and places a replica on another storage peer
+      await honest.process.waitForLine(new RegExp(`^check failed: ${liar.peerId} for ${cid}`), 60_000, 'stderr')
+      await honest.process.waitForLine(new RegExp(`^repaired ${cid}`), 60_000)
+      // two honest copies again; the liar itself may still be listed, as it still claims the content under its receipt (docs/verification.md)
+      let holders: string[] = []
+      assert.ok(await eventually(async () => {
+        holders = (await client.holders(cid, { waitMs: 0 })).map(h => h.peerId)
+        return holders.filter(id => id !== liar.peerId).length >= 2
+      }, 60_000), `the liar was not replaced: holders ${holders.join(', ')}`)
+    } finally {
+      await client.stop()
+      await liar.process.stop()
     }
   })
 })
