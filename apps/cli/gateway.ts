@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { httpFailure, parseFunctionRoute, responseHeaders, FUNCTION_ROUTE, MAX_FUNCTION_BODY_BYTES, type FunctionRequest, type Peer } from '../../node/index.ts'
-import { guardAgainstClients, pageUrls } from './page-server.ts'
+import { guardAgainstClients, listenOn } from './page-server.ts'
 
 /** Longest a call may take, from the request's end to the function's answer. */
 const CALL_TIMEOUT_MS = 120_000
@@ -94,14 +94,7 @@ export async function serveGateway (peer: Peer, options: GatewayOptions): Promis
     }
   }
 
-  const host = options.host ?? '127.0.0.1'
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, host, () => { server.off('error', reject); resolveListen() })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address != null ? address.port : options.port
-  const urls = pageUrls(host, port)
+  const { port, urls } = await listenOn(server, options.port, options.host ?? '127.0.0.1')
   return { url: urls[0] ?? `http://127.0.0.1:${port}/`, urls, close: async () => closeServer(server) }
 }
 

@@ -36,6 +36,17 @@ const HEADERS_TIMEOUT_MS = 10_000
 /** Time a client gets to send its whole request (for the gateway, a call's own time is not counted). */
 const REQUEST_TIMEOUT_MS = 30_000
 
+/** Starts `server` on `host:port` (0 picks a port) and says where it is reachable. */
+export async function listenOn (server: Server, wantedPort: number, host: string): Promise<{ host: string, port: number, urls: string[] }> {
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject)
+    server.listen(wantedPort, host, () => { server.off('error', reject); resolveListen() })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address != null ? address.port : wantedPort
+  return { host, port, urls: pageUrls(host, port) }
+}
+
 /**
  * What every HTTP server of ours needs against its clients: slow ones may
  * not hold sockets open for ever (slowloris), and a request the parser
@@ -151,14 +162,7 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
       fail(res, 404, 'not found\n')
     })
   }
-  const host = options.host ?? '127.0.0.1'
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, host, () => { server.off('error', reject); resolveListen() })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address != null ? address.port : options.port
-  const urls = pageUrls(host, port)
+  const { port, urls } = await listenOn(server, options.port, options.host ?? '127.0.0.1')
   return {
     url: urls[0] ?? `http://127.0.0.1:${port}/`,
     urls,
