@@ -218,6 +218,9 @@ export const WORKER_WAIT_MS = 10_000
 
 /** How long joining waits for a bootstrap node to answer: a dial on a working network takes well under a second. */
 export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
+/** Dials of one bootstrap node at start-up when it answers but drops the handshake (busy), BOOTSTRAP_RETRY_MS × attempt apart. */
+export const BOOTSTRAP_DIAL_ATTEMPTS = 3
+export const BOOTSTRAP_RETRY_MS = 500
 
 /** How long a joining peer keeps trying to tell the topic it is there; later adverts carry the news anyway. */
 export const ANNOUNCE_TIMEOUT_MS = 10_000

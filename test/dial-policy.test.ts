@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { Connection, Libp2p } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { dialableFrom } from '../apps/cli/page-server.ts'
+import { BOOTSTRAP_DIAL_ATTEMPTS } from '../protocol/constants.ts'
+import { bootstrapDialer, type BootstrapDialerComponents } from '../protocol/net/bootstrap.ts'
 import { dialPolicy, scopeOfHostname } from '../web/dial-policy.ts'
 
 const PEER = '12D3KooWGRUVh8gSZnF5VhZjcf5Z8XrGG7zy6L5fnqg9ZtAJMKAs'
@@ -54,4 +58,35 @@ test('config.json lists what the asking browser can dial: no wildcard, no loopba
   ]
   assert.deepEqual(dialableFrom(addresses, '192.168.1.20:4300'), [`/ip4/192.168.1.20/tcp/4302/ws/p2p/${PEER}`, `/ip4/10.0.0.4/tcp/4302/ws/p2p/${PEER}`])
   assert.deepEqual(dialableFrom(addresses, '127.0.0.1:4300'), [`/ip4/127.0.0.1/tcp/4302/ws/p2p/${PEER}`, `/ip4/10.0.0.4/tcp/4302/ws/p2p/${PEER}`, `/ip4/192.168.1.20/tcp/4302/ws/p2p/${PEER}`])
+})
+
+test('joining dials a bootstrap node again when it dropped the handshake, but not when nothing listens', async () => {
+  const dialsUntilUp = (failures: Error[]): { dials: () => number, libp2p: BootstrapDialerComponents['libp2p'] } => {
+    let dials = 0
+    return {
+      dials: () => dials,
+      libp2p: {
+        dial: async () => {
+          const failure = failures[dials++]
+          if (failure != null) {
+            throw failure
+          }
+          return { remotePeer: peerIdFromString(PEER) } as unknown as Connection
+        },
+        peerStore: { merge: async () => ({}) } as unknown as Libp2p['peerStore']
+      }
+    }
+  }
+  const addr = `/ip4/127.0.0.1/tcp/4302/p2p/${PEER}`
+  const busy = dialsUntilUp([new Error('Remote closed connection during opening')])
+  await bootstrapDialer({ bootstrap: [addr] })({ libp2p: busy.libp2p }).join()
+  assert.equal(busy.dials(), 2, 'a busy node is dialled again')
+
+  const down = dialsUntilUp([new Error('connect ECONNREFUSED 127.0.0.1:4302'), new Error('unexpected second dial')])
+  await assert.rejects(bootstrapDialer({ bootstrap: [addr] })({ libp2p: down.libp2p }).join(), (err: Error) => err.name === 'BootstrapError' && /ECONNREFUSED/.test(err.message))
+  assert.equal(down.dials(), 1, 'a refused dial is final')
+
+  const dropping = dialsUntilUp(Array.from({ length: 5 }, () => new Error('Remote closed connection during opening')))
+  await assert.rejects(bootstrapDialer({ bootstrap: [addr] })({ libp2p: dropping.libp2p }).join(), { name: 'BootstrapError' })
+  assert.equal(dropping.dials(), BOOTSTRAP_DIAL_ATTEMPTS, 'attempts are bounded')
 })

@@ -1,6 +1,6 @@
 import { KEEP_ALIVE, type Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS } from '../constants.ts'
+import { BOOTSTRAP_DIAL_ATTEMPTS, BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_MS } from '../constants.ts'
 import { BootstrapError } from '../errors.ts'
 
 export interface BootstrapDialerComponents {
@@ -13,8 +13,9 @@ export interface BootstrapDialerInit {
 }
 
 /**
- * Joins the mesh through bootstrap nodes: dials them all at once, and tags
- * each one keep-alive so libp2p redials a lost one by itself.
+ * Joins the mesh through bootstrap nodes: dials them all at once (a node
+ * that drops the handshake is dialled again, up to BOOTSTRAP_DIAL_ATTEMPTS),
+ * and tags each one keep-alive so libp2p redials a lost one by itself.
  */
 export class BootstrapDialer {
   private readonly components: BootstrapDialerComponents
@@ -33,12 +34,22 @@ export class BootstrapDialer {
     const { libp2p } = this.components
     const failures: string[] = []
     await Promise.all(this.bootstrap.map(async addr => {
-      try {
-        const ma = multiaddr(addr)
-        const connection = await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS), ...(signal != null ? [signal] : [])]) })
-        await libp2p.peerStore.merge(connection.remotePeer, { multiaddrs: [ma], tags: { [KEEP_ALIVE]: { value: 1 } } })
-      } catch (err) {
-        failures.push(`${addr}: ${dialFailure(err)}`)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const ma = multiaddr(addr)
+          const connection = await libp2p.dial(ma, { signal: AbortSignal.any([AbortSignal.timeout(BOOTSTRAP_DIAL_TIMEOUT_MS), ...(signal != null ? [signal] : [])]) })
+          await libp2p.peerStore.merge(connection.remotePeer, { multiaddrs: [ma], tags: { [KEEP_ALIVE]: { value: 1 } } })
+          return
+        } catch (err) {
+          const failure = dialFailure(err)
+          // a node that answered but dropped the handshake is often just busy (many peers starting at once): try again;
+          // nothing listening, a bad address, a timeout (already BOOTSTRAP_DIAL_TIMEOUT_MS long) or our own abort is final
+          if (attempt >= BOOTSTRAP_DIAL_ATTEMPTS || signal?.aborted === true || /ECONNREFUSED|ENOTFOUND|EADDRNOTAVAIL|invalid|unsupported|abort|timed? ?out/i.test(failure)) {
+            failures.push(`${addr}: ${failure}`)
+            return
+          }
+          await new Promise(resolve => setTimeout(resolve, BOOTSTRAP_RETRY_MS * attempt))
+        }
       }
     }))
     if (failures.length === this.bootstrap.length) {

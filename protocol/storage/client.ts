@@ -149,7 +149,10 @@ export class StorageClient {
   /**
    * The storage peers that hold the CID now, each with a valid signed
    * receipt: every storage peer we hear adverts from is asked, and the
-   * holders they name.
+   * holders they name. A claimant no other holder names is left out when
+   * others answered: holders drop one that failed their check from the set
+   * they keep, while the dropped one goes on claiming the content under its
+   * own receipt (docs/verification.md).
    */
   async holders (input: CID | string, options: HoldersOptions = {}): Promise<Holding[]> {
     return (await this.survey(asCid(input), options)).holders
@@ -160,6 +163,8 @@ export class StorageClient {
     await this.storagePeers(1, options.waitMs ?? STORAGE_PEER_WAIT_MS, signal)
     const asked = new Set<string>()
     const holders: Holding[] = []
+    /** The holder set each claimant keeps, itself left out. */
+    const setOf = new Map<string, string[]>()
     const found: { order?: Signed, renewal?: Signed } = {}
     let round = this.components.capacity.peers().filter(peer => peer.advert.storageBytes > 0).map(peer => peer.peerId)
     if (this.components.holder.record(cid) != null) {
@@ -178,13 +183,16 @@ export class StorageClient {
           found.order ??= answer.order
           found.renewal ??= answer.renewal
           named.push(...answer.holders)
+          setOf.set(peerId, answer.holders.filter(id => id !== peerId))
         } catch {
           // an invalid receipt is no holding
         }
       }))
       round = named.filter(id => !asked.has(id))
     }
-    return { holders, ...found }
+    const vouched = holders.filter(h => holders.length === 1 || holders.some(other => setOf.get(other.peerId)?.includes(h.peerId) === true))
+    // holders that could not tell each other their sets still count
+    return { holders: vouched.length > 0 ? vouched : holders, ...found }
   }
 
   /**
