@@ -9,10 +9,9 @@ import { FunctionRegistry } from '../protocol/functions/registry.ts'
 import { explainStartError } from './start-errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { nodeLibp2pOptions, type TlsFiles } from './libp2p-options.ts'
+import { prometheusRegistry } from './prometheus.ts'
 import type { PeerServices } from '../protocol/peer.ts'
 import type { Libp2p } from '@libp2p/interface'
-import type { Libp2pOptions } from 'libp2p'
-import type { Registry } from 'prom-client'
 
 export interface BootstrapOptions {
   /** TCP port; WebSockets listens on port + 1. 0 picks free ports. @default 0 */
@@ -70,7 +69,6 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
     await datastore.open().catch((err: unknown) => { throw explainStartError(err, { dataDir: options.dataDir }) })
   }
   const privateKey = options.dataDir != null ? await loadOrCreateIdentity(options.dataDir) : await generateKeyPair('Ed25519')
-  // loaded only when asked for: most processes never export metrics
   const prometheus = options.metrics === true ? await prometheusRegistry() : undefined
   const libp2p = await createLibp2p({
     ...nodeLibp2pOptions({
@@ -106,11 +104,4 @@ export async function startBootstrap (options: BootstrapOptions = {}): Promise<B
       }
     }
   }
-}
-
-/** libp2p's Prometheus metrics in a registry of their own (not prom-client's global one, which other code may share). */
-async function prometheusRegistry (): Promise<{ registry: Registry, metrics: NonNullable<Libp2pOptions['metrics']> }> {
-  const [{ prometheusMetrics }, { Registry }] = await Promise.all([import('@libp2p/prometheus-metrics'), import('prom-client')])
-  const registry = new Registry()
-  return { registry, metrics: prometheusMetrics({ registry }) }
 }

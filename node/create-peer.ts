@@ -18,6 +18,7 @@ import { WorkerPoolExecutor } from './executor/worker-pool.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { nodeSigner } from './signing.ts'
 import { nodeLibp2pOptions } from './libp2p-options.ts'
+import { prometheusRegistry } from './prometheus.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap'>> {
@@ -39,6 +40,8 @@ export interface CreatePeerOptions extends Partial<Omit<PeerInit, 'bootstrap'>> 
   listen?: string[]
   /** Start contributing right away with these options. */
   contribute?: ContributeOptions
+  /** Collect libp2p's metrics and wasmesh's (jobs, slots, storage) for Prometheus: read them with `peer.metrics()`. @default false */
+  metrics?: boolean
   signal?: AbortSignal
 }
 
@@ -65,10 +68,14 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
   }
   const reputationStore = options.reputationDir != null ? new FsDatastore(options.reputationDir) : undefined
   await reputationStore?.open()
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore }), nodeLibp2pOptions({
-    privateKey,
-    listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
-  })))
+  const prometheus = options.metrics === true ? await prometheusRegistry() : undefined
+  const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore }), {
+    ...nodeLibp2pOptions({
+      privateKey,
+      listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+    }),
+    ...(prometheus != null ? { metrics: prometheus.metrics } : {})
+  }))
   await helia.start().catch((err: unknown) => { throw explainStartError(err, {}) })
   const peer = new Peer({
     libp2p: helia.libp2p as unknown as Libp2p<PeerServices>,
@@ -78,6 +85,7 @@ export async function createPeer (options: CreatePeerOptions = {}): Promise<Peer
     ...(reputationStore != null ? { reputationStore } : {}),
     createExecutor: slots => new WorkerPoolExecutor({ slots }),
     platform: 'node',
+    ...(prometheus != null ? { metricsText: async () => prometheus.registry.metrics() } : {}),
     shutdown: async () => {
       await helia.stop()
       if (blockstore instanceof FsBlockstore) {

@@ -6,6 +6,7 @@ import { runMany, type MapResult, type PendingJob } from './job/run-many.ts'
 import type { BatchSummary } from './job/batch-runner.ts'
 import { createServices, startables, type PeerComponents, type PeerInit, type Services } from './services.ts'
 import { relayPeerEvents, type PeerEvents } from './peer-events.ts'
+import { registerPeerMetrics } from './peer-metrics.ts'
 import type { ContributeOptions, Contribution } from './worker/contributor.ts'
 import type { AdvertContent, PeerCapacity } from './net/capacity.ts'
 import type { InputRef, JobOptions, ModuleRef } from './job/submit.ts'
@@ -78,6 +79,9 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     this.components = components
     this.id = components.libp2p.peerId.toString()
     this.services = createServices(components, init)
+    if (components.libp2p.metrics != null) {
+      registerPeerMetrics(components.libp2p.metrics, this)
+    }
   }
 
   /** Joins the network through the bootstrap nodes. Rejects with BootstrapError when none can be reached. */
@@ -106,6 +110,14 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     await stop(...startables(this.services))
     await this.components.shutdown()
     this.status = 'stopped'
+  }
+
+  /**
+   * libp2p's metrics and ours (jobs served and requested, slots, storage) in
+   * Prometheus text, when the peer collects them (Node: `createPeer({ metrics: true })`).
+   */
+  async metrics (): Promise<string | undefined> {
+    return this.components.metricsText?.()
   }
 
   /** Peers advertising capacity, newest advert first. */

@@ -46,6 +46,8 @@ export interface PeerComponents {
   platform: CapacityAdvert['platform']
   /** Stops everything the composition root started (Helia, libp2p, stores). */
   shutdown: () => Promise<void>
+  /** The text exposition of `libp2p.metrics` (libp2p's and wasmesh's), when the composition root collects them for Prometheus. */
+  metricsText?: () => Promise<string>
 }
 
 export interface PeerInit extends RequesterInit, ContributorInit, StorageHolderInit {

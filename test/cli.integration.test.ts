@@ -18,7 +18,8 @@ describe('wasmesh CLI across processes', () => {
   before(async () => {
     await buildWasm()
     network = await ProcessNetwork.start()
-    workers = await Promise.all([network.startWorker('worker-a'), network.startWorker('worker-b')])
+    // both export metrics, so the jobs the tests below run show up in their counters
+    workers = await Promise.all(['worker-a', 'worker-b'].map(async name => network.startWorker(name, { args: ['--metrics-port', '0'] })))
   })
 
   after(async () => {
@@ -52,6 +53,24 @@ describe('wasmesh CLI across processes', () => {
     // the scheduler prefers the worker whose advert lists the module as cached
     assert.equal(json.receipt.stats.moduleCached, true)
     assert.equal(json.receipt.stats.fetchMs, 0)
+  })
+
+  it('a worker serves Prometheus metrics (its jobs by outcome, its slots, libp2p\'s) and a health check', async () => {
+    let served = 0
+    for (const worker of workers) {
+      const url = (await worker.process.waitForLine(/^metrics: http:\/\/\S+\/metrics$/, 10_000, 'stderr')).slice('metrics: '.length)
+      const metrics = await (await fetch(url)).text()
+      served += Number(/^wasmesh_jobs_served_total\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0)
+      assert.match(metrics, /^wasmesh_slots\{state="total"\} 1$/m)
+      assert.match(metrics, /^wasmesh_capacity_workers \d+$/m)
+      assert.match(metrics, /^libp2p_connection_manager_connections\{[^}]*\} \d+$/m)
+      assert.match(metrics, /^process_resident_memory_bytes \d+/m)
+      const health = await fetch(new URL('/healthz', url))
+      assert.equal(health.status, 200)
+      assert.deepEqual({ ...await health.json() as object, connections: 0 }, { status: 'ok', peerId: worker.peerId, connections: 0, slots: 1, running: 0 })
+      assert.equal((await fetch(new URL('/', url))).status, 404, 'nothing else is served')
+    }
+    assert.ok(served >= 3, `the workers counted ${served} jobs served, after the three above`)
   })
 
   it('rejects a tampered receipt and accepts the original', async () => {

@@ -2,7 +2,8 @@
  * A tiny static server for the built page (build/page), run by the bootstrap
  * node: cross-origin isolation headers on every response, and a generated
  * /config.json naming the bootstrap node's WebSocket multiaddrs, so the same
- * build works on any host that serves a config.json next to it.
+ * build works on any host that serves a config.json next to it. Also the
+ * operations endpoints (/healthz, /metrics), alone for a worker peer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile, stat } from 'node:fs/promises'
@@ -82,7 +83,14 @@ function fail (res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { ...HEADERS, 'Content-Type': TYPES['.txt'] }).end(message)
 }
 
-export interface PageServerOptions {
+export interface OperationsEndpoints {
+  /** Answers GET /healthz for load balancers and supervisors: 200 with this as JSON, or 503 while it is undefined (starting). */
+  health?: () => object | undefined
+  /** Answers GET /metrics (Prometheus text format). */
+  metrics?: () => Promise<string>
+}
+
+export interface PageServerOptions extends OperationsEndpoints {
   /** 0 picks a free port. */
   port: number
   /** @default '127.0.0.1' */
@@ -91,10 +99,6 @@ export interface PageServerOptions {
   root?: string
   /** The bootstrap multiaddrs written into /config.json (browsers use the /ws and /wss ones). */
   bootstrap: () => string[]
-  /** Answers GET /healthz for load balancers and supervisors: 200 with this as JSON, or 503 while it is undefined (starting). */
-  health?: () => object | undefined
-  /** Answers GET /metrics (Prometheus text format). */
-  metrics?: () => Promise<string>
 }
 
 export interface PageServer {
@@ -103,6 +107,41 @@ export interface PageServer {
   /** Every address the page can be opened at. */
   urls: string[]
   close: () => Promise<void>
+}
+
+/** Answers GET /healthz and /metrics when the path is one of those `endpoints` serves; false for any other path. */
+function answerOperations (path: string, req: IncomingMessage, res: ServerResponse, endpoints: OperationsEndpoints): boolean {
+  if (path === '/healthz' && endpoints.health != null) {
+    const health = endpoints.health()
+    const body = `${JSON.stringify(health ?? { status: 'starting' })}\n`
+    res.writeHead(health != null ? 200 : 503, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+    return true
+  }
+  if (path === '/metrics' && endpoints.metrics != null) {
+    endpoints.metrics().then(body => {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
+    }, (err: Error) => { fail(res, 500, `metrics failed: ${err.message}\n`) })
+    return true
+  }
+  return false
+}
+
+/**
+ * An HTTP server with only /healthz and /metrics: what a worker peer shows
+ * its supervisor and Prometheus (`wasmesh peer --metrics-port`).
+ */
+export async function serveOperations (options: OperationsEndpoints & { port: number, host?: string }): Promise<{ url: string, close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = decodePath(req.url ?? '/')
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...HEADERS, Allow: 'GET, HEAD' }).end()
+    } else if (path == null || !answerOperations(path, req, res, options)) {
+      fail(res, 404, 'not found: this server answers /healthz and /metrics\n')
+    }
+  })
+  guardAgainstClients(server)
+  const { port, urls } = await listenOn(server, options.port, options.host ?? '127.0.0.1')
+  return { url: urls[0] ?? `http://127.0.0.1:${port}/`, close: async () => closeServer(server) }
 }
 
 export async function servePage (options: PageServerOptions): Promise<PageServer> {
@@ -132,16 +171,7 @@ export async function servePage (options: PageServerOptions): Promise<PageServer
       fail(res, 400, 'bad request: the path is not valid percent-encoded UTF-8\n')
       return
     }
-    if (path === '/healthz' && options.health != null) {
-      const health = options.health()
-      const body = `${JSON.stringify(health ?? { status: 'starting' })}\n`
-      res.writeHead(health != null ? 200 : 503, { ...HEADERS, 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
-      return
-    }
-    if (path === '/metrics' && options.metrics != null) {
-      options.metrics().then(body => {
-        res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body)
-      }, (err: Error) => { fail(res, 500, `metrics failed: ${err.message}\n`) })
+    if (answerOperations(path, req, res, options)) {
       return
     }
     if (path === '/config.json') {

@@ -5,6 +5,7 @@ import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, size, whole } from '../options.ts'
 import { log } from '../log.ts'
+import { serveOperations } from '../page-server.ts'
 
 export function peerCommand (): Command {
   return new Command('peer')
@@ -15,8 +16,12 @@ export function peerCommand (): Command {
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
     .option('--storage <size>', 'storage to offer others for their content (e.g. 2GiB); 0 offers none', size, 0)
     .option('--storage-check <ms>', 'mean time between storage upkeep rounds: checking fellow holders, repairing, collecting expired pins', whole)
-    .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[], storage: number, storageCheck?: number }) => {
+    .option('--metrics-port <n>', 'serve Prometheus metrics (libp2p\'s, the process\'s, wasmesh_* jobs, slots and storage) at /metrics and a health check at /healthz on this port; 0 picks one. The URL goes to stderr', whole)
+    .option('--metrics-host <ip>', 'interface the metrics are served on', '127.0.0.1')
+    .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[], storage: number, storageCheck?: number, metricsPort?: number, metricsHost: string }) => {
+      const metrics = options.metricsPort != null
       const peer = await createPeer({
+        metrics,
         bootstrap: options.bootstrap,
         dataDir: options.data,
         listen: options.listen,
@@ -29,6 +34,20 @@ export function peerCommand (): Command {
         log.info(`listening ${addr}`, { address: addr })
       }
       logServedJobs(peer)
-      onShutdown(async () => { await stopWithin(peer) })
+      const operations = options.metricsPort == null
+        ? undefined
+        : await serveOperations({
+          port: options.metricsPort,
+          host: options.metricsHost,
+          health: () => peer.status === 'started' ? { status: 'ok', peerId: peer.id, connections: peer.connections().length, slots: peer.contribution?.threads ?? 0, running: peer.contribution?.running ?? 0 } : undefined,
+          metrics: async () => await peer.metrics() ?? ''
+        })
+      if (operations != null) {
+        log.warn(`metrics: ${operations.url}metrics`, { url: `${operations.url}metrics` })
+      }
+      onShutdown(async () => {
+        await operations?.close()
+        await stopWithin(peer)
+      })
     })
 }
