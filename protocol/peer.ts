@@ -247,6 +247,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     return this.services.storage.get(cid, options)
   }
 
+  /** Fetches stored content as the file, folder or symlink it is (a stored folder comes back as a tree), every block checked against its CID. */
+  async getEntry (cid: CID | string, options: HoldersOptions & { maxBytes?: number } = {}): Promise<TreeEntry> {
+    return this.services.storage.getEntry(cid, options)
+  }
+
   /** The storage peers holding the CID now, each with its verified, unexpired storage receipt. */
   async holders (cid: CID | string, options: HoldersOptions = {}): Promise<Holding[]> {
     return this.services.storage.holders(cid, options)

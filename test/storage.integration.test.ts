@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { CID } from 'multiformats/cid'
@@ -44,13 +44,21 @@ describe('storage across processes', () => {
     // a job input too, stored by another uploader at once
     const inputFile = join(network.home, 'input.txt')
     await writeFile(inputFile, 'stored input, read by a job after its uploader left')
-    const [stored, storedInput] = await Promise.all([
+    // and a folder, read back as a folder
+    const folder = join(network.home, 'folder')
+    await mkdir(join(folder, 'sub'), { recursive: true })
+    await writeFile(join(folder, 'a.txt'), 'first')
+    await writeFile(join(folder, 'sub', 'b.bin'), randomBytes(3000))
+    const [stored, storedInput, storedFolder] = await Promise.all([
       network.run(['store', file, '--replicas', '3', '--json']),
-      network.run(['store', inputFile, '--replicas', '3', '--json'])
+      network.run(['store', inputFile, '--replicas', '3', '--json']),
+      network.run(['store', folder, '--replicas', '3', '--json'])
     ])
     assert.equal(stored.code, 0, explain(stored))
     assert.equal(storedInput.code, 0, explain(storedInput))
+    assert.equal(storedFolder.code, 0, explain(storedFolder))
     const inputCid = (JSON.parse(storedInput.stdout) as HoldersJson).cid
+    const folderCid = (JSON.parse(storedFolder.stdout) as HoldersJson).cid
     const result = JSON.parse(stored.stdout) as HoldersJson & { size: number }
     const cid = CID.parse(result.cid)
     assert.equal(new Set(result.holders).size, 3, 'three distinct holders')
@@ -70,8 +78,10 @@ describe('storage across processes', () => {
     const survivor = workers.find(w => result.holders.includes(w.peerId) && !doomed.includes(w)) as TestWorker
     // a new client reads it back while the survivor repairs the holder set on its own
     const out = join(network.home, 'back.bin')
-    const [got, repaired, job] = await Promise.all([
+    const folderBack = join(network.home, 'folder-back')
+    const [got, gotFolder, repaired, job] = await Promise.all([
       network.run(['get', result.cid, '--out', out]),
+      network.run(['get', folderCid, '--out', folderBack]),
       survivor.process.waitForLine(new RegExp(`^repaired ${result.cid}`), 60_000),
       // at least one of the input's three holders survived: the job runs without its uploader
       network.run(['run', wasmPath('echo'), '--input-cid', inputCid, '--store-output', '2', '--json'])
@@ -82,6 +92,13 @@ describe('storage across processes', () => {
     assert.equal(ran.stored.holders.length, 2, 'the output was not stored on 2 holders')
     assert.equal(got.code, 0, explain(got))
     assert.ok((await readFile(out)).equals(bytes), 'the bytes read back differ')
+    assert.equal(gotFolder.code, 0, explain(gotFolder))
+    assert.deepEqual((await readdir(folderBack, { recursive: true })).sort(), ['a.txt', 'sub', join('sub', 'b.bin')])
+    assert.equal(await readFile(join(folderBack, 'a.txt'), 'utf8'), 'first')
+    assert.ok((await readFile(join(folderBack, 'sub', 'b.bin'))).equals(await readFile(join(folder, 'sub', 'b.bin'))), 'a file in the folder read back differs')
+    const toStdout = await network.run(['get', folderCid])
+    assert.equal(toStdout.code, 2, explain(toStdout))
+    assert.match(toStdout.stderr, /is a folder: give --out PATH/)
     assert.ok(Date.now() - killedAt < 60_000, `repaired only after ${Date.now() - killedAt} ms: ${repaired}`)
     let holders: string[] = []
     while (holders.length < 3) {

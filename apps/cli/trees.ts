@@ -71,7 +71,8 @@ export async function writeMountTrees (mounts: readonly MountTree[], outDir: str
   }
 }
 
-async function writeTree (entry: TreeEntry, path: string): Promise<void> {
+/** Writes a tree at `path`: a file, a symlink, or a folder with everything in it. */
+export async function writeTree (entry: TreeEntry, path: string): Promise<void> {
   if (entry.type === 'file') {
     await writeFile(path, entry.content)
   } else if (entry.type === 'symlink') {

@@ -9,6 +9,7 @@ import type { Reputation } from '../job/reputation.ts'
 import type { StorageHolder } from './holder.ts'
 import type { ContentStore } from '../store/content.ts'
 import type { Signer } from '../wire/receipt.ts'
+import type { TreeEntry } from '../runtime/executor.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface StoreOptions {
@@ -205,6 +206,18 @@ export class StorageClient {
     const signal = options.signal ?? new AbortController().signal
     await this.fetchToLocal(cid, signal, options)
     return this.components.content.get(cid, { signal, maxBytes: options.maxBytes ?? Number.MAX_SAFE_INTEGER, what: 'stored content' })
+  }
+
+  /**
+   * Fetches stored content as the file, folder or symlink it is (what
+   * `store` of a folder gives back as a folder), every block checked; the
+   * same deadline as `get`, and at most `maxBytes` of file contents.
+   */
+  async getEntry (input: CID | string, options: HoldersOptions & { maxBytes?: number } = {}): Promise<TreeEntry> {
+    const cid = asCid(input)
+    const signal = options.signal ?? new AbortController().signal
+    await this.fetchToLocal(cid, signal, options)
+    return this.components.content.getEntry(cid, { signal, maxBytes: options.maxBytes ?? Number.MAX_SAFE_INTEGER, maxEntries: Number.MAX_SAFE_INTEGER, what: 'stored content' })
   }
 
   /**

@@ -2,7 +2,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { concat } from 'uint8arrays/concat'
 import { ContentFetchError, InputTooLargeError, WasmeshError } from '../errors.ts'
-import { addTree, readTree, type TreeBlocks, type TreeLimits } from './trees.ts'
+import { addTree, readTree, readTreeEntry, type TreeBlocks, type TreeLimits } from './trees.ts'
 import type { TreeDirectory, TreeEntry } from '../runtime/executor.ts'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
@@ -129,6 +129,15 @@ export class ContentStore {
   async getTree (cid: CID, options: Omit<GetContentOptions, 'maxBytes'> & TreeLimits): Promise<TreeDirectory> {
     try {
       return await readTree(cid, this.treeBlocks(options.what), options, options.signal)
+    } catch (err) {
+      throw this.fetchFailure(err, cid, options)
+    }
+  }
+
+  /** Reads the UnixFS file, directory or symlink a CID names, as it is, from here or over bitswap, every block hash-checked, within `limits`. */
+  async getEntry (cid: CID, options: Omit<GetContentOptions, 'maxBytes'> & TreeLimits): Promise<TreeEntry> {
+    try {
+      return await readTreeEntry(cid, this.treeBlocks(options.what), options, options.signal)
     } catch (err) {
       throw this.fetchFailure(err, cid, options)
     }

@@ -118,6 +118,11 @@ export async function readTree (cid: CID, blocks: TreeBlocks, limits: TreeLimits
   return { type: 'directory', entries: { [cid.toString()]: root } }
 }
 
+/** Reads the file, directory or symlink a CID names, as it is, within `limits`. */
+export async function readTreeEntry (cid: CID, blocks: TreeBlocks, limits: TreeLimits, signal: AbortSignal): Promise<TreeEntry> {
+  return readEntry(cid, blocks, { bytes: limits.maxBytes, entries: limits.maxEntries, limits }, signal)
+}
+
 interface Budget { bytes: number, entries: number, limits: TreeLimits }
 
 function spend (budget: Budget, bytes: number, entries: number): void {

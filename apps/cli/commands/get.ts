@@ -1,23 +1,25 @@
-import { writeFile } from 'node:fs/promises'
 import { Command } from 'commander'
 import { createPeer } from '../../../node/index.ts'
 import { stopWithin } from '../lifecycle.ts'
-import { bootstrapOption } from '../options.ts'
+import { bootstrapOption, UsageError } from '../options.ts'
+import { writeTree } from '../trees.ts'
 
 export function getCommand (): Command {
   return new Command('get')
-    .description('Fetch stored content by CID from its holders, every block checked against the CID; writes it to stdout or --out.')
-    .argument('<cid>', 'the CID `wasmesh store` printed (a file)')
+    .description('Fetch stored content by CID from its holders, every block checked against the CID: a file to stdout or --out, a folder (stored from a folder) to --out.')
+    .argument('<cid>', 'the CID `wasmesh store` printed')
     .addOption(bootstrapOption())
-    .option('--out <path>', 'write the bytes here rather than to stdout')
+    .option('--out <path>', 'write the file, or create the folder, here rather than writing a file to stdout')
     .action(async (cid: string, options: { bootstrap?: string[], out?: string }) => {
       const peer = await createPeer({ bootstrap: options.bootstrap })
       try {
-        const bytes = await peer.get(cid)
+        const entry = await peer.getEntry(cid)
         if (options.out != null) {
-          await writeFile(options.out, bytes)
+          await writeTree(entry, options.out)
+        } else if (entry.type === 'file') {
+          process.stdout.write(entry.content)
         } else {
-          process.stdout.write(bytes)
+          throw new UsageError(`${cid} is a ${entry.type === 'directory' ? 'folder' : 'symlink'}: give --out PATH to write it`)
         }
       } finally {
         await stopWithin(peer)
