@@ -27,9 +27,9 @@ export class NodeProcess {
   private readonly waiters = new Set<() => void>()
 
   /** `args` are Node's: a script path first (the CLI by default, see `cli`). */
-  constructor (args: string[], env: NodeJS.ProcessEnv) {
+  constructor (args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot) {
     this.args = args
-    this.child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     const onLine = (into: string[]) => (line: string): void => {
       into.push(line)
       for (const waiter of this.waiters) {

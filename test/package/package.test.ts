@@ -5,12 +5,14 @@
  * (a) the install is light: no react-native, no @libp2p/webrtc (inlined with
  * its patch), no install script of ours; on an old Node the CLI and the SDK
  * say in one line which Node they need,
- * (b) a Node script imports 'wasmesh' and runs a job on a peer started by the
- * installed CLI (whose bootstrap node then reports the worker at /healthz and
- * /metrics), and the installed CLI finds its own page and example modules,
+ * (b) `npx wasmesh start` runs the local network, serving the page from the
+ * package, and `npx wasmesh app`/`run` run jobs on it; a Node script imports
+ * 'wasmesh' and runs a job on a peer started by the installed CLI (whose
+ * bootstrap node then reports the worker at /healthz and /metrics),
  * (c) the app is typechecked and built with Vite, its bundle holds no Node
  * built-in, and Chromium runs a job from it on a Node worker and drives
- * `<wasmesh-contribute>`.
+ * `<wasmesh-contribute>`; then a job from a second tab runs in that
+ * contributing tab over a direct WebRTC connection.
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -87,6 +89,8 @@ let worker: TestWorker
 let wsAddr: string
 let server: PageServer | undefined
 let browser: Browser | undefined
+/** The dApp tab that switched contributing on (the browser test below), the worker of the tab-to-tab test after it. */
+let contributingTab: Page | undefined
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'wasmesh-package-'))
@@ -180,22 +184,32 @@ test('an old Node gets one line saying which Node is needed, from the CLI and th
   assert.match(sdk.stdout, /^wasmesh needs Node\.js >= 22\.19\.0 /)
 })
 
-test('the installed CLI serves its own page and runs its own example modules', async () => {
-  const cli = join(app, 'node_modules', 'wasmesh', 'dist', 'apps', 'cli', 'bin.js')
-  const env = { ...network.env, WASMESH_HOME: join(work, 'cli-home') }
-  const bootstrap = new NodeProcess([cli, 'bootstrap', '--port', '0', '--http-port', '0', '--data', join(work, 'cli-bootstrap')], env)
+test('npx wasmesh start runs the local network from the installed package: its page is served, and npx wasmesh app runs a job on it', async () => {
+  // what a user types in their project: npx runs node_modules/.bin/wasmesh. The long-running
+  // `start` is run as npx runs it (npx's own process would outlive a stop as the network's parent)
+  const bin = join(app, 'node_modules', '.bin', 'wasmesh')
+  const npxCli = process.env.npm_execpath?.replace(/npm-cli\.js$/, 'npx-cli.js')
+  const wasmesh = npxCli != null && existsSync(npxCli) ? [npxCli, 'wasmesh'] : [bin]
+  // its own home: `start` writes the local network's addresses there, and the commands after it find them without --bootstrap
+  const env = { ...process.env, WASMESH_HOME: join(work, 'start-home'), WASMESH_BOOTSTRAP: '' }
+  const start = new NodeProcess([bin, 'start', '--port', '0', '--http-port', '0', '--slots', '1'], env, app)
   try {
-    const url = (await bootstrap.waitForLine(/^web page: http:\/\/\S+$/, 30_000, 'stderr')).slice('web page: '.length)
+    const url = (await start.waitForLine(/^web page: http:\/\/\S+/, 120_000)).slice('web page: '.length).split(/\s+/)[0] as string
     const page = await fetch(url)
     assert.equal(page.status, 200)
     assert.match(await page.text(), /<title>[^<]*wasmesh/i)
+    const workerId = (await start.waitForLine(/^worker peer \S+ with 1 slots$/)).split(' ')[2]
+    const pi = await exec(process.execPath, [...wasmesh, 'app', 'montecarlo', '--samples', '200000', '--json'], { cwd: app, env })
+    const answer = JSON.parse(pi.stdout.trim().split('\n').at(-1) ?? '') as { ok: boolean, estimate: number }
+    assert.equal(answer.ok, true, pi.stdout)
+    assert.ok(Math.abs(answer.estimate - Math.PI) < 0.05, `pi ≈ ${answer.estimate}`)
+    await writeFile(join(work, 'npx-input.txt'), 'from npx')
+    const echo = await exec(process.execPath, [...wasmesh, 'run', join(app, 'public', 'echo.wasm'), '--input', join(work, 'npx-input.txt'), '--json'], { cwd: app, env })
+    const ran = JSON.parse(echo.stdout) as { output: string, worker: string }
+    assert.deepEqual({ output: ran.output, worker: ran.worker }, { output: 'FROM NPX', worker: workerId }, 'the job ran on the worker `start` runs')
   } finally {
-    await bootstrap.stop()
+    await start.stop()
   }
-  const pi = await exec(process.execPath, [cli, 'app', 'montecarlo', '--samples', '200000', '--bootstrap', network.bootstrapAddr, '--json'], { cwd: app, env })
-  const answer = JSON.parse(pi.stdout.trim().split('\n').at(-1) ?? '') as { ok: boolean, estimate: number }
-  assert.equal(answer.ok, true)
-  assert.ok(Math.abs(answer.estimate - Math.PI) < 0.05, `pi ≈ ${answer.estimate}`)
 })
 
 test('the browser build\'s worker URLs name files the package ships, and the functions Service Worker is one file', async () => {
@@ -347,4 +361,28 @@ test('browser: the example dApp runs a job on the Node worker and drives <wasmes
   await page.waitForSelector('#status[data-state=connected]', { timeout: 30_000 })
   await waitForState(page, 'on')
   assert.equal(await page.getByRole('switch', { name: 'Let this page run jobs for others' }).isChecked(), true)
+  contributingTab = page
+})
+
+test('browser to browser: a job from one tab of the installed dApp runs in another over a direct WebRTC connection (the WebRTC fix travels in the package)', async () => {
+  assert.ok(browser != null && server != null && contributingTab != null, 'needs the contributing tab of the test above')
+  const workerTabId = (await contributingTab.locator('#status:not([part])').textContent() ?? '').replace(/^Connected as /, '')
+  // the tab is then the only worker: the job cannot land anywhere else
+  await worker.process.stop()
+  const context = await browser.newContext() // its own IndexedDB, so its own peer id
+  const requester = await context.newPage()
+  const errors: string[] = []
+  requester.on('pageerror', err => { errors.push(err.message) })
+  await requester.goto(server.url)
+  await requester.waitForSelector('#status[data-state=connected]', { timeout: 30_000 })
+  await requester.fill('#input', 'tab to tab')
+  await requester.click('#run')
+  await requester.waitForSelector('#result[data-state=ok], #result[data-state=error]', { timeout: 90_000 })
+  assert.equal(await requester.locator('#output').textContent(), 'TAB TO TAB')
+  assert.equal(await requester.locator('#worker').textContent(), workerTabId)
+  assert.equal(await requester.locator('#verified').getAttribute('data-verified'), 'true')
+  const links = await requester.locator('wasmesh-contribute').evaluate((el, id) => (el as ContributeElement).peer?.connections().filter(c => c.peerId === id).map(c => c.transport) ?? [], workerTabId)
+  assert.ok(links.includes('webrtc'), `the tabs are linked by ${links.join(', ') || 'nothing'}, not a direct WebRTC connection`)
+  assert.deepEqual(errors, [])
+  await context.close()
 })
