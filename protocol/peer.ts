@@ -163,6 +163,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
     await this.services.contributor.contribute(options)
   }
 
+  /**
+   * Offers `bytes` of storage for others' content (see `store`), with or
+   * without `contribute`, and advertises it; 0 withdraws the offer (what is
+   * pinned stays until it expires). Call it only when the user agreed.
+   */
+  offerStorage (bytes: number): void {
+    this.services.contributor.offerStorage(bytes)
+  }
+
   /** Stops taking new jobs and tells peers. Jobs already running are stopped. */
   async stopContributing (): Promise<void> {
     await this.services.contributor.stop()

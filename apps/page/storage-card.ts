@@ -2,7 +2,9 @@
  * The Storage card: stores a file on the storage peers of the mesh
  * (`peer.store`, K copies with signed storage receipts), shows where a CID
  * lives (`peer.holders`, every receipt checked) and downloads it from its
- * holders (`peer.get`, every block checked against the CID).
+ * holders (`peer.get`, every block checked against the CID). It also lends
+ * this tab's own storage (`peer.offerStorage`, IndexedDB), when the visitor
+ * picks a size: remembered across visits like the Contribute choice.
  */
 import { $, el, short } from './dom.ts'
 import { workerColour } from './palette.ts'
@@ -15,11 +17,17 @@ export interface StorageView {
   holders: string[]
   downloadedBytes?: number
   error?: string
+  /** What this tab lends others, and how many of their CIDs it holds. */
+  offeredBytes: number
+  pins: number
 }
+
+/** Where the visitor's storage offer is remembered. */
+const OFFER_KEY = 'wasmesh-page-storage-offer'
 
 export class StorageCard {
   readonly #peer: Peer
-  readonly view: StorageView = { holders: [] }
+  readonly view: StorageView = { holders: [], offeredBytes: 0, pins: 0 }
 
   constructor (peer: Peer) {
     this.#peer = peer
@@ -35,6 +43,42 @@ export class StorageCard {
       void this.#busy('find-run', async () => { await this.#find() })
     })
     $('get-run').addEventListener('click', () => { void this.#busy('get-run', async () => { await this.#download() }) })
+    const offer = $<HTMLSelectElement>('offer-size')
+    offer.disabled = false
+    offer.addEventListener('change', () => { void this.#offer(Number(offer.value)) })
+    peer.addEventListener('pinned', () => { this.#showOffer() })
+    const remembered = readOffer()
+    if (remembered > 0 && [...offer.options].some(option => Number(option.value) === remembered)) {
+      offer.value = String(remembered)
+      void this.#offer(remembered)
+    }
+  }
+
+  /** Lends `bytes` of this tab's storage (0: none), within what the browser lets this origin keep. */
+  async #offer (bytes: number): Promise<void> {
+    if (bytes > 0) {
+      // a persistent origin is not evicted under storage pressure; the browser may say no, and the offer still stands
+      await navigator.storage?.persist?.().catch(() => false)
+      const estimate = await navigator.storage?.estimate?.().catch(() => undefined)
+      const room = estimate?.quota != null ? estimate.quota - (estimate.usage ?? 0) : Infinity
+      if (room < bytes) {
+        $<HTMLSelectElement>('offer-size').value = String(this.view.offeredBytes)
+        $('offer-status').textContent = `This browser lets the page keep only ${formatBytes(room)} more: pick a smaller size.`
+        return
+      }
+    }
+    this.#peer.offerStorage(bytes)
+    saveOffer(bytes)
+    this.#showOffer()
+  }
+
+  #showOffer (): void {
+    const stats = this.#peer.storageStats()
+    this.view.offeredBytes = stats.offeredBytes
+    this.view.pins = stats.pins
+    $('offer-status').textContent = stats.offeredBytes === 0
+      ? 'Not lending storage.'
+      : `Lending ${formatBytes(stats.offeredBytes)}: holding ${stats.pins} file${stats.pins === 1 ? '' : 's'} for others (${formatBytes(stats.usedBytes)}).`
   }
 
   async #store (): Promise<void> {
@@ -128,6 +172,22 @@ export class StorageCard {
   }
 }
 
+function readOffer (): number {
+  try {
+    return Number(localStorage.getItem(OFFER_KEY) ?? 0) || 0
+  } catch {
+    return 0
+  }
+}
+
+function saveOffer (bytes: number): void {
+  try {
+    localStorage.setItem(OFFER_KEY, String(bytes))
+  } catch {
+    // not remembered across visits, but applied now
+  }
+}
+
 function formatBytes (bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : bytes < 1024 ** 3 ? `${(bytes / 1024 ** 2).toFixed(1)} MiB` : `${(bytes / 1024 ** 3).toFixed(1)} GiB`
 }

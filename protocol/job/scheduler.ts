@@ -46,9 +46,9 @@ export class Scheduler {
     }
   }
 
-  /** Workers that could run the job at all, busy or not: capable, not banned, not excluded. */
+  /** Workers that could run the job at all, busy or not: with slots (not lending storage alone), capable, not banned, not excluded. */
   eligible (job: EncodedJob, candidates: readonly PeerCapacity[], exclude: ReadonlySet<string>): PeerCapacity[] {
-    return candidates.filter(({ advert, peerId }) => !exclude.has(peerId) && !this.reputation.isBanned(peerId) &&
+    return candidates.filter(({ advert, peerId }) => advert.slots.total > 0 && !exclude.has(peerId) && !this.reputation.isBanned(peerId) &&
       advert.abis.includes(job.spec.abi) && advert.memoryBytes >= job.spec.limits.memoryBytes)
   }
 

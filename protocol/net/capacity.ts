@@ -284,7 +284,8 @@ export class CapacityService extends EventTarget {
     if (known != null && known.advert.seq >= advert.seq) {
       return
     }
-    if (advert.slots.total === 0) {
+    // no slots: it stopped contributing, unless it lends storage alone
+    if (advert.slots.total === 0 && advert.storageBytes === 0) {
       this.forget(peerId)
       return
     }

@@ -90,7 +90,7 @@ export class Contributor extends TypedEventEmitter<ContributorEvents> {
   async contribute (options: ContributeOptions = {}): Promise<void> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1))
     if (options.storageBytes != null) {
-      this.components.storage.setOffer(options.storageBytes)
+      this.offerStorage(options.storageBytes)
     }
     if (this.worker?.server.totalSlots === threads) {
       return
@@ -108,6 +108,18 @@ export class Contributor extends TypedEventEmitter<ContributorEvents> {
     this.worker = { server, executor }
     capacity.setLocal(() => this.advert())
     this.safeDispatch('contribution', this.contribution)
+  }
+
+  /**
+   * Offers `bytes` of storage to others' content (0 withdraws the offer),
+   * with or without compute, and advertises it: a peer lending only its
+   * storage advertises no slots.
+   */
+  offerStorage (bytes: number): void {
+    this.components.storage.setOffer(bytes)
+    if (this.worker == null) {
+      this.components.capacity.setLocal(() => this.advert())
+    }
   }
 
   start (): void {}
