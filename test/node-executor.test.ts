@@ -355,3 +355,42 @@ describe('PoolExecutor module reuse', () => {
     }
   })
 })
+
+describe('PoolExecutor with idleMs', () => {
+  it('starts a worker on the first job, ends it when idle, and starts a new one for the next job', async () => {
+    const spawn = spawnThread(128)
+    const events: string[] = []
+    const pool = new PoolExecutor({
+      slots: 1,
+      idleMs: 200,
+      onRetire: () => { events.push('retired') },
+      spawn: workerEvents => {
+        events.push('spawned')
+        const host = spawn(workerEvents)
+        return {
+          post: job => {
+            events.push(job.module !== undefined ? 'posted with module' : 'posted')
+            host.post(job)
+          },
+          terminate: host.terminate
+        }
+      }
+    })
+    await pool.start()
+    try {
+      assert.deepEqual(events, [], 'no worker before the first job')
+      await assertEcho(pool, 'first')
+      await assertEcho(pool, 'second')
+      const deadline = Date.now() + 30_000
+      while (!events.includes('retired') && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      // The module stays compiled here; the new worker is sent it again.
+      const again = await assertEcho(pool, 'after the idle worker ended')
+      assert.equal(again.stats.moduleCached, true)
+      assert.deepEqual(events, ['spawned', 'posted with module', 'posted', 'retired', 'spawned', 'posted with module'])
+    } finally {
+      await pool.stop()
+    }
+  })
+})
