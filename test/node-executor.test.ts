@@ -393,4 +393,33 @@ describe('PoolExecutor with idleMs', () => {
       await pool.stop()
     }
   })
+
+  it('counts a job\'s time limit from when its worker is ready, not from the worker\'s start', async () => {
+    const spawn = spawnThread(128)
+    const startMs = 600
+    const pool = new PoolExecutor({
+      slots: 1,
+      idleMs: 60_000,
+      // A worker that takes startMs to start: what reaches it before then waits as long.
+      spawn: events => {
+        const started = new Promise(resolve => setTimeout(resolve, startMs))
+        const host = spawn({
+          message: data => { void started.then(() => { events.message(data) }) },
+          died: events.died
+        })
+        return {
+          post: job => { void started.then(() => { host.post(job) }) },
+          terminate: host.terminate
+        }
+      }
+    })
+    await pool.start()
+    try {
+      const result = await pool.execute(job('echo', { input: 'slow start', timeoutMs: startMs / 3 }))
+      assert.equal(result.error, undefined)
+      assert.equal(decoder.decode(result.output), 'SLOW START')
+    } finally {
+      await pool.stop()
+    }
+  })
 })

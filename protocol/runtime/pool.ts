@@ -307,6 +307,22 @@ function toResult (reply: JobReply, compileMs: number, moduleCached: boolean): E
   return result
 }
 
+/** Waits for a worker to become ready, or rejects with the signal's reason. */
+async function untilReady (ready: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) {
+    return ready
+  }
+  signal.throwIfAborted()
+  const aborted = Promise.withResolvers<never>()
+  const onAbort = (): void => { aborted.reject(signal.reason) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    await Promise.race([ready, aborted.promise])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
 /** A job that failed before or outside the module's own run, so it has no output. */
 function failure (error: Error, execMs: number): JobReply {
   return { exitCode: -1, output: new Uint8Array(0), stderr: new Uint8Array(0), error: errorToWire(error), execMs }
@@ -329,6 +345,10 @@ class Slot {
   readonly #lifetime: SlotLifetime
   /** Undefined until needed (an idle or never-started worker, or one that died before it was ready): the next job spawns one. */
   #worker: WorkerHost | undefined
+  /** Resolves when #worker can take a job, rejects when it died first. */
+  #workerReady: Promise<void> = Promise.resolve()
+  /** The last worker that said it was ready: a job for it need not wait. */
+  #readyWorker: WorkerHost | undefined
   #idleTimer: ReturnType<typeof setTimeout> | undefined
   /** Cache keys of the modules the current worker holds, least recently used first. */
   #held = new Set<string>()
@@ -346,9 +366,8 @@ class Slot {
       this.ready = Promise.resolve()
       return
     }
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    this.ready = promise
-    this.#worker = this.#spawn(resolve, reject)
+    this.#worker = this.#spawn()
+    this.ready = this.#workerReady
   }
 
   /** Posts a job and settles on its reply, the time limit, the signal or the worker dying. */
@@ -358,8 +377,24 @@ class Slot {
       throw new ExecutorError('the executor was stopped')
     }
     clearTimeout(this.#idleTimer)
-    this.#worker ??= this.#spawn()
-    this.#post(this.#worker, key, module, request)
+    const worker = this.#worker ??= this.#spawn()
+    const waited = performance.now()
+    try {
+      // The time limit counts from when the worker can run the job, not from its start.
+      if (worker !== this.#readyWorker) {
+        await untilReady(this.#workerReady, signal)
+      }
+    } catch (err) {
+      this.#retireWhenIdle()
+      if (signal?.aborted === true) {
+        throw signal.reason
+      }
+      return failure(new ExecutorError(`the job's worker died: ${err instanceof Error ? err.message : String(err)}`), performance.now() - waited)
+    }
+    if (this.#stopped) {
+      throw new ExecutorError('the executor was stopped')
+    }
+    this.#post(worker, key, module, request)
     return await new Promise((resolve, reject) => {
       const started = performance.now()
       const finish = (): void => {
@@ -432,19 +467,23 @@ class Slot {
     this.#held.add(key)
   }
 
-  #spawn (onReady?: () => void, onFail?: (err: Error) => void): WorkerHost {
+  #spawn (): WorkerHost {
     let ready = false
+    const started = Promise.withResolvers<void>()
+    // Also rejected for workers nobody waits on (replaced, or stopped): not an unhandled rejection.
+    started.promise.catch(() => {})
     const worker = this.#spawnWorker({
       message: data => {
         if (data === READY) {
           ready = true
-          onReady?.()
+          this.#readyWorker = worker
+          started.resolve()
         } else if (worker === this.#worker) {
           this.#job?.reply(data)
         }
       },
       died: reason => {
-        onFail?.(new Error(reason))
+        started.reject(new Error(reason))
         // Workers we terminated on purpose have already been replaced.
         if (worker !== this.#worker || this.#stopped) {
           return
@@ -461,6 +500,7 @@ class Slot {
     })
     // A new worker starts with no modules.
     this.#held = new Set()
+    this.#workerReady = started.promise
     return worker
   }
 
