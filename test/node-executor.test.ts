@@ -378,7 +378,7 @@ describe('PoolExecutor with idleMs', () => {
     })
     await pool.start()
     try {
-      assert.deepEqual(events, [], 'no worker before the first job')
+      assert.equal(events.length, 0, 'no worker before the first job')
       await assertEcho(pool, 'first')
       await assertEcho(pool, 'second')
       const deadline = Date.now() + 30_000
