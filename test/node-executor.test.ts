@@ -141,6 +141,8 @@ describe('WorkerPoolExecutor', () => {
   })
 
   it('runs two jobs at once on two slots', async () => {
+    // Both slots' threads started first (they start on demand), so neither job below waits for one.
+    await Promise.all([assertEcho(pool, 'warm one'), assertEcho(pool, 'warm two')])
     // The loop can only end at its time limit, so echo finishing first means both ran together.
     let loopSettled = false
     const loop = pool.execute(job('loop', { timeoutMs: 2000 })).finally(() => { loopSettled = true })
