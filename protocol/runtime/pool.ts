@@ -335,8 +335,8 @@ interface ActiveJob {
 }
 
 /**
- * One slot: a worker that is replaced whenever it is killed or dies, at once
- * when the slot keeps its worker warm, else on the next job.
+ * One slot: a worker that is replaced whenever it is killed or dies, and,
+ * with `idleMs`, started on demand and ended when idle.
  */
 class Slot {
   readonly #spawnWorker: SpawnWorker
@@ -504,10 +504,13 @@ class Slot {
     return worker
   }
 
-  /** Kills the current worker, whatever it is doing; a warm slot starts a fresh one at once, else the next job does. */
+  /**
+   * Kills the current worker, whatever it is doing, and starts a fresh one: a
+   * job just ended here, so another is likely (an idle slot ends it later).
+   */
   #replace (): void {
     const old = this.#worker
-    this.#worker = this.#lifetime.idleMs === undefined ? this.#spawn() : undefined
+    this.#worker = this.#spawn()
     // Fire and forget: the new worker is usable while the old one winds down.
     old?.terminate().catch(() => {})
   }
