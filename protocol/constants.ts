@@ -90,6 +90,13 @@ export const BIG_JOB_BYTES = 64 * 1024 * 1024
 /** How long a worker keeps a large output it added to its blockstore for the requester to fetch; then it is deleted. */
 export const OUTPUT_TTL_MS = 30_000
 
+/**
+ * A Node worker's job thread ends after this long without a job, giving back
+ * its ~13 MiB; the next job starts a new one (tens of ms, docs/benchmarks.md).
+ * Long enough that a steady stream of jobs never pays that start.
+ */
+export const JOB_THREAD_IDLE_MS = 60_000
+
 export const DEFAULT_LIMITS = {
   timeoutMs: 30_000,
   memoryBytes: 256 * 1024 * 1024,

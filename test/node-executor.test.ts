@@ -141,6 +141,8 @@ describe('WorkerPoolExecutor', () => {
   })
 
   it('runs two jobs at once on two slots', async () => {
+    // Both slots' threads started first (they start on demand), so neither job below waits for one.
+    await Promise.all([assertEcho(pool, 'warm one'), assertEcho(pool, 'warm two')])
     // The loop can only end at its time limit, so echo finishing first means both ran together.
     let loopSettled = false
     const loop = pool.execute(job('loop', { timeoutMs: 2000 })).finally(() => { loopSettled = true })
@@ -350,6 +352,74 @@ describe('PoolExecutor module reuse', () => {
       assert.deepEqual(spins.map(post => post.key), [spin, spin])
       assert.notEqual(spins[0]?.worker, spins[1]?.worker)
       assert.deepEqual(spins.map(post => post.sentModule).sort(), [false, true])
+    } finally {
+      await pool.stop()
+    }
+  })
+})
+
+describe('PoolExecutor with idleMs', () => {
+  it('starts a worker on the first job, ends it when idle, and starts a new one for the next job', async () => {
+    const spawn = spawnThread(128)
+    const events: string[] = []
+    const pool = new PoolExecutor({
+      slots: 1,
+      idleMs: 200,
+      onRetire: () => { events.push('retired') },
+      spawn: workerEvents => {
+        events.push('spawned')
+        const host = spawn(workerEvents)
+        return {
+          post: job => {
+            events.push(job.module !== undefined ? 'posted with module' : 'posted')
+            host.post(job)
+          },
+          terminate: host.terminate
+        }
+      }
+    })
+    await pool.start()
+    try {
+      assert.equal(events.length, 0, 'no worker before the first job')
+      await assertEcho(pool, 'first')
+      await assertEcho(pool, 'second')
+      const deadline = Date.now() + 30_000
+      while (!events.includes('retired') && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      // The module stays compiled here; the new worker is sent it again.
+      const again = await assertEcho(pool, 'after the idle worker ended')
+      assert.equal(again.stats.moduleCached, true)
+      assert.deepEqual(events, ['spawned', 'posted with module', 'posted', 'retired', 'spawned', 'posted with module'])
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('counts a job\'s time limit from when its worker is ready, not from the worker\'s start', async () => {
+    const spawn = spawnThread(128)
+    const startMs = 600
+    const pool = new PoolExecutor({
+      slots: 1,
+      idleMs: 60_000,
+      // A worker that takes startMs to start: what reaches it before then waits as long.
+      spawn: events => {
+        const started = new Promise(resolve => setTimeout(resolve, startMs))
+        const host = spawn({
+          message: data => { void started.then(() => { events.message(data) }) },
+          died: events.died
+        })
+        return {
+          post: job => { void started.then(() => { host.post(job) }) },
+          terminate: host.terminate
+        }
+      }
+    })
+    await pool.start()
+    try {
+      const result = await pool.execute(job('echo', { input: 'slow start', timeoutMs: startMs / 3 }))
+      assert.equal(result.error, undefined)
+      assert.equal(decoder.decode(result.output), 'SLOW START')
     } finally {
       await pool.stop()
     }

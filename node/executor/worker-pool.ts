@@ -1,10 +1,12 @@
 /**
  * The Node executor: the shared worker pool (protocol/runtime/pool.ts) on
- * worker_threads, each with a capped JS heap.
+ * worker_threads, each with a capped JS heap, started by the first job and
+ * ended when idle; the process collects its garbage once idle (./memory-relief.ts).
  */
 import { Worker } from 'node:worker_threads'
 import { PoolExecutor } from '../../protocol/runtime/pool.ts'
-import { afterJob } from './memory-relief.ts'
+import { JOB_THREAD_IDLE_MS } from '../../protocol/constants.ts'
+import { afterJob, whenSettled } from './memory-relief.ts'
 import { nodeWasixRunner } from './wasix.ts'
 import type { ExecuteRequest, ExecuteResult } from '../../protocol/runtime/executor.ts'
 import type { SpawnWorker } from '../../protocol/runtime/pool.ts'
@@ -23,11 +25,19 @@ export interface WorkerPoolInit {
    * heap and is capped by patching the module instead. Default 128.
    */
   heapMb?: number
+  /** A thread ends after this long without a job; the next job starts one. @default JOB_THREAD_IDLE_MS */
+  idleMs?: number
 }
 
 export class WorkerPoolExecutor extends PoolExecutor {
   constructor (init: WorkerPoolInit) {
-    super({ slots: init.slots, cacheSize: init.cacheSize, spawn: spawnThread(init.heapMb ?? 128), wasix: nodeWasixRunner() })
+    super({ slots: init.slots, cacheSize: init.cacheSize, spawn: spawnThread(init.heapMb ?? 128), wasix: nodeWasixRunner(), idleMs: init.idleMs ?? JOB_THREAD_IDLE_MS, onRetire: whenSettled })
+  }
+
+  override async start (): Promise<void> {
+    await super.start()
+    // start-up's garbage, and a young generation grown by it, would otherwise stay for good
+    whenSettled()
   }
 
   override async execute (request: ExecuteRequest): Promise<ExecuteResult> {

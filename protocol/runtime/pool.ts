@@ -1,6 +1,7 @@
 /**
- * The executor behind both platforms: a fixed pool of warm workers, one job
- * per worker at a time. Modules are compiled once on the host thread and
+ * The executor behind both platforms: a fixed pool of workers, one job per
+ * worker at a time, kept warm or (with `idleMs`) started on demand and ended
+ * when idle. Modules are compiled once on the host thread and
  * cached; each worker keeps the modules it was sent, so a warm job posts only
  * its input (cloning a Module costs the host thread on every post). Time
  * limits are enforced from here, because only terminating a worker stops a
@@ -65,7 +66,19 @@ export interface PoolInit {
   persist?: ModuleCachePersistence
   /** Runs modules that import WASIX (through @wasmer/sdk); without it they fail with ForbiddenImportError. */
   wasix?: WasixRunner
+  /**
+   * Set: each slot starts its worker on its first job and ends it after this
+   * many ms without one; the compiled modules stay cached here, so only the
+   * worker's start is paid again. Unset: every worker starts with the pool
+   * and stays.
+   */
+  idleMs?: number
+  /** Called after an idle worker was ended, e.g. to collect the garbage it leaves behind. */
+  onRetire?: () => void
 }
+
+/** When a slot's worker starts and ends: the pool's `idleMs` and `onRetire`. */
+type SlotLifetime = Pick<PoolInit, 'idleMs' | 'onRetire'>
 
 interface Waiter {
   resolve: (slot: Slot) => void
@@ -83,6 +96,7 @@ export class PoolExecutor implements Executor {
   readonly #spawn: SpawnWorker
   readonly #persist: ModuleCachePersistence | undefined
   readonly #wasix: WasixRunner | undefined
+  readonly #lifetime: SlotLifetime
   /** Keyed by cid:abi:memoryPages, because the compiled module depends on all three. */
   readonly #cache = new Map<string, CachedModule>()
   #workers: Slot[] = []
@@ -99,6 +113,10 @@ export class PoolExecutor implements Executor {
     this.#spawn = init.spawn
     this.#persist = init.persist
     this.#wasix = init.wasix
+    if (init.idleMs !== undefined && !(init.idleMs > 0)) {
+      throw new RangeError(`idleMs must be positive, got ${init.idleMs}`)
+    }
+    this.#lifetime = { idleMs: init.idleMs, onRetire: init.onRetire }
   }
 
   async start (): Promise<void> {
@@ -106,7 +124,7 @@ export class PoolExecutor implements Executor {
       return
     }
     this.#running = true
-    this.#workers = Array.from({ length: this.slots }, () => new Slot(this.#spawn, this.#cacheSize))
+    this.#workers = Array.from({ length: this.slots }, () => new Slot(this.#spawn, this.#cacheSize, this.#lifetime))
     this.#idle = [...this.#workers]
     try {
       await Promise.all(this.#workers.map(async slot => { await slot.ready }))
@@ -289,6 +307,22 @@ function toResult (reply: JobReply, compileMs: number, moduleCached: boolean): E
   return result
 }
 
+/** Waits for a worker to become ready, or rejects with the signal's reason. */
+async function untilReady (ready: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) {
+    return ready
+  }
+  signal.throwIfAborted()
+  const aborted = Promise.withResolvers<never>()
+  const onAbort = (): void => { aborted.reject(signal.reason) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    await Promise.race([ready, aborted.promise])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
 /** A job that failed before or outside the module's own run, so it has no output. */
 function failure (error: Error, execMs: number): JobReply {
   return { exitCode: -1, output: new Uint8Array(0), stderr: new Uint8Array(0), error: errorToWire(error), execMs }
@@ -300,13 +334,22 @@ interface ActiveJob {
   stopped: (reason: Error) => void
 }
 
-/** One slot: a worker that is replaced whenever it is killed or dies. */
+/**
+ * One slot: a worker that is replaced whenever it is killed or dies, and,
+ * with `idleMs`, started on demand and ended when idle.
+ */
 class Slot {
   readonly #spawnWorker: SpawnWorker
   /** The most modules the worker keeps. */
   readonly #keep: number
-  /** Undefined after a worker died before it was ready: the next job spawns one. */
+  readonly #lifetime: SlotLifetime
+  /** Undefined until needed (an idle or never-started worker, or one that died before it was ready): the next job spawns one. */
   #worker: WorkerHost | undefined
+  /** Resolves when #worker can take a job, rejects when it died first. */
+  #workerReady: Promise<void> = Promise.resolve()
+  /** The last worker that said it was ready: a job for it need not wait. */
+  #readyWorker: WorkerHost | undefined
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
   /** Cache keys of the modules the current worker holds, least recently used first. */
   #held = new Set<string>()
   #job: ActiveJob | undefined
@@ -314,12 +357,17 @@ class Slot {
   /** Resolves when the first worker can take a job, rejects when it died first. */
   readonly ready: Promise<void>
 
-  constructor (spawn: SpawnWorker, keep: number) {
+  constructor (spawn: SpawnWorker, keep: number, lifetime: SlotLifetime) {
     this.#spawnWorker = spawn
     this.#keep = keep
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    this.ready = promise
-    this.#worker = this.#spawn(resolve, reject)
+    this.#lifetime = lifetime
+    if (lifetime.idleMs !== undefined) {
+      // Started by the first job: a job then fails with ExecutorError if its worker cannot start.
+      this.ready = Promise.resolve()
+      return
+    }
+    this.#worker = this.#spawn()
+    this.ready = this.#workerReady
   }
 
   /** Posts a job and settles on its reply, the time limit, the signal or the worker dying. */
@@ -328,14 +376,32 @@ class Slot {
     if (this.#stopped) {
       throw new ExecutorError('the executor was stopped')
     }
-    this.#worker ??= this.#spawn()
-    this.#post(this.#worker, key, module, request)
+    clearTimeout(this.#idleTimer)
+    const worker = this.#worker ??= this.#spawn()
+    const waited = performance.now()
+    try {
+      // The time limit counts from when the worker can run the job, not from its start.
+      if (worker !== this.#readyWorker) {
+        await untilReady(this.#workerReady, signal)
+      }
+    } catch (err) {
+      this.#retireWhenIdle()
+      if (signal?.aborted === true) {
+        throw signal.reason
+      }
+      return failure(new ExecutorError(`the job's worker died: ${err instanceof Error ? err.message : String(err)}`), performance.now() - waited)
+    }
+    if (this.#stopped) {
+      throw new ExecutorError('the executor was stopped')
+    }
+    this.#post(worker, key, module, request)
     return await new Promise((resolve, reject) => {
       const started = performance.now()
       const finish = (): void => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         this.#job = undefined
+        this.#retireWhenIdle()
       }
       const timer = setTimeout(() => {
         finish()
@@ -371,6 +437,7 @@ class Slot {
 
   async stop (reason: Error): Promise<void> {
     this.#stopped = true
+    clearTimeout(this.#idleTimer)
     this.#job?.stopped(reason)
     await this.#worker?.terminate()
   }
@@ -400,19 +467,23 @@ class Slot {
     this.#held.add(key)
   }
 
-  #spawn (onReady?: () => void, onFail?: (err: Error) => void): WorkerHost {
+  #spawn (): WorkerHost {
     let ready = false
+    const started = Promise.withResolvers<void>()
+    // Also rejected for workers nobody waits on (replaced, or stopped): not an unhandled rejection.
+    started.promise.catch(() => {})
     const worker = this.#spawnWorker({
       message: data => {
         if (data === READY) {
           ready = true
-          onReady?.()
+          this.#readyWorker = worker
+          started.resolve()
         } else if (worker === this.#worker) {
           this.#job?.reply(data)
         }
       },
       died: reason => {
-        onFail?.(new Error(reason))
+        started.reject(new Error(reason))
         // Workers we terminated on purpose have already been replaced.
         if (worker !== this.#worker || this.#stopped) {
           return
@@ -429,14 +500,36 @@ class Slot {
     })
     // A new worker starts with no modules.
     this.#held = new Set()
+    this.#workerReady = started.promise
     return worker
   }
 
-  /** Kills the current worker, whatever it is doing, and starts a fresh one. */
+  /**
+   * Kills the current worker, whatever it is doing, and starts a fresh one: a
+   * job just ended here, so another is likely (an idle slot ends it later).
+   */
   #replace (): void {
     const old = this.#worker
     this.#worker = this.#spawn()
     // Fire and forget: the new worker is usable while the old one winds down.
     old?.terminate().catch(() => {})
+  }
+
+  /** With `idleMs`: ends the worker once no job came for that long. */
+  #retireWhenIdle (): void {
+    const { idleMs, onRetire } = this.#lifetime
+    if (idleMs === undefined || this.#stopped) {
+      return
+    }
+    clearTimeout(this.#idleTimer)
+    this.#idleTimer = setTimeout(() => {
+      const idle = this.#worker
+      if (idle === undefined || this.#job !== undefined || this.#stopped) {
+        return
+      }
+      this.#worker = undefined
+      // A worker that failed to end, or a failing hook, costs memory only.
+      idle.terminate().then(() => { onRetire?.() }).catch(() => {})
+    }, Math.min(idleMs, MAX_TIMER_MS))
   }
 }

@@ -4,7 +4,6 @@ import { Command } from 'commander'
 import { startBootstrap, wasmeshHome, type BootstrapNode, type TlsFiles } from '../../../node/index.ts'
 import { onShutdown } from '../lifecycle.ts'
 import { UsageError, whole } from '../options.ts'
-import { servePage } from '../page-server.ts'
 import { log } from '../log.ts'
 
 export function bootstrapCommand (): Command {
@@ -30,7 +29,7 @@ export function bootstrapCommand (): Command {
       // the page server first: when the page is not built, fail before a libp2p node keeps the process alive
       const page = options.httpPort == null
         ? undefined
-        : await servePage({
+        : await (await import('../page-server.ts')).servePage({
           port: options.httpPort,
           host: options.httpHost ?? options.host,
           bootstrap: () => started.node?.addresses() ?? [],

@@ -1,6 +1,5 @@
 import { Command } from 'commander'
 import { createPeer, MAX_FUNCTION_BODY_BYTES } from '../../../node/index.ts'
-import { serveGateway } from '../gateway.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, reputationDir, whole } from '../options.ts'
 import { log } from '../log.ts'
@@ -14,6 +13,8 @@ export function gatewayCommand (): Command {
     .addOption(bootstrapOption())
     .action(async (options: { port: number, host: string, maxBody: number, bootstrap?: string[] }) => {
       const peer = await createPeer({ bootstrap: options.bootstrap, reputationDir: reputationDir() })
+      // imported here, not at the top: see start.ts
+      const { serveGateway } = await import('../gateway.ts')
       const gateway = await serveGateway(peer, { port: options.port, host: options.host, maxBodyBytes: options.maxBody }).catch(async (err: Error) => {
         await stopWithin(peer)
         throw err

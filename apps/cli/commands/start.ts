@@ -5,7 +5,6 @@ import { createPeer, localNetworkFile, startBootstrap, wasmeshHome, type Bootstr
 import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { size, whole } from '../options.ts'
-import { servePage } from '../page-server.ts'
 import { log } from '../log.ts'
 
 export function startCommand (): Command {
@@ -19,6 +18,9 @@ export function startCommand (): Command {
     .option('--storage <size>', 'storage the worker offers others for their content (e.g. 2GiB)', size, 0)
     .action(async (options: { port: number, slots: number, data: string, httpPort: number, host: string, storage: number }) => {
       const started: { node?: BootstrapNode } = {}
+      // imported by the commands that serve HTTP only: node:http, imported as an ES module, makes Node load its
+      // bundled undici (~3 MiB), which a `wasmesh peer` would carry for its whole life
+      const { servePage } = await import('../page-server.ts')
       const page = await servePage({ port: options.httpPort, host: options.host, bootstrap: () => started.node?.addresses() ?? [] }).catch((err: Error) => {
         log.warn(`not serving the web page: ${err.message}`)
         return undefined
