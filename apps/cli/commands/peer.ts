@@ -5,7 +5,6 @@ import { logServedJobs } from '../format.ts'
 import { onShutdown, stopWithin } from '../lifecycle.ts'
 import { bootstrapOption, size, whole } from '../options.ts'
 import { log } from '../log.ts'
-import { serveOperations } from '../page-server.ts'
 
 export function peerCommand (): Command {
   return new Command('peer')
@@ -34,9 +33,10 @@ export function peerCommand (): Command {
         log.info(`listening ${addr}`, { address: addr })
       }
       logServedJobs(peer)
+      // node:http is imported only when asked for: it costs an idle worker ~3 MiB (it loads Node's bundled undici)
       const operations = options.metricsPort == null
         ? undefined
-        : await serveOperations({
+        : await (await import('../page-server.ts')).serveOperations({
           port: options.metricsPort,
           host: options.metricsHost,
           health: () => peer.status === 'started' ? { status: 'ok', peerId: peer.id, connections: peer.connections().length, slots: peer.contribution?.threads ?? 0, running: peer.contribution?.running ?? 0 } : undefined,
