@@ -1,9 +1,10 @@
 /**
  * The executor behind both platforms: a fixed pool of warm workers, one post
  * per worker at a time. Tiny jobs of one module that wait for a worker go
- * to it together, several in one post (see THREAD_BATCH). Modules are compiled once on the host thread and
- * cached; each worker keeps the modules it was sent, so a warm job posts only
- * its input (cloning a Module costs the host thread on every post). Time
+ * to it together, several in one post (see THREAD_BATCH). Modules are
+ * compiled once on the host thread and cached; each worker keeps the
+ * modules it was sent, so a warm job posts only its input (cloning a Module
+ * costs the host thread on every post). Time
  * limits are enforced from here, because only terminating a worker stops a
  * module stuck in a loop. The platform supplies the workers through
  * SpawnWorker: worker_threads in node/executor, Web Workers in web/.
@@ -319,6 +320,10 @@ export class PoolExecutor implements Executor {
       task.alone = true
     }
     this.#queue.unshift(...tasks)
+    // idle workers take their share at once, rather than waiting for the next job to wake them
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      this.#next(this.#idle.pop() as Slot)
+    }
   }
 
   #measured (key: string, execMs: number): void {
@@ -427,6 +432,11 @@ class Slot {
     }
     const worker = this.#worker ?? this.#spawn()
     this.#worker = worker
+    // the post itself (cloning the input) is the hop, not waiting: it counts after postedAt
+    const started = performance.now()
+    for (const task of tasks) {
+      task.postedAt = started
+    }
     try {
       this.#post(worker, first.key, first.module, tasks.map(task => task.run))
     } catch (err) {
@@ -435,10 +445,6 @@ class Slot {
       }
       this.#host.free(this)
       return
-    }
-    const started = performance.now()
-    for (const task of tasks) {
-      task.postedAt = started
     }
     const unsettled = (): Task[] => tasks.filter(task => !task.settled)
     const finish = (): void => {

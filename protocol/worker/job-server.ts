@@ -14,8 +14,9 @@ import type { Executor } from '../runtime/executor.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
-/** Jobs measured shorter than this go to the executor ahead of a free slot, to share a hop to a thread (see executorDepth). */
+/** Jobs of a module measured shorter than this go to the executor ahead of a free slot, to share a hop to a thread (see dispatch). */
 const AHEAD_JOB_MS = 10
+const MAX_MEASURED_MODULES = 64
 
 
 export interface JobServerComponents {
@@ -94,6 +95,8 @@ export class JobServer extends EventTarget {
   private readonly held = new Map<string, number>()
   /** How long a job holds a slot here, start to receipt (smoothed); unknown until one ran. */
   private jobMs?: number
+  /** The same per module, for the modules run lately: which jobs are tiny enough to hand the executor ahead of a slot. */
+  private readonly moduleMs = new Map<string, number>()
   /** Large outputs kept for their requesters to fetch, until when. */
   private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
   private sweeper?: ReturnType<typeof setInterval>
@@ -285,29 +288,36 @@ export class JobServer extends EventTarget {
   }
 
   /**
-   * Jobs the executor holds at once: one per slot, and for tiny jobs as many
-   * more as its threads take in one go, so that queued jobs of one module
-   * reach a thread together (one hop for several jobs) rather than one by one.
+   * Starts queued jobs while slots are free, one requester at a time in
+   * turn. With every slot taken, a job whose module we measured to take
+   * less than AHEAD_JOB_MS still goes to the executor, up to its thread batch
+   * per slot: queued jobs of one module then reach a thread together (one hop
+   * for several jobs) rather than one by one. Other jobs wait here, so a long
+   * job never waits in the executor behind others.
    */
-  private executorDepth (): number {
-    const batch = this.components.executor.threadBatch ?? 1
-    return this.jobMs != null && this.jobMs < AHEAD_JOB_MS && batch > 1 ? this.slots * (1 + batch) : this.slots
-  }
-
-  /** Starts queued jobs while slots are free, one requester at a time in turn. */
   private dispatch (): void {
-    const depth = this.executorDepth()
-    while (this.running.size < depth && this.queues.size > 0) {
+    const batch = this.components.executor.threadBatch ?? 1
+    const depth = this.slots * (1 + (batch > 1 ? batch : 0))
+    while (this.queues.size > 0 && this.running.size < depth) {
       const [requester, queue] = this.queues.entries().next().value as [string, Admitted[]]
-      const admitted = queue.shift() as Admitted
+      const next = queue[0] as Admitted
+      if (this.running.size >= this.slots && !this.tiny(next.job)) {
+        return
+      }
+      queue.shift()
       this.queues.delete(requester)
       if (queue.length > 0) {
         this.queues.set(requester, queue) // to the back of the turn
       }
       this.queuedJobs--
-      this.queuedBytes -= admitted.bytes
-      this.begin(admitted)
+      this.queuedBytes -= next.bytes
+      this.begin(next)
     }
+  }
+
+  /** Whether jobs of this module took under AHEAD_JOB_MS here lately. */
+  private tiny (job: EncodedJob): boolean {
+    return (this.moduleMs.get(job.spec.module.toString()) ?? Infinity) < AHEAD_JOB_MS
   }
 
   private begin (admitted: Admitted): void {
@@ -335,6 +345,13 @@ export class JobServer extends EventTarget {
     // what the job cost a slot: not the time it waited in the executor for a thread
     const tookMs = performance.now() - startedAt - waitMs
     this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
+    const module = job.spec.module.toString()
+    const moduleMs = this.moduleMs.get(module)
+    this.moduleMs.delete(module) // most recently used last, the oldest dropped first
+    this.moduleMs.set(module, moduleMs == null ? tookMs : (moduleMs + tookMs) / 2)
+    if (this.moduleMs.size > MAX_MEASURED_MODULES) {
+      this.moduleMs.delete(this.moduleMs.keys().next().value as string)
+    }
     // free the slot and start the next job before signing and answering: the slot need not wait for either
     this.end(admitted)
     this.dispatch()
