@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/runtime/executor.ts'
 import { WorkerPoolExecutor, spawnThread } from '../node/executor/worker-pool.ts'
 import { PoolExecutor } from '../protocol/runtime/pool.ts'
-import type { WorkerHost } from '../protocol/runtime/pool.ts'
+import type { PoolInit, WorkerHost } from '../protocol/runtime/pool.ts'
 import type { JobMessage } from '../protocol/runtime/worker.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 
@@ -194,12 +194,13 @@ interface Post {
 }
 
 /** A pool of real job threads that records what each job message carried. */
-function spyingPool (slots: number, cacheSize: number): { pool: PoolExecutor, posts: Post[], workers: WorkerHost[] } {
+function spyingPool (slots: number, cacheSize: number, init: Partial<PoolInit> = {}): { pool: PoolExecutor, posts: Post[], workers: WorkerHost[] } {
   const posts: Post[] = []
   const workers: WorkerHost[] = []
   const spawn = spawnThread(128)
   let spawned = 0
   const pool = new PoolExecutor({
+    ...init,
     slots,
     cacheSize,
     spawn: events => {
@@ -365,8 +366,11 @@ describe('PoolExecutor module reuse', () => {
 })
 
 describe('PoolExecutor batches', () => {
+  // which modules count as tiny is measured; a loaded machine must not decide what these tests see
+  const init = { threadBatchMaxExecMs: 1000 }
+
   it('sends tiny queued jobs of one module to a thread in one post, each with its own result and its own limits', async () => {
-    const { pool, posts } = spyingPool(1, 64)
+    const { pool, posts } = spyingPool(1, 64, init)
     await pool.start()
     try {
       // measured first: only modules known to be tiny are batched
@@ -396,7 +400,7 @@ describe('PoolExecutor batches', () => {
   })
 
   it('runs each job of a batch that ran out of time again on its own, so only the slow one hits its limit', async () => {
-    const { pool, posts } = spyingPool(1, 64)
+    const { pool, posts } = spyingPool(1, 64, init)
     await pool.start()
     try {
       for (let i = 0; i < 4; i++) {

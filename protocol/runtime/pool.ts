@@ -67,6 +67,8 @@ export interface PoolInit {
   persist?: ModuleCachePersistence
   /** Runs modules that import WASIX (through @wasmer/sdk); without it they fail with ForbiddenImportError. */
   wasix?: WasixRunner
+  /** Modules measured to run faster than this have their queued jobs batched. Default THREAD_BATCH_MAX_EXEC_MS. */
+  threadBatchMaxExecMs?: number
 }
 
 /**
@@ -110,6 +112,7 @@ export class PoolExecutor implements Executor {
   readonly #spawn: SpawnWorker
   readonly #persist: ModuleCachePersistence | undefined
   readonly #wasix: WasixRunner | undefined
+  readonly #batchMaxExecMs: number
   /** Keyed by cid:abi:memoryPages, because the compiled module depends on all three. */
   readonly #cache = new Map<string, CachedModule>()
   #workers: Slot[] = []
@@ -128,6 +131,7 @@ export class PoolExecutor implements Executor {
     this.#spawn = init.spawn
     this.#persist = init.persist
     this.#wasix = init.wasix
+    this.#batchMaxExecMs = init.threadBatchMaxExecMs ?? THREAD_BATCH_MAX_EXEC_MS
   }
 
   async start (): Promise<void> {
@@ -307,7 +311,7 @@ export class PoolExecutor implements Executor {
   /** How many jobs may share a post with this one: 1 unless its module is known to be tiny. */
   #batchSize (task: Task): number {
     const execMs = this.#execMs.get(task.key)
-    if (task.alone || task.run.mounts !== undefined || execMs === undefined || execMs >= THREAD_BATCH_MAX_EXEC_MS) {
+    if (task.alone || task.run.mounts !== undefined || execMs === undefined || execMs >= this.#batchMaxExecMs) {
       return 1
     }
     // the whole batch stays within a quarter of this job's own time limit
