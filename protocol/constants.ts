@@ -49,6 +49,13 @@ export const MAX_JOB_STREAMS_PER_CONNECTION = 4
 /** Requests one job stream may have in flight before the worker stops reading from it. */
 export const MAX_PIPELINED_REQUESTS = 256
 
+/**
+ * Jobs one `submitMany` message carries at most: a whole credit window. A
+ * requester also keeps each message within MAX_MESSAGE_BYTES, so big specs
+ * go in smaller batches (or alone, in `submit`).
+ */
+export const MAX_SUBMIT_BATCH = MAX_PIPELINED_REQUESTS
+
 /** Answers a job stream may have waiting to be written before the worker stops reading from it (backpressure). */
 export const MAX_QUEUED_ANSWERS = 64
 

@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { decodeAdvert, encodeAdvert, validateAdvert, type CapacityAdvert } from '../protocol/wire/advert.ts'
 import { cborCid, encodeCbor } from '../protocol/wire/cbor.ts'
-import { DEFAULT_LIMITS, LIMIT_BOUNDS, MAX_ADVERT_BYTES, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_MESSAGE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from '../protocol/constants.ts'
+import { DEFAULT_LIMITS, LIMIT_BOUNDS, MAX_ADVERT_BYTES, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_MESSAGE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../protocol/constants.ts'
 import { decodeJob, encodeJob, validateJob, type JobSpec } from '../protocol/wire/job.ts'
 import { decodeRequest, decodeResponse, encodeMessage, type JobRequest, type JobResponse } from '../protocol/wire/messages.ts'
 
@@ -335,6 +335,8 @@ describe('job protocol messages', () => {
   const requests: JobRequest[] = [
     { type: 'submit', id: 0, job },
     { type: 'submit', id: 2 ** 32 - 1, job: new Uint8Array(0) },
+    { type: 'submitMany', id: 0, jobs: [{ id: 1, job }, { id: 2 ** 32 - 1, job: new Uint8Array(0) }] },
+    { type: 'submitMany', id: 0, jobs: Array.from({ length: MAX_SUBMIT_BATCH }, (_, i) => ({ id: i + 1, job })) },
     { type: 'cancel', id: 42 }
   ]
   const responses: JobResponse[] = [
@@ -378,6 +380,16 @@ describe('job protocol messages', () => {
     ['an extra field on cancel', () => encodeCbor({ type: 'cancel', id: 1, job }), /unknown field "job"/],
     ['a submit without job', () => encodeCbor({ type: 'submit', id: 1 }), /submit\.job/],
     ['a submit whose job is a string', () => encodeCbor({ type: 'submit', id: 1, job: 'abc' }), /submit\.job/],
+    ['a submitMany with a non-zero id', () => encodeCbor({ type: 'submitMany', id: 3, jobs: [{ id: 1, job }] }), /submitMany\.id/],
+    ['a submitMany without jobs', () => encodeCbor({ type: 'submitMany', id: 0 }), /submitMany\.jobs/],
+    ['an empty submitMany', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [] }), /submitMany\.jobs is empty/],
+    ['a submitMany beyond the batch limit', () => encodeCbor({ type: 'submitMany', id: 0, jobs: Array.from({ length: MAX_SUBMIT_BATCH + 1 }, (_, i) => ({ id: i + 1, job })) }), /submitMany\.jobs must be a list of at most/],
+    ['a submitMany whose jobs are a map', () => encodeCbor({ type: 'submitMany', id: 0, jobs: { id: 1, job } }), /submitMany\.jobs must be a list/],
+    ['a submitMany job that is bytes', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [job] }), /submitMany\.jobs\[0\] must be a map/],
+    ['a submitMany job with id 0', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job }, { id: 0, job }] }), /submitMany\.jobs\[1\]\.id/],
+    ['a submitMany job without bytes', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job: 'abc' }] }), /submitMany\.jobs\[0\]\.job/],
+    ['a submitMany job with an extra field', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job, deadline: 5 }] }), /unknown field "deadline"/],
+    ['an extra field on submitMany', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job }], more: true }), /unknown field "more"/],
     ['a list', () => encodeCbor(['submit', 1, job]), /must be a map/],
     ['not cbor', () => new Uint8Array([0x5f, 0x41]), /not valid dag-cbor/],
     ['oversize bytes', () => encodeCbor({ type: 'submit', id: 1, job: new Uint8Array(MAX_MESSAGE_BYTES) }), /more than the/]

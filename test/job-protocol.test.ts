@@ -286,6 +286,46 @@ describe('job protocol over raw streams', () => {
     await raw.close()
   })
 
+  it('takes a submitMany job by job: each answered on its own id, the credit counted exactly, a batched job cancellable', async () => {
+    const raw = await openStream()
+    const credit = await raw.next(response => response.type === 'credit', 'the credit window the worker grants')
+    const window = credit.type === 'credit' ? credit.window : 0
+    // one job that does not decode, then one more long job than the window allows
+    const jobs = await Promise.all(Array.from({ length: window + 1 }, async () => jobFor(spinCid, '60000', { timeoutMs: 120_000 })))
+    await raw.send({ type: 'submitMany', id: 0, jobs: [{ id: 1, job: new Uint8Array([0xa0]) }, ...jobs.map((job, i) => ({ id: i + 2, job: job.bytes }))] })
+    const malformed = await raw.next(response => response.id === 1, 'an answer to the job that does not decode')
+    assert.equal(malformed.type === 'error' && malformed.error.name, 'MalformedMessageError')
+    // the refused job took no credit: the whole window went to the long jobs, and the one beyond it is busy
+    const beyond = await raw.next(response => response.id === window + 2 && response.type !== 'accepted', 'an answer to the job beyond the window')
+    assert.equal(beyond.type, 'busy')
+    for (let id = 2; id <= window + 1; id++) {
+      await raw.next(byId(id, 'accepted'), `acceptance of batched job ${id}`)
+    }
+    // a batched job is cancelled like any other, running or queued, with exactly one answer each
+    for (let id = window + 1; id >= 2; id--) {
+      await raw.send({ type: 'cancel', id })
+    }
+    for (let id = 2; id <= window + 1; id++) {
+      const answer = await raw.next(response => response.id === id && response.type === 'error', `the end of cancelled job ${id}`)
+      assert.equal(answer.type === 'error' && answer.error.name, 'CancelledError')
+      assert.equal(raw.responses.filter(response => response.id === id && response.type !== 'accepted').length, 1, `job ${id} got one answer`)
+    }
+    // with the room free again, a batch of quick jobs: those within the window now granted come back as receipts, the rest busy
+    const latest = raw.responses.filter(response => response.type === 'credit').at(-1)
+    const room = Math.min(3, latest?.type === 'credit' ? latest.window : 0)
+    const quick = await Promise.all(['a', 'b', 'c'].map(async input => jobFor(echoCid, input)))
+    await raw.send({ type: 'submitMany', id: 0, jobs: quick.map((job, i) => ({ id: 100 + i, job: job.bytes })) })
+    for (const [i, job] of quick.entries()) {
+      if (i < room) {
+        const verified = await expectReceipt(raw, 100 + i, job, worker.id)
+        assert.equal(decoder.decode(verified.receipt.output as Uint8Array), ['A', 'B', 'C'][i])
+      } else {
+        assert.equal((await raw.next(response => response.id === 100 + i && response.type !== 'accepted', `an answer to quick job ${i}`)).type, 'busy')
+      }
+    }
+    await raw.close()
+  })
+
   it('a cancelled job frees its slot', async () => {
     const raw = await openStream()
     const long = await jobFor(spinCid, '60000', { timeoutMs: 120_000 })

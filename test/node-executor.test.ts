@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test'
 import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/runtime/executor.ts'
 import { WorkerPoolExecutor, spawnThread } from '../node/executor/worker-pool.ts'
 import { PoolExecutor } from '../protocol/runtime/pool.ts'
-import type { WorkerHost } from '../protocol/runtime/pool.ts'
+import type { PoolInit, WorkerHost } from '../protocol/runtime/pool.ts'
+import type { JobMessage } from '../protocol/runtime/worker.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 
 const encoder = new TextEncoder()
@@ -190,15 +191,18 @@ interface Post {
   key: string
   sentModule: boolean
   drop: string[]
+  /** Jobs in the post: more than one when a batch went together. */
+  count: number
 }
 
 /** A pool of real job threads that records what each job message carried. */
-function spyingPool (slots: number, cacheSize: number): { pool: PoolExecutor, posts: Post[], workers: WorkerHost[] } {
+function spyingPool (slots: number, cacheSize: number, init: Partial<PoolInit> = {}): { pool: PoolExecutor, posts: Post[], workers: WorkerHost[] } {
   const posts: Post[] = []
   const workers: WorkerHost[] = []
   const spawn = spawnThread(128)
   let spawned = 0
   const pool = new PoolExecutor({
+    ...init,
     slots,
     cacheSize,
     spawn: events => {
@@ -206,9 +210,11 @@ function spyingPool (slots: number, cacheSize: number): { pool: PoolExecutor, po
       const host = spawn(events)
       workers.push(host)
       return {
-        post: job => {
-          posts.push({ worker, key: job.key, sentModule: job.module !== undefined, drop: job.drop })
-          host.post(job)
+        post: message => {
+          // a batch's first job carries what the worker is told about modules
+          const job = Array.isArray(message) ? message[0] as JobMessage : message
+          posts.push({ worker, key: job.key, sentModule: job.module !== undefined, drop: job.drop, count: Array.isArray(message) ? message.length : 1 })
+          host.post(message)
         },
         terminate: host.terminate
       }
@@ -217,8 +223,8 @@ function spyingPool (slots: number, cacheSize: number): { pool: PoolExecutor, po
   return { pool, posts, workers }
 }
 
-/** What the last post carried, without the worker index. */
-function lastPost (posts: Post[]): Omit<Post, 'worker'> {
+/** What the last post carried, without the worker index and the count. */
+function lastPost (posts: Post[]): Omit<Post, 'worker' | 'count'> {
   const { key, sentModule, drop } = posts.at(-1) ?? assert.fail('nothing was posted')
   return { key, sentModule, drop }
 }
@@ -295,7 +301,10 @@ describe('PoolExecutor module reuse', () => {
         const host = spawn(events)
         return {
           // Loses the module of the very first job, as a wrong record of the worker would.
-          post: ({ module, ...job }) => { host.post(posts++ === 0 ? job : { ...job, module }) },
+          post: message => {
+            const { module, ...job } = Array.isArray(message) ? message[0] as JobMessage : message
+            host.post(posts++ === 0 ? job : { ...job, module })
+          },
           terminate: host.terminate
         }
       }
@@ -371,7 +380,7 @@ describe('PoolExecutor with idleMs', () => {
         const host = spawn(workerEvents)
         return {
           post: job => {
-            events.push(job.module !== undefined ? 'posted with module' : 'posted')
+            events.push((Array.isArray(job) ? job[0] : job)?.module !== undefined ? 'posted with module' : 'posted')
             host.post(job)
           },
           terminate: host.terminate
@@ -420,6 +429,63 @@ describe('PoolExecutor with idleMs', () => {
       const result = await pool.execute(job('echo', { input: 'slow start', timeoutMs: startMs / 3 }))
       assert.equal(result.error, undefined)
       assert.equal(decoder.decode(result.output), 'SLOW START')
+    } finally {
+      await pool.stop()
+    }
+  })
+})
+
+describe('PoolExecutor batches', () => {
+  // which modules count as tiny is measured; a loaded machine must not decide what these tests see
+  const init = { threadBatchMaxExecMs: 1000 }
+
+  it('sends tiny queued jobs of one module to a thread in one post, each with its own result and its own limits', async () => {
+    const { pool, posts } = spyingPool(1, 64, init)
+    await pool.start()
+    try {
+      // measured first: only modules known to be tiny are batched
+      for (const text of ['one', 'two', 'three', 'four']) {
+        await assertEcho(pool, text)
+      }
+      // a job of another module holds the one thread while the batch queues (compiled first, so it is posted at once)
+      const spinBytes = new Uint8Array(await readFile(wasmPath('spin')))
+      await pool.execute(job('spin-busy', { bytes: spinBytes, input: '0' }))
+      const busy = pool.execute(job('spin-busy', { bytes: spinBytes, input: '200' }))
+      const inputs = ['a', 'b', 'x'.repeat(5000), 'c', 'd', 'e']
+      const results = await Promise.all(inputs.map(async input => pool.execute(job('echo', { input }))))
+      assert.equal((await busy).exitCode, 0)
+      assert.deepEqual(posts.slice(-1).map(post => [post.key, post.count]), [['echo:wasi:64', inputs.length]], 'the queued echo jobs went in one post')
+      for (const [i, result] of results.entries()) {
+        if (i === 2) {
+          assert.equal(result.error?.name, 'OutputLimitError', 'the output limit holds per job inside a batch')
+        } else {
+          assert.equal(result.error, undefined)
+          assert.equal(decoder.decode(result.output), inputs[i]?.toUpperCase())
+        }
+      }
+      assert.ok(results.every(result => (result.stats.waitMs ?? 0) > 0), 'each queued job says how long it waited for a thread')
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('runs each job of a batch that ran out of time again on its own, so only the slow one hits its limit', async () => {
+    const { pool, posts } = spyingPool(1, 64, init)
+    await pool.start()
+    try {
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await pool.execute(job('spin', { input: '0' }))).exitCode, 0)
+      }
+      // a job of another module holds the one thread while the batch queues (compiled first, so it is posted at once)
+      const spinBytes = new Uint8Array(await readFile(wasmPath('spin')))
+      await pool.execute(job('spin-busy', { bytes: spinBytes, input: '0' }))
+      const busy = pool.execute(job('spin-busy', { bytes: spinBytes, input: '200' }))
+      const before = posts.length
+      const requests = [job('spin', { input: '0' }), job('spin', { input: '0' }), job('spin', { input: '60000', timeoutMs: 500 }), job('spin', { input: '0' })]
+      const results = await Promise.all(requests.map(async request => pool.execute(request)))
+      assert.equal((await busy).exitCode, 0)
+      assert.deepEqual(posts.slice(before).map(post => post.count), [4, 1, 1, 1, 1], 'one batch, then each of its jobs alone')
+      assert.deepEqual(results.map(result => result.error?.name ?? result.exitCode), [0, 0, 'TimeLimitError', 0])
     } finally {
       await pool.stop()
     }

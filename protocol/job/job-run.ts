@@ -62,7 +62,8 @@ export class JobRun {
     this.options = options
     this.state = state
     this.id = state.job
-    this.signal = AbortSignal.any([options.signal, this.controller.signal])
+    // the caller's signal reaches it through a listener run() adds: AbortSignal.any per job costs a wide map dearly
+    this.signal = this.controller.signal
   }
 
   /** A stored result stands in for a run. */
@@ -72,6 +73,8 @@ export class JobRun {
   }
 
   async run (started: number): Promise<RunResult> {
+    const onAbort = (): void => { this.controller.abort(this.options.signal.reason) }
+    this.options.signal.addEventListener('abort', onAbort, { once: true })
     try {
       this.apply({ type: 'schedule' })
       while (true) {
@@ -106,6 +109,7 @@ export class JobRun {
       }
       throw err
     } finally {
+      this.options.signal.removeEventListener('abort', onAbort)
       // executions still out (extra replicas, hedges) are cancelled; most jobs have none, and skip building the error
       if (this.state.executions.some(e => IN_FLIGHT.has(e.phase))) {
         this.controller.abort(new CancelledError('the job has ended'))
@@ -260,7 +264,18 @@ export class JobRun {
   private async drive (id: number, worker: string): Promise<void> {
     const { client, reputation } = this.requester.components
     const deadlineMs = this.job.spec.limits.timeoutMs + (this.requester.init.deadlineGraceMs ?? DEADLINE_GRACE_MS)
-    const deadline = AbortSignal.timeout(deadlineMs)
+    // the job's signal or the deadline, whichever comes first (a controller and a timer: cheaper than AbortSignal.any and .timeout per execution)
+    const execution = new AbortController()
+    let timedOut = false
+    const deadline = setTimeout(() => {
+      timedOut = true
+      execution.abort(new DeadlineError(`${worker} did not answer within the job's deadline of ${deadlineMs} ms`))
+    }, Math.min(deadlineMs, 2 ** 31 - 1))
+    const onAbort = (): void => { execution.abort(this.signal.reason) }
+    this.signal.addEventListener('abort', onAbort, { once: true })
+    if (this.signal.aborted) {
+      onAbort()
+    }
     const sentAt = performance.now()
     const timing: { sentAt: number, heardAt?: number } = { sentAt }
     this.timing.set(id, timing)
@@ -268,7 +283,7 @@ export class JobRun {
     try {
       this.apply({ type: 'execution', id, phase: 'sent' })
       const signed = await client.submit(worker, this.job, {
-        signal: AbortSignal.any([this.signal, deadline]),
+        signal: execution.signal,
         onAccepted: () => {
           timing.heardAt = performance.now()
           this.settleExecution(id, 'running')
@@ -283,7 +298,7 @@ export class JobRun {
         ? 'cancelled'
         : error instanceof WorkerBusyError
           ? 'busy'
-          : deadline.aborted
+          : timedOut
             ? 'timed-out'
             : error instanceof InvalidReceiptError
               ? 'rejected'
@@ -307,6 +322,8 @@ export class JobRun {
       }
       return
     } finally {
+      clearTimeout(deadline)
+      this.signal.removeEventListener('abort', onAbort)
       this.requester.release(worker)
     }
     const roundTripMs = performance.now() - sentAt

@@ -21,6 +21,7 @@ const nextTurn: (run: () => void) => void = setImmediate != null ? run => { setI
 export class FrameWriter {
   private readonly lp: LengthPrefixedStream<Stream>
   private readonly onError: (err: Error) => void
+  private readonly beforeFlush?: () => void
   private pending: Uint8Array[] = []
   private flushing = Promise.resolve()
   private scheduled = false
@@ -28,9 +29,15 @@ export class FrameWriter {
   /** Frames queued and not yet handed to the stream. */
   private waiting = 0
 
-  constructor (lp: LengthPrefixedStream<Stream>, onError: (err: Error) => void) {
+  /**
+   * `beforeFlush` runs just before the frames of a turn go out, and may
+   * still write: a caller that gathers messages into one (a batch of
+   * submits) writes it there, after everything else its turn produced.
+   */
+  constructor (lp: LengthPrefixedStream<Stream>, onError: (err: Error) => void, beforeFlush?: () => void) {
     this.lp = lp
     this.onError = onError
+    this.beforeFlush = beforeFlush
   }
 
   /** Frames not yet written: a reader that checks this can stop reading while its answers pile up. */
@@ -45,7 +52,12 @@ export class FrameWriter {
     }
     this.pending.push(frame)
     this.waiting++
-    if (!this.scheduled) {
+    this.schedule()
+  }
+
+  /** Makes sure a flush (and so `beforeFlush`) comes this turn, with or without a frame queued. */
+  schedule (): void {
+    if (!this.scheduled && this.failed == null) {
       this.scheduled = true
       nextTurn(() => { this.flush() })
     }
@@ -65,8 +77,12 @@ export class FrameWriter {
   }
 
   private flush (): void {
+    this.beforeFlush?.()
     this.scheduled = false
     const frames = this.pending
+    if (frames.length === 0) {
+      return
+    }
     this.pending = []
     this.flushing = this.flushing.then(async () => {
       if (this.failed == null) {

@@ -117,6 +117,8 @@ export interface ExecutionStats {
   execMs: number
   /** Whether the compiled module came from the executor's cache. */
   moduleCached: boolean
+  /** Time the job waited in the executor for a free thread (a job handed over ahead of a slot, to be batched). */
+  waitMs?: number
 }
 
 export interface ExecuteResult {
@@ -146,6 +148,12 @@ export interface ExecuteResult {
 export interface Executor {
   /** How many jobs may run at once. */
   readonly slots: number
+  /**
+   * How many queued jobs of one module it hands a thread in one go, when they
+   * are tiny: a server may then give it that many jobs per slot ahead of a
+   * free slot, so they travel together. Absent: one at a time.
+   */
+  readonly threadBatch?: number
   start: () => Promise<void>
   stop: () => Promise<void>
   /**

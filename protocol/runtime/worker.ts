@@ -1,7 +1,8 @@
 /**
  * The body of a job worker, shared by the worker_threads and Web Worker
- * entries (which only wire it to their port): runs one job per message,
- * synchronously, so the pool can stop a runaway job by terminating the worker.
+ * entries (which only wire it to their port): runs the job of a message, or
+ * the jobs of a list one after the other, synchronously, so the pool can stop
+ * a runaway job by terminating the worker. A list is answered with a list.
  */
 import { treeBuffers } from './fs-mounts.ts'
 import { runModule } from './run.ts'
@@ -27,12 +28,12 @@ export interface JobReply extends RunOutcome {
 export const READY = 'ready'
 
 /** Output buffers and mount trees are owned by the reply: the port should move them, not copy. */
-export type ReplyPort = (reply: JobReply, transfer: ArrayBuffer[]) => void
+export type ReplyPort = (reply: JobReply | JobReply[], transfer: ArrayBuffer[]) => void
 
 /** Returns the message handler of a job worker; `reply` posts to the host. */
-export function jobHandler (reply: ReplyPort): (job: JobMessage) => void {
+export function jobHandler (reply: ReplyPort): (job: JobMessage | JobMessage[]) => void {
   const modules = new Map<string, WebAssembly.Module>()
-  return job => {
+  const run = (job: JobMessage, transfer: ArrayBuffer[]): JobReply => {
     for (const key of job.drop) {
       modules.delete(key)
     }
@@ -47,7 +48,12 @@ export function jobHandler (reply: ReplyPort): (job: JobMessage) => void {
     const started = performance.now()
     const outcome = runModule(module, job)
     // The mounts' files were cloned into this worker for this job alone, so they can move back.
-    const transfer = [outcome.output.buffer, outcome.stderr.buffer, ...treeBuffers(outcome.mounts ?? [])]
-    reply({ ...outcome, execMs: performance.now() - started }, transfer)
+    transfer.push(outcome.output.buffer, outcome.stderr.buffer, ...treeBuffers(outcome.mounts ?? []))
+    return { ...outcome, execMs: performance.now() - started }
+  }
+  return message => {
+    const transfer: ArrayBuffer[] = []
+    const replies = Array.isArray(message) ? message.map(job => run(job, transfer)) : run(message, transfer)
+    reply(replies, [...new Set(transfer)])
   }
 }

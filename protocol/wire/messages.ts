@@ -1,13 +1,13 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH } from '../constants.ts'
+import { MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
+import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
 
 /**
  * Messages of the job-exchange protocol. A requester keeps one stream per
  * worker and pipelines requests on it; `id` pairs each answer with its request.
  *
- *   requester → worker: submit | cancel
+ *   requester → worker: submit | submitMany | cancel
  *   worker → requester: credit | accepted | busy | receipt | error | alive
  *
  * `credit` (id 0) is flow control: how many jobs the requester may have
@@ -15,10 +15,21 @@ import { asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
  * sends it when the stream opens and whenever it changes; a submit beyond it
  * is answered `busy`. `alive` (id 0) is the worker's heartbeat while it has
  * jobs in flight.
+ *
+ * `submitMany` (id 0) carries several jobs in one message, each with its own
+ * id: the worker takes them one by one exactly as if each had come in its own
+ * `submit` (each is answered, counts against the credit, can be cancelled).
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }
+  | { type: 'submitMany', id: 0, jobs: SubmittedJob[] }
   | { type: 'cancel', id: number }
+
+/** One job of a `submitMany`. */
+export interface SubmittedJob {
+  id: number
+  job: Uint8Array
+}
 
 export type JobResponse =
   | { type: 'credit', id: 0, window: number }
@@ -41,6 +52,19 @@ export function decodeRequest (bytes: Uint8Array): JobRequest {
     case 'submit':
       onlyKeys(message, ['type', 'id', 'job'], 'submit request')
       return { type: 'submit', id, job: asBytes(message.job, 'submit.job', MAX_MESSAGE_BYTES) }
+    case 'submitMany': {
+      onlyKeys(message, ['type', 'id', 'jobs'], 'submitMany request')
+      asInteger(id, 'submitMany.id', 0, 0)
+      const jobs = asArray(message.jobs, 'submitMany.jobs', MAX_SUBMIT_BATCH).map((entry, i) => {
+        const job = asRecord(entry, `submitMany.jobs[${i}]`)
+        onlyKeys(job, ['id', 'job'], `submitMany.jobs[${i}]`)
+        return { id: asInteger(job.id, `submitMany.jobs[${i}].id`, 1, MAX_ID), job: asBytes(job.job, `submitMany.jobs[${i}].job`, MAX_MESSAGE_BYTES) }
+      })
+      if (jobs.length === 0) {
+        throw new MalformedMessageError('submitMany.jobs is empty')
+      }
+      return { type: 'submitMany', id: 0, jobs }
+    }
     case 'cancel':
       onlyKeys(message, ['type', 'id'], 'cancel request')
       return { type: 'cancel', id }

@@ -53,10 +53,11 @@ export async function signReceipts (receipts: readonly Receipt[], signer: Signer
 
 /**
  * Batch roots whose signature was already checked, so the other receipts of
- * a batch cost a few hashes rather than a signature check. Bounded: an entry
- * only saves work, and a forged one can never get in.
+ * a batch cost a few hashes rather than a signature check, and receipts of
+ * one batch that arrive together share the check in flight. Bounded: an
+ * entry only saves work, and a forged one is dropped once refused.
  */
-const verifiedRoots = new Set<string>()
+const verifiedRoots = new Map<string, Promise<boolean>>()
 const MAX_VERIFIED_ROOTS = 4096
 
 /** Public keys of the workers we heard from lately: parsing a peer id costs more than hashing a path. */
@@ -84,9 +85,30 @@ function workerKey (worker: string): PublicKey {
   return key
 }
 
+/**
+ * Each worker's key imported into WebCrypto once: @libp2p/crypto builds a
+ * key object for every verify, which cost about twice the check itself in a
+ * requester's profile. Undefined where WebCrypto has no Ed25519.
+ */
+const webKeys = new WeakMap<PublicKey, Promise<CryptoKey | undefined>>()
+
+async function webKey (key: PublicKey): Promise<CryptoKey | undefined> {
+  let imported = webKeys.get(key)
+  if (imported == null) {
+    imported = key.type === 'Ed25519'
+      ? globalThis.crypto.subtle.importKey('raw', key.raw as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']).catch(() => undefined)
+      : Promise.resolve(undefined)
+    webKeys.set(key, imported)
+  }
+  return imported
+}
+
 async function signatureValid (key: PublicKey, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
   try {
-    return await key.verify(data, signature)
+    const imported = await webKey(key)
+    return imported != null
+      ? await globalThis.crypto.subtle.verify({ name: 'Ed25519' }, imported, signature as Uint8Array<ArrayBuffer>, data as Uint8Array<ArrayBuffer>)
+      : await key.verify(data, signature)
   } catch {
     return false // e.g. a signature of the wrong length for the key type
   }
@@ -104,17 +126,22 @@ async function signedBy (signed: SignedReceipt, worker: string): Promise<boolean
     return false
   }
   const cacheKey = `${worker}/${toString(root, 'base16')}/${toString(signed.signature, 'base16')}`
-  if (verifiedRoots.has(cacheKey)) {
-    return true
+  // receipts of one batch arrive together: they share the one check, even while it is still running
+  let valid = verifiedRoots.get(cacheKey)
+  if (valid == null) {
+    valid = signatureValid(key, concat([batchDomain, root]), signed.signature)
+    if (verifiedRoots.size >= MAX_VERIFIED_ROOTS) {
+      verifiedRoots.delete(verifiedRoots.keys().next().value as string)
+    }
+    verifiedRoots.set(cacheKey, valid)
+    // only good roots are remembered: a forged one is checked (and refused) every time
+    void valid.then(ok => {
+      if (!ok) {
+        verifiedRoots.delete(cacheKey)
+      }
+    })
   }
-  if (!await signatureValid(key, concat([batchDomain, root]), signed.signature)) {
-    return false
-  }
-  if (verifiedRoots.size >= MAX_VERIFIED_ROOTS) {
-    verifiedRoots.delete(verifiedRoots.values().next().value as string)
-  }
-  verifiedRoots.add(cacheKey)
-  return true
+  return valid
 }
 
 /**

@@ -12,6 +12,8 @@ export interface ExecuteJobComponents {
 
 export interface JobRun extends Omit<ExecuteResult, 'stats' | 'mounts'> {
   stats: ReceiptStats
+  /** Time the job waited in the executor for a thread (part of its queue time, not of its run). */
+  waitMs: number
   /** Each writable mount's final tree, stored in our content store and named by CID; absent when the module never ran. */
   mounts?: MountOutput[]
 }
@@ -62,7 +64,7 @@ export async function executeJob (job: EncodedJob, components: ExecuteJobCompone
     signal
   })
   const { mounts: finalTrees, ...rest } = result
-  const run: JobRun = { ...rest, stats: { fetchMs, compileMs: result.stats.compileMs, execMs: result.stats.execMs, moduleCached: result.stats.moduleCached } }
+  const run: JobRun = { ...rest, stats: { fetchMs, compileMs: result.stats.compileMs, execMs: result.stats.execMs, moduleCached: result.stats.moduleCached }, waitMs: result.stats.waitMs ?? 0 }
   if (finalTrees != null && finalTrees.length > 0) {
     run.mounts = []
     for (const mount of finalTrees) {

@@ -14,6 +14,10 @@ import type { Executor } from '../runtime/executor.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
+/** Jobs of a module measured shorter than this go to the executor ahead of a free slot, to share a hop to a thread (see dispatch). */
+const AHEAD_JOB_MS = 10
+const MAX_MEASURED_MODULES = 64
+
 
 export interface JobServerComponents {
   registrar: Pick<Libp2p, 'handle' | 'unhandle'>
@@ -91,6 +95,8 @@ export class JobServer extends EventTarget {
   private readonly held = new Map<string, number>()
   /** How long a job holds a slot here, start to receipt (smoothed); unknown until one ran. */
   private jobMs?: number
+  /** The same per module, for the modules run lately: which jobs are tiny enough to hand the executor ahead of a slot. */
+  private readonly moduleMs = new Map<string, number>()
   /** Large outputs kept for their requesters to fetch, until when. */
   private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
   private sweeper?: ReturnType<typeof setInterval>
@@ -108,7 +114,7 @@ export class JobServer extends EventTarget {
   }
 
   get freeSlots (): number {
-    return this.slots - this.running.size
+    return Math.max(0, this.slots - this.running.size)
   }
 
   get totalSlots (): number {
@@ -179,30 +185,11 @@ export class JobServer extends EventTarget {
           this.cancel(link, message.id)
           continue
         }
-        if (!this.hasRoomFor(link, message.job.byteLength)) {
-          this.send(link, { type: 'busy', id: message.id })
-          continue
+        // a batch is taken job by job, exactly as if each had come alone: each is answered, each counts against the credit
+        for (const { id, job } of message.type === 'submit' ? [message] : message.jobs) {
+          await this.admit(link, id, job)
+          this.dispatch()
         }
-        let job: EncodedJob
-        try {
-          job = await decodeJob(message.job)
-        } catch (err) {
-          this.send(link, { type: 'error', id: message.id, error: errorToWire(err) })
-          continue
-        }
-        const admitted: Admitted = {
-          id: message.id,
-          job,
-          bytes: message.job.byteLength,
-          controller: new AbortController(),
-          link,
-          admittedAt: performance.now(),
-          // a fast job's receipt says all that `accepted` would: announce only jobs still waiting or running after a moment
-          acceptedNotice: setTimeout(() => { this.send(link, { type: 'accepted', id: message.id }) }, ACCEPTED_NOTICE_MS)
-        }
-        link.jobs.set(message.id, admitted)
-        this.enqueue(admitted)
-        this.dispatch()
       }
     } catch {
       // end of stream, reset, or a frame over the size limit: nothing more will come
@@ -214,6 +201,33 @@ export class JobServer extends EventTarget {
       }
       stream.abort(new MalformedMessageError('job stream closed'))
     }
+  }
+
+  /** Queues a submitted job, or answers why not (`busy` beyond the credit or the queue bounds, `error` when it does not decode). */
+  private async admit (link: Link, id: number, bytes: Uint8Array): Promise<void> {
+    if (!this.hasRoomFor(link, bytes.byteLength)) {
+      this.send(link, { type: 'busy', id })
+      return
+    }
+    let job: EncodedJob
+    try {
+      job = await decodeJob(bytes)
+    } catch (err) {
+      this.send(link, { type: 'error', id, error: errorToWire(err) })
+      return
+    }
+    const admitted: Admitted = {
+      id,
+      job,
+      bytes: bytes.byteLength,
+      controller: new AbortController(),
+      link,
+      admittedAt: performance.now(),
+      // a fast job's receipt says all that `accepted` would: announce only jobs still waiting or running after a moment
+      acceptedNotice: setTimeout(() => { this.send(link, { type: 'accepted', id }) }, ACCEPTED_NOTICE_MS)
+    }
+    link.jobs.set(id, admitted)
+    this.enqueue(admitted)
   }
 
   private send (link: Link, response: JobResponse): void {
@@ -273,19 +287,37 @@ export class JobServer extends EventTarget {
     this.queuedBytes += admitted.bytes
   }
 
-  /** Starts queued jobs while slots are free, one requester at a time in turn. */
+  /**
+   * Starts queued jobs while slots are free, one requester at a time in
+   * turn. With every slot taken, a job whose module we measured to take
+   * less than AHEAD_JOB_MS still goes to the executor, up to its thread batch
+   * per slot: queued jobs of one module then reach a thread together (one hop
+   * for several jobs) rather than one by one. Other jobs wait here, so a long
+   * job never waits in the executor behind others.
+   */
   private dispatch (): void {
-    while (this.running.size < this.slots && this.queues.size > 0) {
+    const batch = this.components.executor.threadBatch ?? 1
+    const depth = this.slots * (1 + (batch > 1 ? batch : 0))
+    while (this.queues.size > 0 && this.running.size < depth) {
       const [requester, queue] = this.queues.entries().next().value as [string, Admitted[]]
-      const admitted = queue.shift() as Admitted
+      const next = queue[0] as Admitted
+      if (this.running.size >= this.slots && !this.tiny(next.job)) {
+        return
+      }
+      queue.shift()
       this.queues.delete(requester)
       if (queue.length > 0) {
         this.queues.set(requester, queue) // to the back of the turn
       }
       this.queuedJobs--
-      this.queuedBytes -= admitted.bytes
-      this.begin(admitted)
+      this.queuedBytes -= next.bytes
+      this.begin(next)
     }
+  }
+
+  /** Whether jobs of this module took under AHEAD_JOB_MS here lately. */
+  private tiny (job: EncodedJob): boolean {
+    return (this.moduleMs.get(job.spec.module.toString()) ?? Infinity) < AHEAD_JOB_MS
   }
 
   private begin (admitted: Admitted): void {
@@ -302,13 +334,24 @@ export class JobServer extends EventTarget {
     const { job, link, controller, id, admittedAt } = admitted
     const startedAt = performance.now()
     let outcome: { receipt: Receipt } | { error: unknown }
+    let waitMs = 0
     try {
-      outcome = { receipt: await this.runJob(job, controller.signal, startedAt - admittedAt) }
+      const ran = await this.runJob(job, controller.signal, startedAt - admittedAt)
+      waitMs = ran.waitMs
+      outcome = { receipt: ran.receipt }
     } catch (error) {
       outcome = { error }
     }
-    const tookMs = performance.now() - startedAt
+    // what the job cost a slot: not the time it waited in the executor for a thread
+    const tookMs = performance.now() - startedAt - waitMs
     this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
+    const module = job.spec.module.toString()
+    const moduleMs = this.moduleMs.get(module)
+    this.moduleMs.delete(module) // most recently used last, the oldest dropped first
+    this.moduleMs.set(module, moduleMs == null ? tookMs : (moduleMs + tookMs) / 2)
+    if (this.moduleMs.size > MAX_MEASURED_MODULES) {
+      this.moduleMs.delete(this.moduleMs.keys().next().value as string)
+    }
     // free the slot and start the next job before signing and answering: the slot need not wait for either
     this.end(admitted)
     this.dispatch()
@@ -415,8 +458,8 @@ export class JobServer extends EventTarget {
     this.misbehaviour.set(requester, { count: (record?.count ?? 0) + 1, since: record?.since ?? Date.now() })
   }
 
-  /** Fetches what the job needs and runs it: the receipt to sign. */
-  private async runJob (job: EncodedJob, signal: AbortSignal, queueMs: number): Promise<Receipt> {
+  /** Fetches what the job needs and runs it: the receipt to sign, and how long it waited in the executor for a thread. */
+  private async runJob (job: EncodedJob, signal: AbortSignal, queueMs: number): Promise<{ receipt: Receipt, waitMs: number }> {
     const { content, executor, peerId } = this.components
     if (this.fault === 'stall') {
       await new Promise((_resolve, reject) => signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }))
@@ -433,12 +476,12 @@ export class JobServer extends EventTarget {
       outputSize: output.byteLength,
       ...(run.mounts != null ? { mounts: run.mounts.map(mount => ({ path: mount.path, cid: this.keepForFetching(mount.cid) })) } : {}),
       stderr: run.stderr.subarray(Math.max(0, run.stderr.byteLength - MAX_STDERR_BYTES)),
-      stats: { queueMs, ...run.stats },
+      stats: { queueMs: queueMs + run.waitMs, ...run.stats },
       timestamp: Date.now()
     }
     if (run.error != null) {
       receipt.error = run.error
     }
-    return receipt
+    return { receipt, waitMs: run.waitMs }
   }
 }

@@ -82,6 +82,10 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
   const batch = (await signReceipts([0, 1, 2, 3, 4].map(receipt), key)).map(encodeSignedReceipt)
   const advert: CapacityAdvert = { v: 1, slots: { total: 4, free: 2 }, memoryBytes: 2 ** 30, storageBytes: 0, abis: ['wasi', 'direct'], cached: [moduleCid], addrs: [new Uint8Array([4, 127, 0, 0, 1, 6, 0x10, 0x01])], version: '0.1.0', platform: 'node', seq: 1_700_000_000_000, intervalMs: 5000 }
   const requests = [encodeMessage({ type: 'submit', id: 7, job: job.bytes }), encodeMessage({ type: 'cancel', id: 9 })]
+  const batchRequests = [
+    encodeMessage({ type: 'submitMany', id: 0, jobs: [{ id: 10, job: job.bytes }, { id: 11, job: plainJob.bytes }] }),
+    encodeMessage({ type: 'submitMany', id: 0, jobs: [{ id: 12, job: plainJob.bytes }, { id: 13, job: plainJob.bytes }, { id: 14, job: job.bytes }] })
+  ]
   const responses = [
     encodeMessage({ type: 'credit', id: 0, window: 16 }),
     encodeMessage({ type: 'accepted', id: 3 }),
@@ -122,7 +126,8 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
     { name: 'function manifest (verified)', decode: async bytes => verifyManifest(decodeSignedManifest(bytes)), seeds: [manifest] },
     { name: 'dag-cbor', decode: bytes => decodeCbor(bytes, 'fuzz'), seeds: [job.bytes, single, ...responses] },
     { name: 'job spec', decode: async bytes => decodeJob(bytes), seeds: [job.bytes, plainJob.bytes] },
-    { name: 'job request', decode: decodeRequest, seeds: requests },
+    { name: 'job request', decode: decodeRequest, seeds: [...requests, ...batchRequests] },
+    { name: 'job request (submitMany)', decode: decodeRequest, seeds: batchRequests },
     { name: 'job response', decode: decodeResponse, seeds: responses },
     { name: 'capacity advert', decode: decodeAdvert, seeds: [encodeAdvert(advert), encodeAdvert({ ...advert, cached: [], addrs: [], slots: { total: 0, free: 0 } })] },
     {
