@@ -1,8 +1,16 @@
 import type { Metrics } from '@libp2p/interface'
 import { decodeCbor } from './wire/cbor.ts'
 import { receiptSucceeded, validateReceipt } from './wire/receipt.ts'
-import type { Peer } from './peer.ts'
+import type { StorageStats } from './storage/holder.ts'
+import type { Contribution } from './worker/contributor.ts'
 import type { ServedJob } from './worker/job-server.ts'
+
+/** What the metrics read of a peer: its events (`work:end`, `job:*`) and its state. */
+export interface MeteredPeer extends EventTarget {
+  readonly contribution: Contribution | undefined
+  peers: () => readonly unknown[]
+  storageStats: () => StorageStats
+}
 
 /**
  * wasmesh's own counters and gauges, registered on libp2p's metrics beside
@@ -10,7 +18,7 @@ import type { ServedJob } from './worker/job-server.ts'
  * Prometheus). Jobs are counted from the peer's events, which are built only
  * while someone listens: a peer without metrics pays nothing for them.
  */
-export function registerPeerMetrics (metrics: Metrics, peer: Peer): void {
+export function registerPeerMetrics (metrics: Metrics, peer: MeteredPeer): void {
   const served = metrics.registerCounterGroup('wasmesh_jobs_served_total', {
     label: 'outcome',
     help: 'Jobs this peer ran for requesters, by outcome: ok (signed, exit 0), failed (a signed failure: trap, limit, non-zero exit), unanswered (ended without a receipt: cancelled, content unreachable)'
@@ -19,7 +27,7 @@ export function registerPeerMetrics (metrics: Metrics, peer: Peer): void {
     label: 'outcome',
     help: 'Jobs this peer asked the mesh to run, by outcome: done (a result accepted), failed, retried (one execution ended without a usable result and another was tried)'
   })
-  peer.addEventListener('work:end', event => { served.increment({ [servedOutcome(event.detail)]: true }) })
+  peer.addEventListener('work:end', event => { served.increment({ [servedOutcome((event as CustomEvent<ServedJob>).detail)]: true }) })
   peer.addEventListener('job:done', () => { requested.increment({ done: true }) })
   peer.addEventListener('job:failed', () => { requested.increment({ failed: true }) })
   peer.addEventListener('job:retry', () => { requested.increment({ retried: true }) })
