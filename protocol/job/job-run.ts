@@ -17,6 +17,8 @@ export interface JobRunHost {
   emit: (type: JobEventType, detail: JobEvent) => void
   reserve: (job: EncodedJob, exclude: ReadonlySet<string>) => string | undefined
   release: (worker: string) => void
+  /** Whether no job is waiting for a worker: room there may be idle. */
+  idle: () => boolean
   placed: () => void
   candidates: (job: EncodedJob, exclude: ReadonlySet<string>) => { known: number, eligible: number, ours: number }
   backOff: (worker: string) => void
@@ -91,6 +93,9 @@ export class JobRun {
         } else if (next.action === 'launch') {
           await this.launch(next.count, next.purpose)
         } else if (next.action === 'wait') {
+          if (this.checkEarly()) {
+            continue
+          }
           // only its own executions can move it on (or their hedge time): other jobs' events need not wake it
           await this.requester.waitForChange(this.untilNextOverdue(), this.signal, { own: this.wakers, anyJob: false })
         } else if (next.unchecked != null && await this.settleUnchecked(next.unchecked)) {
@@ -111,6 +116,35 @@ export class JobRun {
         this.controller.abort(new CancelledError('the job has ended'))
       }
     }
+  }
+
+  /**
+   * Workers are idle and no job waits for one (a map's tail): the single
+   * result's check is drawn now rather than when it arrives, and if drawn,
+   * run beside it on an idle worker, so the check does not add a whole job
+   * to the map's end. The draw is the same one `settle` makes.
+   */
+  private checkEarly (): boolean {
+    const running = this.state.executions.filter(e => IN_FLIGHT.has(e.phase))
+    const first = running[0]
+    if (this.checkDecided || first == null || running.length !== 1 || this.state.wanted.quorum !== 1 || this.state.executions.some(e => e.outcome != null) ||
+      this.requester.init.spotCheck === false || !this.requester.idle()) {
+      return false
+    }
+    const worker = this.requester.reserve(this.job, this.excluded())
+    if (worker == null) {
+      return false
+    }
+    this.checkDecided = true
+    if (!this.requester.components.reputation.needsCheck(first.worker)) {
+      this.requester.release(worker)
+      return false
+    }
+    this.checkSince = Date.now()
+    this.apply({ type: 'want', quorum: 2 })
+    this.apply({ type: 'place', worker, purpose: 'check' })
+    void this.drive(this.state.executions.length - 1, worker)
+    return true
   }
 
   /** In-flight executions we stopped counting on: silent past SILENCE_HEDGE_MS, or without a result past the hedge time. */

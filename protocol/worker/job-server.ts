@@ -246,7 +246,8 @@ export class JobServer extends EventTarget {
   private windowFor (requester: string): number {
     // rounded down to a power of two, so jitter in the measured time does not change the window at every job
     const perSlot = this.jobMs == null || this.jobMs > QUEUE_TARGET_MS ? 0 : 2 ** Math.floor(Math.log2(QUEUE_TARGET_MS / Math.max(this.jobMs, 0.01)))
-    const depth = this.slots + Math.min(MAX_QUEUED_JOBS, this.slots * perSlot)
+    // one job queued at least, however long they run: else the slot idles for a round trip after every job
+    const depth = this.slots + Math.min(MAX_QUEUED_JOBS, Math.max(1, this.slots * perSlot))
     const active = new Set([...this.held.keys(), ...this.queues.keys(), requester]).size
     return Math.max(1, Math.min(MAX_CREDIT_WINDOW, Math.floor(depth / active)))
   }

@@ -18,7 +18,7 @@ import { ADVERT_INTERVAL_MS, DEFAULT_LIMITS, MAX_ADVERT_STRETCH } from '../../pr
 import { runMany, type PendingJob } from '../../protocol/job/run-many.ts'
 import { encodeJob } from '../../protocol/wire/job.ts'
 import { VirtualClock } from './clock.ts'
-import { expectedOutput, type BusyMeter } from './executor.ts'
+import { busyMeter, expectedOutput } from './executor.ts'
 import { GossipNet, type PeerTraffic } from './gossip.ts'
 import { SimWorld, type SimNode } from './mesh.ts'
 
@@ -51,7 +51,21 @@ export interface SimResult {
   completed: number
   lost: number
   wrong: number
+  /**
+   * Useful utilisation: slot time spent on executions that ran to the end
+   * and delivered a receipt (the accepted results and the checks the
+   * requester asked for), over the slot time of the workers present during
+   * the makespan.
+   */
   utilisation: number
+  /** Busy utilisation: slot time spent executing anything, executions cancelled on the way included (extra replicas, hedges, jobs of crashed workers). */
+  busyUtilisation: number
+  /** The map's own work: one completed execution per job (its checks not counted), over the same slot time. */
+  mapUtilisation: number
+  /** Share of all slots executing, per second of the map. */
+  occupancy: number[]
+  /** Executions that ran to the end, per completed job. */
+  executionsPerJob: number
   makespanMs: number
   /** Ideal makespan: the total run time spread over every slot, no gaps. */
   idealMakespanMs: number
@@ -125,7 +139,7 @@ export async function simulate (options: SimOptions, log: (line: string) => void
   const rssBefore = process.memoryUsage().rss
   const clock = new VirtualClock(2)
   const gossip = new GossipNet({ random, latencyMs: options.latencyMs, jitterMs: options.latencyMs / 2, loss: options.loss })
-  const busy: BusyMeter = { busyMs: 0, executions: 0 }
+  const busy = busyMeter()
   const world = new SimWorld({ gossip, network: { latencyMs: options.latencyMs }, runTime: logNormal(random, options.runMeanMs, 0.5), busy, advertIntervalMs: options.advertIntervalMs, ...(options.stretchAgeS != null ? { stretchMinAgeMs: options.stretchAgeS * 1000 } : {}) })
   gossip.start()
   try {
@@ -179,7 +193,8 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     const stats = requesters.map(() => ({ completed: 0, lost: 0, wrong: 0, finishedMs: 0 }))
     const controller = new AbortController()
     const jobsStart = clock.elapsed
-    const busyBefore = busy.busyMs
+    const busyBefore = { ...busy }
+    const occupancy: Array<{ running: number, slots: number }> = []
     const trafficBefore = sumTraffic(gossip.traffic())
     const membersBefore = gossip.size
     const churn = { left: 0, joined: 0 }
@@ -187,8 +202,14 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     let lastTick = clock.elapsed
     const accountSlots = (): void => {
       const now = clock.elapsed
-      slotMs += world.workers().reduce((n, w) => n + w.slots, 0) * (now - lastTick)
+      const slots = world.workers().reduce((n, w) => n + w.slots, 0)
+      slotMs += slots * (now - lastTick)
       lastTick = now
+      const second = Math.floor((now - jobsStart) / 1000)
+      const bucket = occupancy[second] ?? { running: 0, slots: 0 }
+      bucket.running += busy.running
+      bucket.slots += slots
+      occupancy[second] = bucket
     }
     let pendingChurn = 0
     const churnTimer = options.churn > 0
@@ -253,13 +274,18 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     const wrong = stats.reduce((n, s) => n + s.wrong, 0)
     const lost = options.jobs - completed
     const rss = process.memoryUsage()
+    const share = (ms: number): number => slotMs === 0 ? 0 : Math.round(ms / slotMs * 1000) / 1000
     return {
       peers: options.peers,
       jobs: options.jobs,
       completed,
       lost,
       wrong,
-      utilisation: slotMs === 0 ? 0 : Math.round((busy.busyMs - busyBefore) / slotMs * 1000) / 1000,
+      utilisation: share(busy.completedMs - busyBefore.completedMs),
+      busyUtilisation: share(busy.busyMs - busyBefore.busyMs),
+      mapUtilisation: share(busy.firstMs - busyBefore.firstMs),
+      occupancy: occupancy.map(b => Math.round(b.running / Math.max(1, b.slots) * 100) / 100),
+      executionsPerJob: completed === 0 ? 0 : Math.round((busy.completed - busyBefore.completed) / completed * 100) / 100,
       makespanMs: Math.round(makespanMs),
       idealMakespanMs: Math.round(options.jobs * options.runMeanMs / ((options.peers + 1) * options.slots)),
       gossipBytesPerPeerPerS: Math.round(idle.bytes),
@@ -329,7 +355,7 @@ async function main (): Promise<void> {
   const result = await simulate(options, line => { console.error(line) })
   const r = result
   console.log(`${r.peers} workers, ${r.options.requesters} requester(s), ${r.jobs} jobs: ${r.completed} completed, ${r.lost} lost, ${r.wrong} wrong (${r.liars} liars, ${r.churn.left} left / ${r.churn.joined} joined)`)
-  console.log(`makespan ${(r.makespanMs / 1000).toFixed(1)} s (ideal ${(r.idealMakespanMs / 1000).toFixed(1)} s), utilisation ${(r.utilisation * 100).toFixed(1)} %, ${r.executions} executions`)
+  console.log(`makespan ${(r.makespanMs / 1000).toFixed(1)} s (ideal ${(r.idealMakespanMs / 1000).toFixed(1)} s), utilisation ${(r.utilisation * 100).toFixed(1)} % useful, ${(r.busyUtilisation * 100).toFixed(1)} % busy, ${(r.mapUtilisation * 100).toFixed(1)} % the map's own work; ${r.executions} executions (${r.executionsPerJob} completed per job)`)
   console.log(`gossip per peer: idle ${r.gossipBytesPerPeerPerS} B/s, ${r.gossipMessagesPerPeerPerS} messages/s, ${r.advertsPerPeerPerS} adverts/s (${r.advertPayloadBytesPerPeerPerS} B/s of advert payload); during the jobs ${r.gossipBytesPerPeerPerSDuringJobs} B/s, ${r.gossipMessagesPerPeerPerSDuringJobs} messages/s`)
   console.log(`while the mesh formed: ${r.joinGossipBytesPerPeerPerS} B/s per peer; the requesters knew every worker ${r.meshSeenMs ?? '(never)'} ms after joining`)
   console.log(`a new worker seen by every requester after ${r.discoveryMs ?? '> 60000'} ms; RSS ${r.rssMiB} MiB, ${r.memoryPerPeerKiB} KiB per peer; ${(r.wallMs / 1000).toFixed(0)} s of real time`)
