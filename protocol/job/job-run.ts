@@ -19,6 +19,8 @@ export interface JobRunHost {
   release: (worker: string) => void
   /** Whether no job is waiting for a worker: room there may be idle. */
   idle: () => boolean
+  /** Whether an execution sent to `worker` at `sentAt` probably waits in its queue (ours fill its slots, and it went there last). */
+  queuedAt: (worker: string, sentAt: number) => boolean
   placed: () => void
   candidates: (job: EncodedJob, exclude: ReadonlySet<string>) => { known: number, eligible: number, ours: number }
   backOff: (worker: string) => void
@@ -47,6 +49,8 @@ export class JobRun {
   private readonly signal: AbortSignal
   /** Whether the single result's check was decided (drawn once per job). */
   private checkDecided = false
+  /** Whether an execution waiting in a busy worker's queue was also sent to an idle one (once per job). */
+  private moved = false
   /** An error no other worker could avoid (e.g. the worker refused the job as invalid): the job fails with it. */
   private fatal?: Error
   /** When the job started waiting for workers it does not have. */
@@ -93,7 +97,7 @@ export class JobRun {
         } else if (next.action === 'launch') {
           await this.launch(next.count, next.purpose)
         } else if (next.action === 'wait') {
-          if (this.checkEarly()) {
+          if (this.checkEarly() || this.moveEarly()) {
             continue
           }
           // only its own executions can move it on (or their hedge time): other jobs' events need not wake it
@@ -143,6 +147,27 @@ export class JobRun {
     this.checkSince = Date.now()
     this.apply({ type: 'want', quorum: 2 })
     this.apply({ type: 'place', worker, purpose: 'check' })
+    void this.drive(this.state.executions.length - 1, worker)
+    return true
+  }
+
+  /**
+   * Workers are idle and no job waits for one (a map's tail): an execution
+   * that probably waits in a busy worker's queue is also sent to an idle
+   * worker. Whichever answers first counts; the other is cancelled, most
+   * likely still in that queue, at no cost.
+   */
+  private moveEarly (): boolean {
+    if (this.moved || !this.requester.idle()) {
+      return false
+    }
+    const queued = this.state.executions.some(e => IN_FLIGHT.has(e.phase) && this.requester.queuedAt(e.worker, this.timing.get(e.id)?.sentAt ?? Infinity))
+    const worker = queued ? this.requester.reserve(this.job, this.excluded()) : undefined
+    if (worker == null) {
+      return false
+    }
+    this.moved = true
+    this.apply({ type: 'place', worker, purpose: 'replica' })
     void this.drive(this.state.executions.length - 1, worker)
     return true
   }

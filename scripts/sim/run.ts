@@ -151,6 +151,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       liars += liar ? 1 : 0
       await world.addWorker(options.slots, liar)
       await clock.advance(20)
+      if ((i + 1) % 100 === 0) {
+        log(`${i + 1} workers joined (${Math.round((realNow() - wallStart) / 1000)} s wall)`)
+      }
     }
     const requesters: SimNode[] = []
     for (let i = 0; i < options.requesters; i++) {
@@ -329,7 +332,8 @@ async function main (): Promise<void> {
       window: { type: 'string', default: 'auto' },
       seed: { type: 'string', default: '1' },
       interval: { type: 'string' },
-      'stretch-age': { type: 'string' },
+      // a formed mesh by default: every peer counts towards the stretch at once (60: the protocol's cold start)
+      'stretch-age': { type: 'string', default: '0' },
       limit: { type: 'string', default: '3600' },
       out: { type: 'string' }
     }
@@ -345,11 +349,11 @@ async function main (): Promise<void> {
     loss: Number(values.loss),
     runMeanMs: Number(values['run-mean']),
     // auto: a settled interval and a half (and the stretch age) to settle, a whole interval to measure
-    warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age'] ?? 60) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
+    warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age']) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
     windowS: values.window === 'auto' ? Math.max(60, Math.ceil(settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000)) : Number(values.window),
     seed: Number(values.seed),
     ...(values.interval != null ? { advertIntervalMs: Number(values.interval) } : {}),
-    ...(values['stretch-age'] != null ? { stretchAgeS: Number(values['stretch-age']) } : {}),
+    stretchAgeS: Number(values['stretch-age']),
     limitS: Number(values.limit)
   }
   const result = await simulate(options, line => { console.error(line) })
