@@ -47,8 +47,8 @@ export class JobRun {
   private readonly delivered = new Map<number, Delivered>()
   private readonly controller = new AbortController()
   private readonly signal: AbortSignal
-  /** Whether the single result's check was decided (drawn once per job). */
-  private checkDecided = false
+  /** The worker whose single result's check was drawn (once per result's worker: a draw for one worker never lets another's result pass). */
+  private checkDrawnFor?: string
   /** Whether an execution waiting in a busy worker's queue was also sent to an idle one (once per job). */
   private moved = false
   /** An error no other worker could avoid (e.g. the worker refused the job as invalid): the job fails with it. */
@@ -131,7 +131,7 @@ export class JobRun {
   private checkEarly (): boolean {
     const running = this.state.executions.filter(e => IN_FLIGHT.has(e.phase))
     const first = running[0]
-    if (this.checkDecided || first == null || running.length !== 1 || this.state.wanted.quorum !== 1 || this.state.executions.some(e => e.outcome != null) ||
+    if (this.checkDrawnFor != null || first == null || running.length !== 1 || this.state.wanted.quorum !== 1 || this.state.executions.some(e => e.outcome != null) ||
       this.requester.init.spotCheck === false || !this.requester.idle()) {
       return false
     }
@@ -139,7 +139,7 @@ export class JobRun {
     if (worker == null) {
       return false
     }
-    this.checkDecided = true
+    this.checkDrawnFor = first.worker
     if (!this.requester.components.reputation.needsCheck(first.worker)) {
       this.requester.release(worker)
       return false
@@ -431,8 +431,8 @@ export class JobRun {
   private async settle (agreeing: readonly Execution[], dissenting: readonly Execution[], started: number): Promise<RunResult | undefined> {
     const { reputation } = this.requester.components
     const first = agreeing[0] as Execution
-    if (this.state.wanted.quorum === 1 && !this.checkDecided) {
-      this.checkDecided = true
+    if (this.state.wanted.quorum === 1 && this.checkDrawnFor !== first.worker) {
+      this.checkDrawnFor = first.worker
       if (this.requester.init.spotCheck !== false && reputation.needsCheck(first.worker) && this.requester.candidates(this.job, this.excluded()).eligible > 0) {
         this.checkSince = Date.now()
         this.apply({ type: 'want', quorum: 2 })
