@@ -233,6 +233,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       }, 100)
       : undefined
     const slotTimer = setInterval(accountSlots, 100)
+    const progress = setInterval(() => {
+      log(`${Math.round((clock.elapsed - jobsStart) / 1000)} s into the jobs: ${busy.completed - busyBefore.completed} executions done, ${busy.running} running (${Math.round((realNow() - wallStart) / 1000)} s wall)`)
+    }, 10_000)
     let running = requesters.length
     await Promise.all(requesters.map(async (node, r) => {
       const { requester } = node.requester as NonNullable<SimNode['requester']>
@@ -268,6 +271,7 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     accountSlots()
     clearInterval(churnTimer)
     clearInterval(slotTimer)
+    clearInterval(progress)
     controller.abort()
     const makespanMs = Math.max(...stats.map(s => s.finishedMs || clock.elapsed - jobsStart))
     const trafficAfter = sumTraffic(gossip.traffic())
