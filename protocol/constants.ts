@@ -58,10 +58,8 @@ export const MAX_CREDIT_WINDOW = MAX_PIPELINED_REQUESTS
 /**
  * Work a worker queues per slot beyond what it runs, in its measured job
  * time: tiny jobs queue deep (the pipe never drains between them), long
- * ones one job per worker (a deeper queue behind a long job would hide a
- * lost worker and hold jobs another worker could run; none at all left the
- * slot idle for a round trip after every job, 2-3 % of 2 s jobs in the
- * simulated mesh). Kept far below SILENCE_HEDGE_MS.
+ * ones not at all (a queue behind a long job would hide a lost worker and
+ * hold jobs another worker could run). Kept far below SILENCE_HEDGE_MS.
  */
 export const QUEUE_TARGET_MS = 50
 

@@ -17,10 +17,6 @@ export interface JobRunHost {
   emit: (type: JobEventType, detail: JobEvent) => void
   reserve: (job: EncodedJob, exclude: ReadonlySet<string>) => string | undefined
   release: (worker: string) => void
-  /** Whether no job is waiting for a worker: room there may be idle. */
-  idle: () => boolean
-  /** Whether an execution sent to `worker` at `sentAt` probably waits in its queue (ours fill its slots, and it went there last). */
-  queuedAt: (worker: string, sentAt: number) => boolean
   placed: () => void
   candidates: (job: EncodedJob, exclude: ReadonlySet<string>) => { known: number, eligible: number, ours: number }
   backOff: (worker: string) => void
@@ -47,10 +43,8 @@ export class JobRun {
   private readonly delivered = new Map<number, Delivered>()
   private readonly controller = new AbortController()
   private readonly signal: AbortSignal
-  /** The worker whose single result's check was drawn (once per result's worker: a draw for one worker never lets another's result pass). */
-  private checkDrawnFor?: string
-  /** Whether an execution waiting in a busy worker's queue was also sent to an idle one (once per job). */
-  private moved = false
+  /** Whether the single result's check was decided (drawn once per job). */
+  private checkDecided = false
   /** An error no other worker could avoid (e.g. the worker refused the job as invalid): the job fails with it. */
   private fatal?: Error
   /** When the job started waiting for workers it does not have. */
@@ -97,9 +91,6 @@ export class JobRun {
         } else if (next.action === 'launch') {
           await this.launch(next.count, next.purpose)
         } else if (next.action === 'wait') {
-          if (this.checkEarly() || this.moveEarly()) {
-            continue
-          }
           // only its own executions can move it on (or their hedge time): other jobs' events need not wake it
           await this.requester.waitForChange(this.untilNextOverdue(), this.signal, { own: this.wakers, anyJob: false })
         } else if (next.unchecked != null && await this.settleUnchecked(next.unchecked)) {
@@ -120,56 +111,6 @@ export class JobRun {
         this.controller.abort(new CancelledError('the job has ended'))
       }
     }
-  }
-
-  /**
-   * Workers are idle and no job waits for one (a map's tail): the single
-   * result's check is drawn now rather than when it arrives, and if drawn,
-   * run beside it on an idle worker, so the check does not add a whole job
-   * to the map's end. The draw is the same one `settle` makes.
-   */
-  private checkEarly (): boolean {
-    const running = this.state.executions.filter(e => IN_FLIGHT.has(e.phase))
-    const first = running[0]
-    if (this.checkDrawnFor != null || first == null || running.length !== 1 || this.state.wanted.quorum !== 1 || this.state.executions.some(e => e.outcome != null) ||
-      this.requester.init.spotCheck === false || !this.requester.idle()) {
-      return false
-    }
-    const worker = this.requester.reserve(this.job, this.excluded())
-    if (worker == null) {
-      return false
-    }
-    this.checkDrawnFor = first.worker
-    if (!this.requester.components.reputation.needsCheck(first.worker)) {
-      this.requester.release(worker)
-      return false
-    }
-    this.checkSince = Date.now()
-    this.apply({ type: 'want', quorum: 2 })
-    this.apply({ type: 'place', worker, purpose: 'check' })
-    void this.drive(this.state.executions.length - 1, worker)
-    return true
-  }
-
-  /**
-   * Workers are idle and no job waits for one (a map's tail): an execution
-   * that probably waits in a busy worker's queue is also sent to an idle
-   * worker. Whichever answers first counts; the other is cancelled, most
-   * likely still in that queue, at no cost.
-   */
-  private moveEarly (): boolean {
-    if (this.moved || !this.requester.idle()) {
-      return false
-    }
-    const queued = this.state.executions.some(e => IN_FLIGHT.has(e.phase) && this.requester.queuedAt(e.worker, this.timing.get(e.id)?.sentAt ?? Infinity))
-    const worker = queued ? this.requester.reserve(this.job, this.excluded()) : undefined
-    if (worker == null) {
-      return false
-    }
-    this.moved = true
-    this.apply({ type: 'place', worker, purpose: 'replica' })
-    void this.drive(this.state.executions.length - 1, worker)
-    return true
   }
 
   /** In-flight executions we stopped counting on: silent past SILENCE_HEDGE_MS, or without a result past the hedge time. */
@@ -431,8 +372,8 @@ export class JobRun {
   private async settle (agreeing: readonly Execution[], dissenting: readonly Execution[], started: number): Promise<RunResult | undefined> {
     const { reputation } = this.requester.components
     const first = agreeing[0] as Execution
-    if (this.state.wanted.quorum === 1 && this.checkDrawnFor !== first.worker) {
-      this.checkDrawnFor = first.worker
+    if (this.state.wanted.quorum === 1 && !this.checkDecided) {
+      this.checkDecided = true
       if (this.requester.init.spotCheck !== false && reputation.needsCheck(first.worker) && this.requester.candidates(this.job, this.excluded()).eligible > 0) {
         this.checkSince = Date.now()
         this.apply({ type: 'want', quorum: 2 })

@@ -36,8 +36,6 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    * wakes the next, until one places or none could.
    */
   private passLeft = 0
-  /** When we last placed a job on each worker with jobs of ours (performance.now()). */
-  private readonly lastPlacedAt = new Map<string, number>()
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
     super()
@@ -148,7 +146,6 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
       return undefined
     }
     scheduler.begin(best.peerId)
-    this.lastPlacedAt.set(best.peerId, performance.now())
     return best.peerId
   }
 
@@ -161,26 +158,7 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    */
   release (worker: string): void {
     this.components.scheduler.end(worker)
-    if (this.components.scheduler.inFlightTo(worker) === 0) {
-      this.lastPlacedAt.delete(worker)
-    }
     this.startPass()
-  }
-
-  /** Whether no job is waiting for a worker. @internal for JobRun */
-  idle (): boolean {
-    return this.wakers.size === 0
-  }
-
-  /**
-   * Whether an execution sent to `worker` at `sentAt` probably waits in its
-   * queue: our jobs there outnumber the slots it advertises, and none went
-   * there after it (a worker serves one requester's jobs in order).
-   * @internal for JobRun
-   */
-  queuedAt (worker: string, sentAt: number): boolean {
-    const slots = this.components.capacity.get(worker)?.advert.slots.total ?? Infinity
-    return this.components.scheduler.inFlightTo(worker) > slots && sentAt >= (this.lastPlacedAt.get(worker) ?? Infinity)
   }
 
   /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun */
