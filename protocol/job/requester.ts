@@ -30,6 +30,12 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   /** How long jobs of each module took to come back, as we measured it (smoothed), for hedging. */
   private readonly roundTrips = new Map<string, number>()
   private firstAdvertAt?: number
+  /**
+   * Waiting jobs a wake may still be handed on to: a woken job that cannot
+   * place (its own exclusions: a check cannot go to the worker it checks)
+   * wakes the next, until one places or none could.
+   */
+  private passLeft = 0
 
   constructor (components: RequesterComponents, init: RequesterInit = {}) {
     super()
@@ -48,14 +54,17 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.components.reputation.removeEventListener('banned', this.onBanned)
   }
 
-  /** Something changed that may let a waiting job go: adverts, or an execution ended. */
+  /**
+   * Something changed that may let a waiting job go (an advert): wakes the
+   * job waiting longest, which hands the wake on if it cannot use it. Not
+   * every waiting job at once: with a thousand workers advertising while a
+   * wide map waits, a wake-everyone per advert costs more than the jobs.
+   */
   wake (): void {
     if (this.firstAdvertAt == null && this.components.capacity.peers().length > 0) {
       this.firstAdvertAt = Date.now()
     }
-    for (const waker of [...this.wakers]) {
-      waker()
-    }
+    this.startPass()
   }
 
   /**
@@ -127,6 +136,13 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     const best = stranger ?? ranked[0]
     // just joined: adverts are still arriving, and one may come from a worker that has the module
     if (best == null || (settling && !best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
+      // a job woken for nothing hands the wake on, unless no job could place now (no room anywhere, or still settling)
+      if (this.passLeft > 0 && !settling && exclude.size > 0 && scheduler.rank(job, peers, new Set()).length > 0) {
+        this.passLeft--
+        this.wakeOne()
+      } else {
+        this.passLeft = 0
+      }
       return undefined
     }
     scheduler.begin(best.peerId)
@@ -142,11 +158,16 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    */
   release (worker: string): void {
     this.components.scheduler.end(worker)
-    this.wakeOne()
+    this.startPass()
   }
 
   /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun */
   placed (): void {
+    this.wakeOne()
+  }
+
+  private startPass (): void {
+    this.passLeft = this.wakers.size
     this.wakeOne()
   }
 

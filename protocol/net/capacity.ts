@@ -1,6 +1,8 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { decodeAdvert, encodeAdvert, type CapacityAdvert } from '../wire/advert.ts'
 import { ADVERT_INTERVAL_MS, ADVERT_MIN_INTERVAL_MS, ADVERT_MISSES_TO_FORGET, CAPACITY_TOPIC, MAX_ADVERT_STRETCH, MAX_CAPACITY_PEERS, MAX_RATE_TRACKED, ADVERT_RATE_WINDOW_MS, MAX_ADVERTS_PER_WINDOW, STRETCH_MIN_AGE_MS } from '../constants.ts'
+import { encodeCbor } from '../wire/cbor.ts'
+import { equals as equalBytes } from 'uint8arrays/equals'
 import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 
 export interface CapacityComponents {
@@ -38,6 +40,13 @@ export type AdvertContent = Omit<CapacityAdvert, 'seq' | 'intervalMs'>
 export type LocalAdvert = () => AdvertContent | undefined
 
 /**
+ * Adverts decoded, by the message's bytes: gossipsub hands the same message
+ * to the validator and then to the `message` listener, which need not decode
+ * it again. Read-only: tables share them.
+ */
+const decoded = new WeakMap<Uint8Array, CapacityAdvert>()
+
+/**
  * Publishes our capacity on the gossipsub topic and keeps the table of what
  * other peers advertise. Adverts are signed by gossipsub (StrictSign), so the
  * message's signer is the advertising peer; a validator drops anything that
@@ -50,6 +59,8 @@ export class CapacityService extends EventTarget {
   private readonly components: CapacityComponents
   private readonly intervalMs: number
   private readonly table = new Map<string, PeerCapacity>()
+  /** The table, newest first, until it changes. */
+  private sorted?: PeerCapacity[]
   /** Peers we have heard any advert from: a new one makes us re-publish, so joiners learn of us at once. */
   private readonly heard = new Set<string>()
   private local: LocalAdvert | undefined
@@ -58,6 +69,10 @@ export class CapacityService extends EventTarget {
   private readonly minIntervalMs: number
   private readonly stretchMinAgeMs: number
   private publishTimer?: ReturnType<typeof setTimeout>
+  /** Whether the pending re-publish answers a newcomer (sent even if unchanged). */
+  private forceNext = false
+  /** What our last advert said (without its seq and interval). */
+  private lastPublished = new Uint8Array(0)
   private lastPublishAt = 0
   /** Each publisher's last advert that passed validation: when, and its sequence number. */
   private readonly lastAccepted = new Map<string, { windowStart: number, count: number, seq: number }>()
@@ -118,6 +133,7 @@ export class CapacityService extends EventTarget {
     pubsub.unsubscribe(CAPACITY_TOPIC)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.table.clear()
+    this.sorted = undefined
   }
 
   /**
@@ -133,20 +149,36 @@ export class CapacityService extends EventTarget {
   }
 
   /**
-   * Re-publishes our advert soon: at once if the last one is older than
-   * `minIntervalMs`, else when it is, with every change in between folded
-   * into that one message. A busy worker's free slots change twice per job;
-   * an advert per change would cost more than the jobs (each one is signed,
-   * and verified at every hop).
+   * Re-publishes our advert soon if it changed: at once if the last one is
+   * older than `minIntervalMs` × the stretch, else when it is, with every
+   * change in between folded into that one message, and nothing sent if it
+   * then says what the last one said. A busy worker's free slots change
+   * twice per job and are mostly back where they were by then (its queue
+   * refills the slot): an advert per change would cost more than the jobs
+   * (each one is signed, and verified at every hop).
    */
   publishSoon (): void {
+    this.soon(false)
+  }
+
+  /** A newcomer to tell about us: re-publishes soon (as `publishSoon`), changed or not. */
+  private answerSoon (): void {
+    this.soon(true)
+  }
+
+  private soon (force: boolean): void {
+    this.forceNext ||= force
     if (this.publishTimer != null) {
       return
     }
     const wait = Math.max(0, this.lastPublishAt + this.minIntervalMs * this.stretch() - Date.now())
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined
-      this.publish()
+      const advert = this.local?.()
+      if (advert != null && (this.forceNext || !equalBytes(encodeCbor(advert), this.lastPublished))) {
+        this.publishAdvert(advert)
+      }
+      this.forceNext = false
     }, wait)
   }
 
@@ -172,7 +204,9 @@ export class CapacityService extends EventTarget {
   /** Remote peers with a live advert, newest first. */
   peers (): PeerCapacity[] {
     this.prune()
-    return [...this.table.values()].sort((a, b) => b.seenAt - a.seenAt)
+    // sorted once per change of the table: a requester placing a wide map asks for every placement
+    this.sorted ??= [...this.table.values()].sort((a, b) => b.seenAt - a.seenAt)
+    return this.sorted.slice()
   }
 
   get (peerId: string): PeerCapacity | undefined {
@@ -182,6 +216,7 @@ export class CapacityService extends EventTarget {
   /** Forgets a peer now, e.g. when it disconnected: no job should be sent there until it advertises again. */
   forget (peerId: string): void {
     if (this.table.delete(peerId)) {
+      this.sorted = undefined
       this.dispatchEvent(new Event('change'))
     }
   }
@@ -195,6 +230,7 @@ export class CapacityService extends EventTarget {
 
   private publishAdvert (advert: AdvertContent): void {
     this.lastPublishAt = Date.now()
+    this.lastPublished = encodeCbor(advert)
     const published = { ...advert, seq: ++this.seq, intervalMs: Math.round(this.intervalMs * this.stretch()) }
     this.components.pubsub.publish(CAPACITY_TOPIC, encodeAdvert(published)).catch(() => {
       // no subscribed peer yet: the next interval or subscription change publishes again
@@ -215,7 +251,7 @@ export class CapacityService extends EventTarget {
     }
     let advert: CapacityAdvert
     try {
-      advert = decodeAdvert(message.data)
+      advert = this.decode(message.data)
     } catch {
       return TopicValidatorResult.Reject
     }
@@ -233,6 +269,15 @@ export class CapacityService extends EventTarget {
       this.lastAccepted.delete(this.lastAccepted.keys().next().value as string)
     }
     return TopicValidatorResult.Accept
+  }
+
+  private decode (data: Uint8Array): CapacityAdvert {
+    let advert = decoded.get(data)
+    if (advert == null) {
+      advert = decodeAdvert(data)
+      decoded.set(data, advert)
+    }
+    return advert
   }
 
   /**
@@ -255,6 +300,7 @@ export class CapacityService extends EventTarget {
       return false
     }
     this.table.delete(stalest.peerId)
+    this.sorted = undefined
     return true
   }
 
@@ -269,7 +315,7 @@ export class CapacityService extends EventTarget {
     }
     let advert: CapacityAdvert
     try {
-      advert = decodeAdvert(message.data)
+      advert = this.decode(message.data)
     } catch {
       return // the validator already rejected it; this only guards direct deliveries
     }
@@ -278,7 +324,7 @@ export class CapacityService extends EventTarget {
         this.heard.clear()
       }
       this.heard.add(peerId)
-      this.publishSoon()
+      this.answerSoon()
     }
     const known = this.table.get(peerId)
     if (known != null && known.advert.seq >= advert.seq) {
@@ -293,6 +339,7 @@ export class CapacityService extends EventTarget {
       return
     }
     this.table.set(peerId, { peerId, advert, seenAt: Date.now(), firstSeenAt: known?.firstSeenAt ?? Date.now() })
+    this.sorted = undefined
     this.dispatchEvent(new Event('change'))
   }
 
@@ -303,7 +350,7 @@ export class CapacityService extends EventTarget {
 
   /** A peer joined the topic: tell it about us now rather than at the next interval. */
   private readonly onSubscriptionChange = (): void => {
-    this.publishSoon()
+    this.answerSoon()
   }
 
   private prune (): void {
@@ -313,6 +360,7 @@ export class CapacityService extends EventTarget {
       // three missed adverts, by the interval the peer itself announced
       if (now - entry.seenAt > ADVERT_MISSES_TO_FORGET * entry.advert.intervalMs) {
         this.table.delete(peerId)
+        this.sorted = undefined
         changed = true
       }
     }

@@ -3,10 +3,28 @@ import type { ExecuteRequest, ExecuteResult, Executor } from '../../protocol/run
 /** Draws a job's run time, in ms. */
 export type RunTime = () => number
 
-/** Adds up the slot time spent running jobs. */
+/**
+ * Adds up the slot time spent running jobs: every execution (`busyMs`),
+ * those that ran to the end and delivered a receipt (`completedMs`: the
+ * accepted results and the checks the requester asked for; not the extra
+ * executions it cancelled when the job ended), and of those the first per
+ * input (`firstMs`: the map's own work, without its checks).
+ */
 export interface BusyMeter {
   busyMs: number
+  completedMs: number
+  firstMs: number
   executions: number
+  /** Executions that ran to the end. */
+  completed: number
+  /** Executions running now. */
+  running: number
+  /** Inputs that have run to the end at least once. */
+  done: Set<string>
+}
+
+export function busyMeter (): BusyMeter {
+  return { busyMs: 0, completedMs: 0, firstMs: 0, executions: 0, completed: 0, running: 0, done: new Set() }
 }
 
 /** What an honest worker outputs for an input: what the simulation checks accepted results against. */
@@ -28,14 +46,23 @@ export function stubExecutor (slots: number, runTime: RunTime, busy: BusyMeter):
     execute: async (request: ExecuteRequest): Promise<ExecuteResult> => {
       const ms = Math.max(1, Math.round(runTime()))
       const started = Date.now()
+      busy.running++
       try {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, ms)
           request.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(request.signal?.reason) }, { once: true })
         })
       } finally {
+        busy.running--
         busy.busyMs += Date.now() - started
         busy.executions++
+      }
+      busy.completedMs += ms
+      busy.completed++
+      const key = Buffer.from(request.input).toString('latin1')
+      if (!busy.done.has(key)) {
+        busy.done.add(key)
+        busy.firstMs += ms
       }
       return { exitCode: 0, output: expectedOutput(request.input), stderr: new Uint8Array(0), stats: { compileMs: 0, execMs: ms, moduleCached: true } }
     }

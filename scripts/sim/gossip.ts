@@ -190,6 +190,13 @@ export class GossipNet {
     if (this.params.random() < this.params.loss) {
       return
     }
+    const receiver = this.nodes.get(toId)
+    if (receiver?.seen.has(message.id) === true) {
+      // a duplicate to a peer that has the message already: it only costs bytes, counted now rather than a hop later
+      receiver.traffic.bytesIn += size
+      receiver.traffic.messagesIn++
+      return
+    }
     this.later(this.delay(), () => {
       const to = this.nodes.get(toId)
       if (to == null) {

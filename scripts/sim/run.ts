@@ -18,7 +18,7 @@ import { ADVERT_INTERVAL_MS, DEFAULT_LIMITS, MAX_ADVERT_STRETCH } from '../../pr
 import { runMany, type PendingJob } from '../../protocol/job/run-many.ts'
 import { encodeJob } from '../../protocol/wire/job.ts'
 import { VirtualClock } from './clock.ts'
-import { expectedOutput, type BusyMeter } from './executor.ts'
+import { busyMeter, expectedOutput } from './executor.ts'
 import { GossipNet, type PeerTraffic } from './gossip.ts'
 import { SimWorld, type SimNode } from './mesh.ts'
 
@@ -51,7 +51,21 @@ export interface SimResult {
   completed: number
   lost: number
   wrong: number
+  /**
+   * Useful utilisation: slot time spent on executions that ran to the end
+   * and delivered a receipt (the accepted results and the checks the
+   * requester asked for), over the slot time of the workers present during
+   * the makespan.
+   */
   utilisation: number
+  /** Busy utilisation: slot time spent executing anything, executions cancelled on the way included (extra replicas, hedges, jobs of crashed workers). */
+  busyUtilisation: number
+  /** The map's own work: one completed execution per job (its checks not counted), over the same slot time. */
+  mapUtilisation: number
+  /** Share of all slots executing, per second of the map. */
+  occupancy: number[]
+  /** Executions that ran to the end, per completed job. */
+  executionsPerJob: number
   makespanMs: number
   /** Ideal makespan: the total run time spread over every slot, no gaps. */
   idealMakespanMs: number
@@ -125,7 +139,7 @@ export async function simulate (options: SimOptions, log: (line: string) => void
   const rssBefore = process.memoryUsage().rss
   const clock = new VirtualClock(2)
   const gossip = new GossipNet({ random, latencyMs: options.latencyMs, jitterMs: options.latencyMs / 2, loss: options.loss })
-  const busy: BusyMeter = { busyMs: 0, executions: 0 }
+  const busy = busyMeter()
   const world = new SimWorld({ gossip, network: { latencyMs: options.latencyMs }, runTime: logNormal(random, options.runMeanMs, 0.5), busy, advertIntervalMs: options.advertIntervalMs, ...(options.stretchAgeS != null ? { stretchMinAgeMs: options.stretchAgeS * 1000 } : {}) })
   gossip.start()
   try {
@@ -137,6 +151,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       liars += liar ? 1 : 0
       await world.addWorker(options.slots, liar)
       await clock.advance(20)
+      if ((i + 1) % 100 === 0) {
+        log(`${i + 1} workers joined (${Math.round((realNow() - wallStart) / 1000)} s wall)`)
+      }
     }
     const requesters: SimNode[] = []
     for (let i = 0; i < options.requesters; i++) {
@@ -179,7 +196,8 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     const stats = requesters.map(() => ({ completed: 0, lost: 0, wrong: 0, finishedMs: 0 }))
     const controller = new AbortController()
     const jobsStart = clock.elapsed
-    const busyBefore = busy.busyMs
+    const busyBefore = { ...busy }
+    const occupancy: Array<{ running: number, slots: number }> = []
     const trafficBefore = sumTraffic(gossip.traffic())
     const membersBefore = gossip.size
     const churn = { left: 0, joined: 0 }
@@ -187,8 +205,14 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     let lastTick = clock.elapsed
     const accountSlots = (): void => {
       const now = clock.elapsed
-      slotMs += world.workers().reduce((n, w) => n + w.slots, 0) * (now - lastTick)
+      const slots = world.workers().reduce((n, w) => n + w.slots, 0)
+      slotMs += slots * (now - lastTick)
       lastTick = now
+      const second = Math.floor((now - jobsStart) / 1000)
+      const bucket = occupancy[second] ?? { running: 0, slots: 0 }
+      bucket.running += busy.running
+      bucket.slots += slots
+      occupancy[second] = bucket
     }
     let pendingChurn = 0
     const churnTimer = options.churn > 0
@@ -209,6 +233,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       }, 100)
       : undefined
     const slotTimer = setInterval(accountSlots, 100)
+    const progress = setInterval(() => {
+      log(`${Math.round((clock.elapsed - jobsStart) / 1000)} s into the jobs: ${busy.completed - busyBefore.completed} executions done, ${busy.running} running (${Math.round((realNow() - wallStart) / 1000)} s wall)`)
+    }, 10_000)
     let running = requesters.length
     await Promise.all(requesters.map(async (node, r) => {
       const { requester } = node.requester as NonNullable<SimNode['requester']>
@@ -244,6 +271,7 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     accountSlots()
     clearInterval(churnTimer)
     clearInterval(slotTimer)
+    clearInterval(progress)
     controller.abort()
     const makespanMs = Math.max(...stats.map(s => s.finishedMs || clock.elapsed - jobsStart))
     const trafficAfter = sumTraffic(gossip.traffic())
@@ -253,13 +281,18 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     const wrong = stats.reduce((n, s) => n + s.wrong, 0)
     const lost = options.jobs - completed
     const rss = process.memoryUsage()
+    const share = (ms: number): number => slotMs === 0 ? 0 : Math.round(ms / slotMs * 1000) / 1000
     return {
       peers: options.peers,
       jobs: options.jobs,
       completed,
       lost,
       wrong,
-      utilisation: slotMs === 0 ? 0 : Math.round((busy.busyMs - busyBefore) / slotMs * 1000) / 1000,
+      utilisation: share(busy.completedMs - busyBefore.completedMs),
+      busyUtilisation: share(busy.busyMs - busyBefore.busyMs),
+      mapUtilisation: share(busy.firstMs - busyBefore.firstMs),
+      occupancy: occupancy.map(b => Math.round(b.running / Math.max(1, b.slots) * 100) / 100),
+      executionsPerJob: completed === 0 ? 0 : Math.round((busy.completed - busyBefore.completed) / completed * 100) / 100,
       makespanMs: Math.round(makespanMs),
       idealMakespanMs: Math.round(options.jobs * options.runMeanMs / ((options.peers + 1) * options.slots)),
       gossipBytesPerPeerPerS: Math.round(idle.bytes),
@@ -303,7 +336,8 @@ async function main (): Promise<void> {
       window: { type: 'string', default: 'auto' },
       seed: { type: 'string', default: '1' },
       interval: { type: 'string' },
-      'stretch-age': { type: 'string' },
+      // a formed mesh by default: every peer counts towards the stretch at once (60: the protocol's cold start)
+      'stretch-age': { type: 'string', default: '0' },
       limit: { type: 'string', default: '3600' },
       out: { type: 'string' }
     }
@@ -319,17 +353,17 @@ async function main (): Promise<void> {
     loss: Number(values.loss),
     runMeanMs: Number(values['run-mean']),
     // auto: a settled interval and a half (and the stretch age) to settle, a whole interval to measure
-    warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age'] ?? 60) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
+    warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age']) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
     windowS: values.window === 'auto' ? Math.max(60, Math.ceil(settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000)) : Number(values.window),
     seed: Number(values.seed),
     ...(values.interval != null ? { advertIntervalMs: Number(values.interval) } : {}),
-    ...(values['stretch-age'] != null ? { stretchAgeS: Number(values['stretch-age']) } : {}),
+    stretchAgeS: Number(values['stretch-age']),
     limitS: Number(values.limit)
   }
   const result = await simulate(options, line => { console.error(line) })
   const r = result
   console.log(`${r.peers} workers, ${r.options.requesters} requester(s), ${r.jobs} jobs: ${r.completed} completed, ${r.lost} lost, ${r.wrong} wrong (${r.liars} liars, ${r.churn.left} left / ${r.churn.joined} joined)`)
-  console.log(`makespan ${(r.makespanMs / 1000).toFixed(1)} s (ideal ${(r.idealMakespanMs / 1000).toFixed(1)} s), utilisation ${(r.utilisation * 100).toFixed(1)} %, ${r.executions} executions`)
+  console.log(`makespan ${(r.makespanMs / 1000).toFixed(1)} s (ideal ${(r.idealMakespanMs / 1000).toFixed(1)} s), utilisation ${(r.utilisation * 100).toFixed(1)} % useful, ${(r.busyUtilisation * 100).toFixed(1)} % busy, ${(r.mapUtilisation * 100).toFixed(1)} % the map's own work; ${r.executions} executions (${r.executionsPerJob} completed per job)`)
   console.log(`gossip per peer: idle ${r.gossipBytesPerPeerPerS} B/s, ${r.gossipMessagesPerPeerPerS} messages/s, ${r.advertsPerPeerPerS} adverts/s (${r.advertPayloadBytesPerPeerPerS} B/s of advert payload); during the jobs ${r.gossipBytesPerPeerPerSDuringJobs} B/s, ${r.gossipMessagesPerPeerPerSDuringJobs} messages/s`)
   console.log(`while the mesh formed: ${r.joinGossipBytesPerPeerPerS} B/s per peer; the requesters knew every worker ${r.meshSeenMs ?? '(never)'} ms after joining`)
   console.log(`a new worker seen by every requester after ${r.discoveryMs ?? '> 60000'} ms; RSS ${r.rssMiB} MiB, ${r.memoryPerPeerKiB} KiB per peer; ${(r.wallMs / 1000).toFixed(0)} s of real time`)
