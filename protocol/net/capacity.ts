@@ -72,7 +72,7 @@ export class CapacityService extends EventTarget {
   /** Whether the pending re-publish answers a newcomer (sent even if unchanged). */
   private forceNext = false
   /** What our last advert said (without its seq and interval). */
-  private lastPublished = new Uint8Array(0)
+  private lastPublished: Uint8Array = new Uint8Array(0)
   private lastPublishAt = 0
   /** Each publisher's last advert that passed validation: when, and its sequence number. */
   private readonly lastAccepted = new Map<string, { windowStart: number, count: number, seq: number }>()
