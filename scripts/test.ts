@@ -1,8 +1,8 @@
 /**
  * `npm test`: lint, typecheck and build in turn; then the Node tests (unit,
  * cross-process, installed package) and the browser tests side by side;
- * then, alone, the Node tests that measure memory and time-to-first-job
- * under attack, which a machine busy with the browser suite would skew.
+ * then, one at a time, the few whose bounds on memory and time a machine
+ * busy with the other suite would skew (NODE_ALONE, BROWSER_ALONE).
  * The suites spend most of their time waiting on other processes (peers
  * starting, jobs, timeouts), so on two cores running them together takes
  * about the longer of the two instead of their sum (serially they took
@@ -25,20 +25,26 @@ const npm = (script: string): Step => ({ name: script, command: 'npm', args: ['r
 
 const firstSteps: Step[] = [npm('lint'), npm('typecheck'), npm('build:wasm'), npm('build:web')]
 
-/** Run alone, after the rest: their assertions bound memory and time, which the browser suite beside them would skew. */
-const ALONE = ['test/hostile.integration.test.ts']
+/**
+ * Run alone, after the rest, one suite at a time: their assertions bound
+ * memory and time (a worker's memory after big outputs, a job placed within
+ * a worker wait of 10 s, a tab's job placed within 30 s while the tab also
+ * loads @wasmer/sdk), which the other suite beside them would skew.
+ */
+const NODE_ALONE = ['test/hostile.integration.test.ts']
+const BROWSER_ALONE = ['test/e2e/browser-peer.spec.ts']
 const nodeTests = (files: string[]): Step['args'] => ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files]
-const allNodeTests = [
-  ...(await readdir('test')).filter(file => file.endsWith('.test.ts')).map(file => `test/${file}`),
-  ...(await readdir('test/package')).filter(file => file.endsWith('.test.ts')).map(file => `test/package/${file}`)
-].sort()
+const filesIn = async (dir: string, suffix: string): Promise<string[]> => (await readdir(dir)).filter(file => file.endsWith(suffix)).map(file => `${dir}/${file}`).sort()
+const allNodeTests = [...await filesIn('test', '.test.ts'), ...await filesIn('test/package', '.test.ts')]
+const allBrowserSpecs = await filesIn('test/e2e', '.spec.ts')
 
 const phases: Step[][] = [
   [
-    { name: 'node', command: process.execPath, args: nodeTests(allNodeTests.filter(file => !ALONE.includes(file))) },
-    { name: 'browser', command: 'npx', args: ['playwright', 'test'] }
+    { name: 'node', command: process.execPath, args: nodeTests(allNodeTests.filter(file => !NODE_ALONE.includes(file))) },
+    { name: 'browser', command: 'npx', args: ['playwright', 'test', ...allBrowserSpecs.filter(file => !BROWSER_ALONE.includes(file))] }
   ],
-  [{ name: 'node-alone', command: process.execPath, args: nodeTests(ALONE) }]
+  [{ name: 'node-alone', command: process.execPath, args: nodeTests(NODE_ALONE) }],
+  [{ name: 'browser-alone', command: 'npx', args: ['playwright', 'test', ...BROWSER_ALONE] }]
 ]
 
 /** Children still running: a stop of this runner (Ctrl-C, a CI timeout) is passed on to them, so no test network outlives it. */
