@@ -50,6 +50,15 @@ describe('the engine, in process', () => {
       })
       assert.equal(starts.length, 1, `the one worker ran the job ${starts.length} times`)
     })
+
+    it('a job that outlasts its hedge time, with no other worker to hedge on, completes on the worker computing it', async () => {
+      // a short run first: the module's hedge time becomes 4 × its round trip, under SILENCE_HEDGE_MS (1 s) then;
+      // past it, finding no other worker for workerWaitMs (1.5 s) must not fail a job its worker is running
+      await requester.run({ module: spin, input: '1' })
+      const result = await requester.run({ module: spin, input: '3000', limits: { timeoutMs: 60_000 } })
+      assert.equal(result.receipt.exitCode, 0)
+      assert.equal(result.worker, testnet.workers[0]?.id)
+    })
   })
 
   describe('with two workers', () => {

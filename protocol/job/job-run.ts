@@ -235,6 +235,9 @@ export class JobRun {
     // executions we stopped counting on (silent, far too slow) are not worth waiting for
     const overdue = this.overdue()
     const inFlight = this.state.executions.some(e => IN_FLIGHT.has(e.phase) && !overdue.has(e.id))
+    // but one its worker took (it answered, and heartbeats keep the stream) may still deliver before its deadline:
+    // a hedge that finds no other worker waits for it rather than failing a job that is being computed
+    const taken = this.state.executions.some(e => IN_FLIGHT.has(e.phase) && this.timing.get(e.id)?.heardAt != null)
     const waitMs = this.requester.init.workerWaitMs ?? WORKER_WAIT_MS
     this.waitingSince ??= Date.now()
     const waited = Date.now() - this.waitingSince
@@ -248,7 +251,7 @@ export class JobRun {
       return // our own run decides it
     }
     // workers full with our own jobs free up: that is backpressure, and waits as long as it takes
-    if (ours === 0 && !inFlight && waitedOut) {
+    if (ours === 0 && !inFlight && !taken && waitedOut) {
       const distinct = this.state.executions.filter(e => e.phase !== 'busy').map(e => e.worker)
       const found = new Set(distinct).size + eligible
       throw this.fail(known === 0
