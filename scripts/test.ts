@@ -1,21 +1,18 @@
 /**
- * `npm test`: lint, typecheck and build in turn; then the Node tests (unit,
- * cross-process, installed package) and the browser tests side by side;
- * then, one at a time, the few whose bounds on memory and time a machine
- * busy with the other suite would skew (NODE_ALONE, BROWSER_ALONE).
- * The suites spend most of their time waiting on other processes (peers
- * starting, jobs, timeouts), so on two cores running them together takes
- * about the longer of the two instead of their sum (serially they took
- * ~1,490 s quiet and 1,794 s in CI, against a 30-minute limit). Each
- * suite's lines are printed as they come, prefixed with its name (so a hang
- * shows where), and kept whole in a log under test-results/logs/; the exit
- * code fails if any suite failed.
+ * `npm test`: lint, typecheck and builds (the library too, when a source is
+ * newer than it: the test networks run the built CLI), then the Node suite
+ * (unit, cross-process, installed package) and the browser suite. Each
+ * suite's lines are printed as they come, prefixed with its name, and kept
+ * whole in a log under test-results/logs/; both suites run even if the
+ * first fails, and the exit code fails if either did. A stop of the runner
+ * (Ctrl-C, a CI timeout) is passed on to the suite running.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
+import { staleBuiltCli } from './built-cli.ts'
 
 const logDir = join('test-results', 'logs')
 
@@ -25,26 +22,16 @@ const npm = (script: string): Step => ({ name: script, command: 'npm', args: ['r
 
 const firstSteps: Step[] = [npm('lint'), npm('typecheck'), npm('build:wasm'), npm('build:web')]
 
-/**
- * Run alone, after the rest, one suite at a time: their assertions bound
- * memory and time (a worker's memory after big outputs, a job placed within
- * a worker wait of 10 s, a tab's job placed within 30 s while the tab also
- * loads @wasmer/sdk), which the other suite beside them would skew.
- */
-const NODE_ALONE = ['test/hostile.integration.test.ts']
-const BROWSER_ALONE = ['test/e2e/browser-peer.spec.ts']
-const nodeTests = (files: string[]): Step['args'] => ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files]
-const filesIn = async (dir: string, suffix: string): Promise<string[]> => (await readdir(dir)).filter(file => file.endsWith(suffix)).map(file => `${dir}/${file}`).sort()
-const allNodeTests = [...await filesIn('test', '.test.ts'), ...await filesIn('test/package', '.test.ts')]
-const allBrowserSpecs = await filesIn('test/e2e', '.spec.ts')
+const nodeTests = ['--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', 'test/*.test.ts', 'test/package/*.test.ts']
 
-const phases: Step[][] = [
-  [
-    { name: 'node', command: process.execPath, args: nodeTests(allNodeTests.filter(file => !NODE_ALONE.includes(file))) },
-    { name: 'browser', command: 'npx', args: ['playwright', 'test', ...allBrowserSpecs.filter(file => !BROWSER_ALONE.includes(file))] }
-  ],
-  [{ name: 'node-alone', command: process.execPath, args: nodeTests(NODE_ALONE) }],
-  [{ name: 'browser-alone', command: 'npx', args: ['playwright', 'test', ...BROWSER_ALONE] }]
+/**
+ * One after the other: run side by side on two cores, the suites took as
+ * long as in turn (both are busy, not waiting), and timing bounds in each
+ * broke under the other's load.
+ */
+const suites: Step[] = [
+  { name: 'node', command: process.execPath, args: nodeTests },
+  { name: 'browser', command: 'npx', args: ['playwright', 'test'] }
 ]
 
 /** Children still running: a stop of this runner (Ctrl-C, a CI timeout) is passed on to them, so no test network outlives it. */
@@ -91,6 +78,13 @@ function runLogged (step: Step): Promise<{ code: number, seconds: number, log: s
   })
 }
 
+// the test networks run the built CLI (scripts/built-cli.ts): rebuilt when a source changed since
+const stale = staleBuiltCli()
+if (stale != null) {
+  console.log(`npm test: ${stale}; building it`)
+  firstSteps.push(npm('build:lib'))
+}
+
 for (const step of firstSteps) {
   const code = await runInline(step)
   if (code !== 0) {
@@ -101,9 +95,9 @@ for (const step of firstSteps) {
 
 await mkdir(logDir, { recursive: true })
 const outcomes: Array<{ name: string, code: number, seconds: number, log: string }> = []
-for (const phase of phases) {
-  console.log(`npm test: running ${phase.map(suite => `the ${suite.name} suite`).join(' and ')}${phase.length > 1 ? ' side by side' : ''} (logs in ${logDir}/)`)
-  outcomes.push(...await Promise.all(phase.map(async suite => ({ name: suite.name, ...await runLogged(suite) }))))
+for (const suite of suites) {
+  console.log(`npm test: the ${suite.name} suite (its log: ${logDir}/${suite.name}.log)`)
+  outcomes.push({ name: suite.name, ...await runLogged(suite) })
 }
 for (const outcome of outcomes) {
   console.log(`npm test: ${outcome.name} suite ${outcome.code === 0 ? 'passed' : `FAILED (exit ${outcome.code}; whole output in ${outcome.log})`} in ${outcome.seconds} s`)

@@ -130,7 +130,9 @@ let idle: { network: ProcessNetwork, pid: number, installedPid?: number, install
 if (wants('rss')) {
   try {
     const network = await ProcessNetwork.start({ label: 'bench-idle' })
-    const [worker] = await network.startWorkers(1, { slots: 1, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    // the network's own processes run the built CLI: this one runs the TypeScript sources
+    const worker = network.spawnScript(join(repoRoot, 'apps', 'cli', 'main.ts'), ['peer', '--bootstrap', network.bootstrapAddr, '--data', join(network.home, 'source'), '--slots', '1', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    await worker.waitForLine(/^peer \S+ contributing/, 120_000)
     let installedPid: number | undefined
     let installedWsPid: number | undefined
     if (existsSync(installedCli)) {
@@ -145,7 +147,7 @@ if (wants('rss')) {
       log(`no ${installedCli}: run npm run build:lib for idle_installed_worker_rss_mb`)
     }
     const baseline = spawnNode(['-e', 'setTimeout(()=>{},1e9)'], process.env)
-    idle = { network, pid: (worker as { process: { pid: number } }).process.pid, ...(installedPid != null ? { installedPid } : {}), ...(installedWsPid != null ? { installedWsPid } : {}), readyAt: performance.now(), baselinePid: baseline.pid }
+    idle = { network, pid: worker.pid, ...(installedPid != null ? { installedPid } : {}), ...(installedWsPid != null ? { installedWsPid } : {}), readyAt: performance.now(), baselinePid: baseline.pid }
   } catch (err) {
     log(`idle worker failed to start: ${(err as Error).message}`)
   }

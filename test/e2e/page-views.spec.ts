@@ -67,8 +67,9 @@ for (const device of DEVICES) {
     expect(legend.length).toBeGreaterThanOrEqual(2)
     expect(new Set(legend.map(w => w.colour)).size, 'one colour per worker').toBe(legend.length)
     for (const { id, colour } of legend) {
-      const inMesh = await viewer.locator(`#mesh-peers li[data-peer-id="${id}"] .swatch`).evaluate(s => getComputedStyle(s).backgroundColor)
-      expect(inMesh, 'a worker has the same colour in the legend and the network view').toBe(colour)
+      // polled: the network view redraws its list every 2 s, and a swatch read as it is replaced has no computed colour
+      await expect.poll(async () => viewer.locator(`#mesh-peers li[data-peer-id="${id}"] .swatch`).evaluate(s => s.isConnected ? getComputedStyle(s).backgroundColor : 'detached'),
+        { message: 'a worker has the same colour in the legend and the network view' }).toBe(colour)
     }
     await snapshot(viewer, testInfo, `mandelbrot-done-${device.name}`)
   })

@@ -10,9 +10,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { builtCliPath, staleBuiltCli } from '../../scripts/built-cli.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
-export const cliPath = join(repoRoot, 'apps', 'cli', 'main.ts')
+
+/**
+ * The CLI every test process runs: the built bundle, as users install it
+ * (a third of the start-up CPU of the TypeScript sources), refused when it
+ * is older than the sources so a test never runs yesterday's code.
+ */
+export function cliPath (): string {
+  checkedCli ??= (() => {
+    const stale = staleBuiltCli()
+    if (stale != null) {
+      throw new Error(`the test processes run the built CLI, and ${stale}: run \`npm run build:lib\` (npm test does)`)
+    }
+    return builtCliPath
+  })()
+  return checkedCli
+}
+let checkedCli: string | undefined
 
 /** A Node process whose output lines can be awaited. */
 export class NodeProcess {
@@ -49,7 +66,7 @@ export class NodeProcess {
 
   /** A `wasmesh <args>` process. */
   static cli (args: string[], env: NodeJS.ProcessEnv): NodeProcess {
-    return new NodeProcess([cliPath, ...args], env)
+    return new NodeProcess([cliPath(), ...args], env)
   }
 
   get pid (): number {
@@ -151,7 +168,7 @@ const COMMAND_TIMEOUT_MS = 120_000
 
 /** Runs a CLI command to completion (killed after COMMAND_TIMEOUT_MS: then `code` is null). */
 export async function runCli (args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
