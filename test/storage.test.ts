@@ -32,7 +32,8 @@ describe('storage receipts, pin orders and their decoders', () => {
     const signed = await signStorageReceipt({ v: 1, holder: holder.id, cid, size: 3, until: Date.now() + 60_000, owner: holder.id, at: Date.now() }, holder.key)
     const receipt = await verifyStorageReceipt(signed, { cid, holder: holder.id, now: Date.now() })
     assert.equal(receipt.size, 3)
-    const edited = { ...signed, payload: signed.payload.slice() }
+    // a copy: the payload may be a Buffer, whose slice() shares the bytes, and the edit must not reach `signed`
+    const edited = { ...signed, payload: new Uint8Array(signed.payload) }
     edited.payload.set([(edited.payload.at(-1) ?? 0) ^ 1], edited.payload.length - 1)
     await assert.rejects(verifyStorageReceipt(edited), (err: Error) => err.name === InvalidReceiptError.NAME || err.name === MalformedMessageError.NAME)
     const other = await identity()

@@ -95,13 +95,6 @@ let contributingTab: Page | undefined
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'wasmesh-package-'))
   app = join(work, 'app')
-  const networkReady = (async () => {
-    network = await ProcessNetwork.start()
-    wsAddr = network.wsAddr
-    worker = await network.startWorker('worker', { slots: 2 })
-  })()
-  // awaited below; until then a failure must not surface as an unhandled rejection
-  networkReady.catch(() => {})
   // the app as committed, without whatever a local `npm install` left in it
   await cp(join(repoRoot, 'apps', 'example-dapp'), app, {
     recursive: true,
@@ -122,6 +115,14 @@ before(async () => {
   await cp(join(work, filename), join(app, 'wasmesh.tgz'))
   // as a user installs: the app's .npmrc only turns the lockfile off; the flags change where
   // packages come from (the cache, when it holds them all) and what is printed, not what is installed
+  // the network runs the built CLI, which `npm pack` (prepack) rebuilt above: started only now, and beside the install
+  const networkReady = (async () => {
+    network = await ProcessNetwork.start()
+    wsAddr = network.wsAddr
+    worker = await network.startWorker('worker', { slots: 2 })
+  })()
+  // awaited below; until then a failure must not surface as an unhandled rejection
+  networkReady.catch(() => {})
   await npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], app)
   await writeFile(join(app, 'node-check.mjs'), NODE_CHECK)
   await writeFile(join(app, 'node-types.ts'), NODE_TYPES)
