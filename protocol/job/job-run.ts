@@ -260,7 +260,8 @@ export class JobRun {
           ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${found} could take this job within ${waitMs} ms`)
           : this.failure(`none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy or lost answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)`))
     }
-    await this.requester.waitForChange(Math.max(1, Math.min(1000, waitMs - (Date.now() - this.waitingSince))), this.signal, { own: this.wakers, anyJob: true })
+    // past the worker wait (backpressure, or an execution still being computed) look again each second, not every millisecond
+    await this.requester.waitForChange(waitedOut ? 1000 : Math.max(1, Math.min(1000, waitMs - waited)), this.signal, { own: this.wakers, anyJob: true })
   }
 
   /** Runs one execution on `worker` and feeds what happens into the state machine. */
