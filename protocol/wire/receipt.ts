@@ -88,14 +88,16 @@ function workerKey (worker: string): PublicKey {
 /**
  * Each worker's key imported into WebCrypto once: @libp2p/crypto builds a
  * key object for every verify, which cost about twice the check itself in a
- * requester's profile. Undefined where WebCrypto has no Ed25519.
+ * requester's profile. Undefined where WebCrypto has no Ed25519, or no
+ * WebCrypto at all.
  */
 const webKeys = new WeakMap<PublicKey, Promise<CryptoKey | undefined>>()
 
 async function webKey (key: PublicKey): Promise<CryptoKey | undefined> {
   let imported = webKeys.get(key)
   if (imported == null) {
-    imported = key.type === 'Ed25519'
+    // no crypto.subtle at all outside a secure context (a page over plain HTTP on a LAN address): @libp2p/crypto's own code then
+    imported = key.type === 'Ed25519' && globalThis.crypto?.subtle != null
       ? globalThis.crypto.subtle.importKey('raw', key.raw as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, false, ['verify']).catch(() => undefined)
       : Promise.resolve(undefined)
     webKeys.set(key, imported)
