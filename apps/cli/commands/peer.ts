@@ -18,9 +18,8 @@ export function peerCommand (): Command {
     .option('--metrics-port <n>', 'serve Prometheus metrics (libp2p\'s, the process\'s, wasmesh_* jobs, slots and storage) at /metrics and a health check at /healthz on this port; 0 picks one. The URL goes to stderr', whole)
     .option('--metrics-host <ip>', 'interface the metrics are served on', '127.0.0.1')
     .action(async (options: { bootstrap?: string[], data: string, slots: number, listen: string[], storage: number, storageCheck?: number, metricsPort?: number, metricsHost: string }) => {
-      const metrics = options.metricsPort != null
       const peer = await createPeer({
-        metrics,
+        metrics: options.metricsPort != null,
         bootstrap: options.bootstrap,
         dataDir: options.data,
         listen: options.listen,
