@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { staleBuiltCli } from './built-cli.ts'
@@ -78,6 +78,20 @@ function runLogged (step: Step): Promise<{ code: number, seconds: number, log: s
   })
 }
 
+/**
+ * Each failure of Playwright's list reporter up to its attachments: a CI log
+ * that keeps only its last lines then still shows why every test failed,
+ * not a dozen screenshot paths of the last one.
+ */
+function playwrightFailures (log: string): string {
+  const failures = log.split(/^(?= {2}\d+\) )/m).slice(1)
+  return failures.map(failure => {
+    const lines = failure.split('\n')
+    const end = lines.findIndex(line => /^\s+(attachment #|Error Context:)/.test(line))
+    return lines.slice(0, end === -1 ? 20 : Math.min(end, 20)).filter(line => line.trim() !== '').join('\n')
+  }).join('\n')
+}
+
 // the test networks run the built CLI (scripts/built-cli.ts): rebuilt when a source changed since
 const stale = staleBuiltCli()
 if (stale != null) {
@@ -98,6 +112,9 @@ const outcomes: Array<{ name: string, code: number, seconds: number, log: string
 for (const suite of suites) {
   console.log(`npm test: the ${suite.name} suite (its log: ${logDir}/${suite.name}.log)`)
   outcomes.push({ name: suite.name, ...await runLogged(suite) })
+}
+for (const outcome of outcomes.filter(outcome => outcome.code !== 0 && outcome.name === 'browser')) {
+  console.log(`npm test: the browser suite's failures, in short (each in full above and in ${outcome.log}):\n${playwrightFailures(await readFile(outcome.log, 'utf8'))}`)
 }
 for (const outcome of outcomes) {
   console.log(`npm test: ${outcome.name} suite ${outcome.code === 0 ? 'passed' : `FAILED (exit ${outcome.code}; whole output in ${outcome.log})`} in ${outcome.seconds} s`)

@@ -14,7 +14,9 @@ export interface ServedRow {
   job: string
   requester: string
   at: number
-  /** The verified receipt; undefined when the job ended without one (cancelled, content unreachable) or it did not verify. */
+  /** Whether the job ended with a signed receipt; none when it was cancelled or its content was unreachable. */
+  signed: boolean
+  /** The receipt, once it verified. */
   receipt?: Receipt
   verified: boolean
 }
@@ -27,7 +29,7 @@ export class ServedHistory {
   }
 
   async #add (self: string, served: ServedJob): Promise<void> {
-    const row: ServedRow = { job: served.job, requester: served.requester, at: Date.now(), verified: false }
+    const row: ServedRow = { job: served.job, requester: served.requester, at: Date.now(), signed: served.signed != null, verified: false }
     if (served.signed != null) {
       const { verifyReceipt } = await import('../../web/index.ts')
       try {
@@ -59,10 +61,10 @@ export class ServedHistory {
       id.title = row.requester
       requester.append('for ', swatch, id)
       const receipt = row.receipt
-      const outcome = receipt == null
-        ? 'ended without a receipt'
-        : `${receipt.error != null ? receipt.error.name : `exit ${receipt.exitCode}`} · ${receipt.outputSize.toLocaleString()} B · ${receipt.stats.execMs.toFixed(1)} ms`
-      const badge = el('span', 'badge', receipt == null ? '' : row.verified ? '✓ signed' : '✗ not verified')
+      const outcome = receipt != null
+        ? `${receipt.error != null ? receipt.error.name : `exit ${receipt.exitCode}`} · ${receipt.outputSize.toLocaleString()} B · ${receipt.stats.execMs.toFixed(1)} ms`
+        : row.signed ? 'its receipt did not verify' : 'ended without a receipt'
+      const badge = el('span', 'badge', !row.signed ? '' : row.verified ? '✓ signed' : '✗ not verified')
       badge.dataset.verified = String(row.verified)
       li.append(time, job, requester, el('span', 'muted', outcome), badge)
       return li

@@ -117,9 +117,9 @@ test('bad batch input gets a message, failed jobs are counted, and a batch can b
   await page.locator('#run-card').screenshot({ path: testInfo.outputPath('batch-failed.png') })
   expect(await page.evaluate(async () => window.wasmesh.peer!.listBatches())).toEqual([])
 
-  // a long batch, discarded while it runs: gone from the page and from storage
+  // a long batch (20 s jobs: it cannot end between two steps of a loaded machine), discarded while it runs: gone from the page and from storage
   await page.selectOption('#demo', 'spin')
-  await page.fill('#batch-inputs', '3000\n3000\n3000')
+  await page.fill('#batch-inputs', '20000\n20000\n20000')
   await page.fill('#batch-name', 'discard-me')
   await page.click('#batch-run')
   await expect(page.locator('#batch')).toHaveAttribute('data-state', 'running')
