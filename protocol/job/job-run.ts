@@ -10,6 +10,10 @@ import type { EncodedJob } from '../wire/job.ts'
 import type { Evidence } from './reputation.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterInit, RunResult } from './job-types.ts'
 
+/** Executions whose worker gave a result, and those whose worker is not asked again for this job: the counts a failure names. */
+const DELIVERED: ReadonlySet<ExecutionPhase> = new Set(['receipted', 'verified'])
+const SPENT: ReadonlySet<ExecutionPhase> = new Set(['rejected', 'lost', 'timed-out', 'failed'])
+
 /** What a job's run uses of the requester that carries it out: placement, backoff and round trips, shared by all its jobs. */
 export interface JobRunHost {
   readonly components: RequesterComponents
@@ -252,12 +256,13 @@ export class JobRun {
     }
     // workers full with our own jobs free up: that is backpressure, and waits as long as it takes
     if (ours === 0 && !inFlight && !taken && waitedOut) {
-      const distinct = this.state.executions.filter(e => e.phase !== 'busy').map(e => e.worker)
-      const found = new Set(distinct).size + eligible
+      const workersIn = (phases: ReadonlySet<ExecutionPhase>): number => new Set(this.state.executions.filter(e => phases.has(e.phase)).map(e => e.worker)).size
+      const delivered = workersIn(DELIVERED)
+      const spent = workersIn(SPENT)
       throw this.fail(known === 0
         ? new NoWorkersError(`no worker advertised capacity within ${waitMs} ms: start one with \`wasmesh peer\`, or open the page and switch on Contribute`)
         : purpose === 'replica' && this.job.spec.redundancy > 1
-          ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${found} could take this job within ${waitMs} ms`)
+          ? new NotEnoughWorkersError(`redundancy ${this.job.spec.redundancy} needs ${this.job.spec.redundancy} distinct workers, and only ${delivered + eligible} could take this job within ${waitMs} ms (${delivered} gave a result${spent > 0 ? `; ${spent} more lost it, timed out or failed and are not asked again` : ''})`)
           : this.failure(`none of the ${known} known workers could take it within ${waitMs} ms (all tried, banned, backing off after busy or lost answers, or unable to give ${this.job.spec.limits.memoryBytes} bytes of memory)`))
     }
     // past the worker wait (backpressure, or an execution still being computed) look again each second, not every millisecond
