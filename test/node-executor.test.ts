@@ -405,6 +405,43 @@ describe('PoolExecutor with idleMs', () => {
     }
   })
 
+  it('expectJob() starts the worker a job will take before the job comes, and a prepared worker no job reaches ends when idle', async () => {
+    const spawn = spawnThread(128)
+    const events: string[] = []
+    const pool = new PoolExecutor({
+      slots: 1,
+      idleMs: 300,
+      onRetire: () => { events.push('retired') },
+      spawn: workerEvents => {
+        events.push('spawned')
+        const host = spawn(workerEvents)
+        return { post: job => { events.push('posted'); host.post(job) }, terminate: host.terminate }
+      }
+    })
+    await pool.start()
+    try {
+      pool.expectJob()
+      assert.deepEqual(events, ['spawned'], 'expectJob() started no worker')
+      pool.expectJob()
+      assert.deepEqual(events, ['spawned'], 'a second expectJob() started another worker for the same slot')
+      await assertEcho(pool, 'prepared')
+      assert.deepEqual(events, ['spawned', 'posted'], 'the job did not take the prepared worker')
+
+      const deadline = Date.now() + 30_000
+      while (!events.includes('retired') && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      events.length = 0
+      pool.expectJob()
+      while (!events.includes('retired') && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      assert.deepEqual(events, ['spawned', 'retired'], 'a prepared worker that got no job did not end')
+    } finally {
+      await pool.stop()
+    }
+  })
+
   it('counts a job\'s time limit from when its worker is ready, not from the worker\'s start', async () => {
     const spawn = spawnThread(128)
     const startMs = 600

@@ -162,6 +162,12 @@ export interface Executor {
    * was aborted through `signal` or the executor broke.
    */
   execute: (request: ExecuteRequest) => Promise<ExecuteResult>
+  /**
+   * A job is on its way: an executor that starts its threads on demand
+   * starts the one the job will take now, while the job's input and module
+   * are still being fetched and compiled, rather than after.
+   */
+  expectJob?: () => void
   /** CIDs of the modules compiled and cached, most recent first. */
   cachedModules: () => string[]
 }

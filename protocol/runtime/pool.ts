@@ -232,6 +232,13 @@ export class PoolExecutor implements Executor {
     return toResult(reply, compileMs, moduleCached, waitMs)
   }
 
+  /** Starts a thread on the slot the next job takes, if it has none (started on demand, or ended when idle). */
+  expectJob (): void {
+    if (this.#running) {
+      this.#idle.at(-1)?.warm()
+    }
+  }
+
   cachedModules (): string[] {
     return [...new Set([...this.#cache.values()].reverse().map(cached => cached.entry.cid))]
   }
@@ -491,6 +498,15 @@ class Slot {
       this.#retireWhenIdle()
       this.#host.free(this)
     })
+  }
+
+  /** Starts a worker ahead of a job, if there is none; one that no job then reaches ends when idle, as any. */
+  warm (): void {
+    if (this.#stopped || this.#worker !== undefined) {
+      return
+    }
+    this.#worker = this.#spawn()
+    this.#retireWhenIdle()
   }
 
   /** Posts the jobs to a ready worker and settles them (see `start`). */

@@ -28,6 +28,8 @@ export interface JobRun extends Omit<ExecuteResult, 'stats' | 'mounts'> {
 export async function executeJob (job: EncodedJob, components: ExecuteJobComponents, signal: AbortSignal): Promise<JobRun> {
   const { content, executor } = components
   const { spec } = job
+  // a job thread that has to start does so while the input, mounts and module are fetched
+  executor.expectJob?.()
   let fetchMs = 0
   const fetchSignal = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)])
   const timed = async <T>(fetch: () => Promise<T>): Promise<T> => {
