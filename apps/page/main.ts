@@ -94,7 +94,7 @@ async function main (): Promise<void> {
   new SelfCard(peer, state.timings, render)
   attachContribute(peer)
   state.mesh = new MeshView(peer, bootstrap, render)
-  state.served = new ServedHistory(peer)
+  state.served = new ServedHistory(peer, render)
   state.storage = new StorageCard(peer).view
   const activity = new Activity(peer)
   state.activity = activity.series

@@ -5,6 +5,7 @@
  */
 import { $, el, short } from './dom.ts'
 import { workerColour } from './palette.ts'
+import type { RenderLoop } from './render.ts'
 import type { Peer, Receipt, ServedJob } from '../../web/index.ts'
 
 /** Rows kept: a tab left open serves thousands of jobs. */
@@ -23,8 +24,11 @@ export interface ServedRow {
 
 export class ServedHistory {
   readonly rows: ServedRow[] = []
+  /** Redraws the list at most once per frame: a tab serving hundreds of jobs a second redrew it per job. */
+  readonly #redraw: () => void
 
-  constructor (peer: Peer) {
+  constructor (peer: Peer, render: RenderLoop) {
+    this.#redraw = render.part(() => { this.#draw() })
     peer.addEventListener('work:end', event => { void this.#add(peer.id, event.detail) })
   }
 
@@ -41,7 +45,7 @@ export class ServedHistory {
     }
     this.rows.unshift(row)
     this.rows.length = Math.min(this.rows.length, KEPT)
-    this.#draw()
+    this.#redraw()
   }
 
   #draw (): void {
