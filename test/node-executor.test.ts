@@ -368,12 +368,13 @@ describe('PoolExecutor module reuse', () => {
 })
 
 describe('PoolExecutor with idleMs', () => {
-  it('starts a worker on the first job, ends it when idle, and starts a new one for the next job', async () => {
+  /** A one-slot pool ending its worker after `idleMs`, recording each spawn, post and retirement in `events`. */
+  function recordingPool (idleMs: number): { pool: PoolExecutor, events: string[] } {
     const spawn = spawnThread(128)
     const events: string[] = []
     const pool = new PoolExecutor({
       slots: 1,
-      idleMs: 200,
+      idleMs,
       onRetire: () => { events.push('retired') },
       spawn: workerEvents => {
         events.push('spawned')
@@ -387,6 +388,11 @@ describe('PoolExecutor with idleMs', () => {
         }
       }
     })
+    return { pool, events }
+  }
+
+  it('starts a worker on the first job, ends it when idle, and starts a new one for the next job', async () => {
+    const { pool, events } = recordingPool(200)
     await pool.start()
     try {
       assert.equal(events.length, 0, 'no worker before the first job')
@@ -406,18 +412,7 @@ describe('PoolExecutor with idleMs', () => {
   })
 
   it('expectJob() starts the worker a job will take before the job comes, and a prepared worker no job reaches ends when idle', async () => {
-    const spawn = spawnThread(128)
-    const events: string[] = []
-    const pool = new PoolExecutor({
-      slots: 1,
-      idleMs: 300,
-      onRetire: () => { events.push('retired') },
-      spawn: workerEvents => {
-        events.push('spawned')
-        const host = spawn(workerEvents)
-        return { post: job => { events.push('posted'); host.post(job) }, terminate: host.terminate }
-      }
-    })
+    const { pool, events } = recordingPool(300)
     await pool.start()
     try {
       pool.expectJob()
@@ -425,7 +420,7 @@ describe('PoolExecutor with idleMs', () => {
       pool.expectJob()
       assert.deepEqual(events, ['spawned'], 'a second expectJob() started another worker for the same slot')
       await assertEcho(pool, 'prepared')
-      assert.deepEqual(events, ['spawned', 'posted'], 'the job did not take the prepared worker')
+      assert.deepEqual(events, ['spawned', 'posted with module'], 'the job did not take the prepared worker')
 
       const deadline = Date.now() + 30_000
       while (!events.includes('retired') && Date.now() < deadline) {
