@@ -21,6 +21,8 @@ interface BatteryManager extends EventTarget {
 
 const DEFAULT_NAME = 'wasmesh-contribute'
 const DEFAULT_STORAGE_KEY = 'wasmesh-contribute'
+/** How long a change of the running count waits to be shown, gathering the changes that follow it. */
+const CONTRIBUTION_RENDER_MS = 250
 
 const TEMPLATE = `
 <div class="box" part="box">
@@ -107,6 +109,7 @@ export class ContributeElement extends HTMLElement {
   #battery: BatteryManager | undefined
   #batteryPending = false
   #error: string | undefined
+  #renderTimer: ReturnType<typeof setTimeout> | undefined
   // peer calls run one at a time, in the order the state changed
   #queue: Promise<void> = Promise.resolve()
 
@@ -287,21 +290,40 @@ export class ContributeElement extends HTMLElement {
     this.#queue = this.#queue.then(task, task)
   }
 
+  /** Writes only what changed: an unchanged write still costs the page a style and layout pass. */
   #render (): void {
+    clearTimeout(this.#renderTimer)
+    this.#renderTimer = undefined
     const { state, why } = this.#state()
     const max = this.#maxThreads()
     const threads = this.threads
-    this.#toggle.checked = this.enabled
-    this.#threads.max = String(max)
+    const enabled = this.enabled
+    if (this.#toggle.checked !== enabled) {
+      this.#toggle.checked = enabled
+    }
+    if (this.#threads.max !== String(max)) {
+      this.#threads.max = String(max)
+    }
     // a redraw must not yank the slider from under the visitor's finger
-    if (this.shadowRoot?.activeElement !== this.#threads) {
+    if (this.shadowRoot?.activeElement !== this.#threads && this.#threads.value !== String(threads)) {
       this.#threads.value = String(threads)
     }
-    this.#threads.disabled = max === 1
-    this.#threads.setAttribute('aria-valuetext', `${threads} of ${max}`)
-    this.#threadsValue.value = String(threads)
-    this.#status.dataset.state = state
-    this.#status.textContent = this.#describe(state, why)
+    if (this.#threads.disabled !== (max === 1)) {
+      this.#threads.disabled = max === 1
+    }
+    if (this.#threads.getAttribute('aria-valuetext') !== `${threads} of ${max}`) {
+      this.#threads.setAttribute('aria-valuetext', `${threads} of ${max}`)
+    }
+    if (this.#threadsValue.value !== String(threads)) {
+      this.#threadsValue.value = String(threads)
+    }
+    if (this.#status.dataset.state !== state) {
+      this.#status.dataset.state = state
+    }
+    const text = this.#describe(state, why)
+    if (this.#status.textContent !== text) {
+      this.#status.textContent = text
+    }
   }
 
   #describe (state: ContributeState, why: string | undefined): string {
@@ -343,7 +365,10 @@ export class ContributeElement extends HTMLElement {
 
   readonly #onVisibility = (): void => { this.#sync() }
   readonly #onBattery = (): void => { this.#sync() }
-  readonly #onContribution = (): void => { this.#render() }
+  /** The running count changes twice per job: a tab serving jobs nonstop shows it a few times a second, not per job. */
+  readonly #onContribution = (): void => {
+    this.#renderTimer ??= setTimeout(() => { this.#render() }, CONTRIBUTION_RENDER_MS)
+  }
 }
 
 async function stopIfRunning (peer: Peer): Promise<void> {

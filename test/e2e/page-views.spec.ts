@@ -68,10 +68,17 @@ for (const device of DEVICES) {
 
     await mandelbrot(viewer)
     const legend = await viewer.locator('#app-workers li').evaluateAll(items => items.map(li => ({ id: (li as HTMLElement).dataset.peerId, colour: getComputedStyle(li.querySelector('.swatch') as Element).backgroundColor })))
-    expect(legend.length).toBeGreaterThanOrEqual(2)
+    // the tiles are a race: on a loaded machine the Node worker can win every one, so the legend may list one worker
+    expect(legend.length).toBeGreaterThanOrEqual(1)
     expect(new Set(legend.map(w => w.colour)).size, 'one colour per worker').toBe(legend.length)
+    const [nodeColour, helperColour] = await viewer.evaluate(ids => ids.map(id => {
+      const swatch = document.querySelector(`#mesh-peers li[data-peer-id="${id}"] .swatch`)
+      return swatch == null ? 'missing' : getComputedStyle(swatch).backgroundColor
+    }), [node.peerId, helperId])
+    expect(nodeColour).not.toBe('missing')
+    expect(nodeColour, 'the two workers have different colours').not.toBe(helperColour)
     for (const { id, colour } of legend) {
-      // polled: the network view redraws its list every 2 s, and a swatch read as it is replaced has no computed colour
+      // polled: the network view rebuilds its list when a peer or link changes, and a swatch read as it is replaced has no computed colour
       await expect.poll(async () => viewer.locator(`#mesh-peers li[data-peer-id="${id}"] .swatch`).evaluate(s => s.isConnected ? getComputedStyle(s).backgroundColor : 'detached'),
         { message: 'a worker has the same colour in the legend and the network view' }).toBe(colour)
     }
