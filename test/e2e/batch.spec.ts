@@ -1,9 +1,8 @@
-import { expect, joined, knowsWorker, test } from './fixtures.ts'
+import { expect, joined, knowsWorker, openTab, test } from './fixtures.ts'
 
 test('a batch started through the SDK survives a reload: the page resumes it from IndexedDB without rerunning finished jobs', async ({ browser, net }) => {
   const worker = await net.startWorker()
-  const page = await (await browser.newContext()).newPage()
-  await page.goto(net.pageUrl)
+  const page = await openTab(browser, net)
   await joined(page)
   await knowsWorker(page, worker.peerId)
 

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { expect, test as base, type Browser, type Page, type TestInfo } from '@playwright/test'
+import { expect, test as base, type Browser, type BrowserContext, type Page, type TestInfo } from '@playwright/test'
 import { explain, ProcessNetwork } from '../helpers/processes.ts'
 import type { PageState } from '../../apps/page/state.ts'
 
@@ -15,11 +15,20 @@ declare global {
   interface Window { wasmesh: PageState }
 }
 
+/**
+ * Tabs opened by `openTab` in the running test. The browser outlives the
+ * test, and so would they: a suite's earlier tabs kept their peers running
+ * (and contributing) through every later test, which ran up to 4× slower.
+ */
+const openContexts = new Set<BrowserContext>()
+
 export const test = base.extend<{ net: ProcessNetwork }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright requires the destructuring even with no dependencies
   net: async ({}, use) => {
     const net = await ProcessNetwork.start({ page: true, label: 'e2e' })
     await use(net)
+    await Promise.all([...openContexts].map(async context => { await context.close() }))
+    openContexts.clear()
     await net.stop()
   }
 })
@@ -109,6 +118,8 @@ export async function snapshot (page: Page, testInfo: TestInfo, name: string): P
 export async function openTab (browser: Browser, net: ProcessNetwork, options: { query?: string, height?: number, device?: Device, before?: (page: Page) => Promise<void> } = {}): Promise<Page> {
   const device = options.device ?? { width: 1200, height: options.height ?? 1000 }
   const context = await browser.newContext({ viewport: { width: device.width, height: device.height }, ...(device.touch === true ? { hasTouch: true, isMobile: true, deviceScaleFactor: 2 } : {}) })
+  openContexts.add(context)
+  context.on('close', () => { openContexts.delete(context) })
   const page = await context.newPage()
   await options.before?.(page)
   page.on('pageerror', err => { console.log(`[page error] ${err.message}`) })
