@@ -130,6 +130,15 @@ describe('storage on real peers in this process', () => {
     await small.stop()
   })
 
+  it('a file of 25 blocks, more than are fetched at once, is counted and pinned whole: every block once, the size exact', async () => {
+    const bytes = randomBytes(24 * MiB + 1234)
+    const stored = await client.store(bytes, { replicas: 1, on: [(holders[0] as Peer).id] })
+    // UnixFS: 1 MiB raw leaves under one dag-pb root; the size counts every block's bytes, the root's too
+    assert.ok(stored.size > bytes.length && stored.size < bytes.length + 4096, `size ${stored.size} for ${bytes.length} bytes of content`)
+    assert.equal(stored.holders[0]?.receipt.size, stored.size)
+    assert.deepEqual(await (holders[1] as Peer).get(stored.cid), new Uint8Array(bytes))
+  })
+
   it('a pin is renewed by a renewer the owner named (not by anyone else), and collected from every holder once it expired', async () => {
     const [stranger, renewer] = [holders[1] as Peer, holders[2] as Peer]
     // two pins at once: a long one to renew, a short one to expire (a short ttl could run out before a loaded machine renews it)

@@ -26,6 +26,8 @@ export type LocalBlocks = Pick<Helia['blockstore'], 'has' | 'get' | 'delete'>
 
 /** Times `blocks` asks for one block before it gives up. */
 const BLOCK_ATTEMPTS = 4
+/** Blocks of one DAG asked for at once when it is walked. */
+const BLOCK_WINDOW = 16
 
 export class ContentStore {
   private readonly helia: Helia
@@ -70,16 +72,36 @@ export class ContentStore {
 
   /**
    * Every block of the DAG under `cid` (UnixFS: dag-pb nodes and raw
-   * leaves), depth first. With `localOnly`, from our own blockstore only
-   * (a missing block throws ContentFetchError); else from here or over
-   * bitswap, where Helia checks each block against its CID before it is
-   * stored or yielded.
+   * leaves), in the order they arrive. With `localOnly`, from our own
+   * blockstore only (a missing block throws ContentFetchError); else from
+   * here or over bitswap, where Helia checks each block against its CID
+   * before it is stored or yielded. Up to BLOCK_WINDOW blocks are asked for
+   * at once: one at a time, a holder pulling 100 MiB waited a round trip per
+   * block.
    */
   async * blocks (cid: CID, options: { signal: AbortSignal, localOnly?: boolean }): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+    type Read = { slot: number, cid: CID, bytes?: Uint8Array, error?: unknown }
+    const read = async (slot: number, next: CID): Promise<Read> => {
+      try {
+        return { slot, cid: next, bytes: options.localOnly === true ? await this.localBlock(next, options.signal) : await this.fetchBlock(next, options.signal) }
+      } catch (error) {
+        return { slot, cid: next, error }
+      }
+    }
     const pending = [cid]
-    while (pending.length > 0) {
-      const next = pending.pop() as CID
-      const bytes = options.localOnly === true ? await this.localBlock(next, options.signal) : await this.fetchBlock(next, options.signal)
+    // reads in flight by a number of their own: the one the race hands on leaves, those that settled with it stay
+    const reading = new Map<number, Promise<Read>>()
+    let started = 0
+    while (pending.length > 0 || reading.size > 0) {
+      while (pending.length > 0 && reading.size < BLOCK_WINDOW) {
+        reading.set(started, read(started, pending.pop() as CID))
+        started++
+      }
+      const { slot, cid: next, bytes, error } = await Promise.race(reading.values())
+      reading.delete(slot)
+      if (error != null) {
+        throw error
+      }
       if (bytes == null) {
         throw new ContentFetchError(`block ${next.toString()} of ${cid.toString()} is not stored here`)
       }
