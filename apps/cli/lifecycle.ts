@@ -19,6 +19,22 @@ export async function stopWithin (peer: Peer, ms = 5_000): Promise<void> {
   }
 }
 
+/** How long a one-shot command may take to exit by itself once its peer stopped. */
+const EXIT_GRACE_MS = 1_000
+
+/**
+ * The end of a one-shot command, whose answer is written: stops the peer
+ * (see stopWithin), then exits if something still holds the process a
+ * second later. Seen in CI: `wasmesh app montecarlo` printed its answer,
+ * stopped its peer and lived on until the test killed it 120 s later; what
+ * held it is not known. The timer is unref'd, so a process that can exit
+ * by itself does so at once.
+ */
+export async function finishCommand (peer: Peer): Promise<void> {
+  await stopWithin(peer)
+  setTimeout(() => { process.exit(process.exitCode ?? 0) }, EXIT_GRACE_MS).unref()
+}
+
 /**
  * For the long-running commands: runs `stop` on Ctrl-C or SIGTERM (a second
  * signal exits at once), and logs a stray rejection inside a library (a peer

@@ -11,7 +11,7 @@ import { Presets, SingleBar } from 'cli-progress'
 import { Command, InvalidArgumentError } from 'commander'
 import { hashsearch, mandelbrot, montecarlo } from '../../index.ts'
 import { createPeer, type Peer } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, finite, pair, positive, reputationDir, whole } from '../options.ts'
 import { WASM_DIR } from '../package-files.ts'
 import type { AppRunOptions, JobDone } from '../../shared.ts'
@@ -126,7 +126,7 @@ async function withPeer (options: CommonOptions, file: string, total: number, un
   } finally {
     bar.stop()
     process.off('SIGINT', interrupt)
-    await stopWithin(peer)
+    await finishCommand(peer)
   }
 }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { createPeer, wasmeshHome, type FunctionAbi } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, parseEnv, reputationDir, whole } from '../options.ts'
 
 interface DeployCommandOptions {
@@ -62,7 +62,7 @@ export function deployCommand (): Command {
         console.log(`  module pinned by ${deployment.stored.length} storage peer(s)${deployment.stored.length > 0 ? `: ${deployment.stored.join(', ')}` : ' (none offers storage: start one with wasmesh peer --storage 1GiB)'}`)
         console.log(`  call it: wasmesh gateway --port 8080, then http://127.0.0.1:8080/fn/${deployment.address}/`)
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { createPeer } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, whole } from '../options.ts'
 
 export function functionsCommand (): Command {
@@ -32,7 +32,7 @@ export function functionsCommand (): Command {
           console.log(`${fn.address}  v${fn.version}  ${fn.abi}  ${fn.module}  deployed ${fn.deployedAt}`)
         }
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }

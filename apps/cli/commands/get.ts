@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { createPeer } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, UsageError } from '../options.ts'
 import { writeTree } from '../trees.ts'
 
@@ -22,7 +22,7 @@ export function getCommand (): Command {
           throw new UsageError(`${cid} is a ${entry.type === 'directory' ? 'folder' : 'symlink'}: give --out PATH to write it`)
         }
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }

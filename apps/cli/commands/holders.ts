@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { createPeer } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption } from '../options.ts'
 import { holdingJson } from './store.ts'
 
@@ -23,7 +23,7 @@ export function holdersCommand (): Command {
           console.log(`${holding.peerId}  ${holding.receipt.size} bytes  until ${new Date(holding.receipt.until).toISOString()}`)
         }
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }

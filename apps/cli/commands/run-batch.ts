@@ -3,7 +3,7 @@ import { basename, join } from 'node:path'
 import { Presets, SingleBar } from 'cli-progress'
 import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
 import { receiptJson, resultJson } from '../format.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { EXIT_JOB_FAILED, reputationDir } from '../options.ts'
 import type { RunCommandOptions } from './run.ts'
 
@@ -67,7 +67,7 @@ export async function runBatch (module: Uint8Array | string, inputsDir: string, 
   } finally {
     bar.stop()
     process.off('SIGINT', interrupt)
-    await stopWithin(peer)
+    await finishCommand(peer)
   }
   const workers = peer.workers().map(({ peerId, record, score }) => ({ peerId, score, ...record }))
   if (options.json === true) {

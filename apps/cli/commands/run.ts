@@ -4,7 +4,7 @@ import { Command, Option } from 'commander'
 import { fromString } from 'uint8arrays'
 import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
 import { failureJson, resultJson, stderrTail } from '../format.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, positive, reputationDir, UsageError, whole } from '../options.ts'
 import { CID } from 'multiformats/cid'
 import { outFolderName, parseMount, writeMountTrees } from '../trees.ts'
@@ -125,7 +125,7 @@ async function runOne (module: Uint8Array | string, input: Uint8Array | CID | un
     }
     process.exitCode = receipt != null ? EXIT_JOB_FAILED : EXIT_NETWORK
   } finally {
-    await stopWithin(peer)
+    await finishCommand(peer)
   }
 }
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { createPeer } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, whole } from '../options.ts'
 
 export function statusCommand (): Command {
@@ -36,7 +36,7 @@ export function statusCommand (): Command {
           console.log(`${p.peerId}  ${p.platform}  slots ${p.slots.free}/${p.slots.total} free  mem ${p.memoryMiB} MiB  abis ${p.abis.join(',')}  cached ${p.cached.length} module(s)${p.storageBytes > 0 ? `  storage ${Math.floor(p.storageFree / 1024 / 1024)}/${Math.floor(p.storageBytes / 1024 / 1024)} MiB free${p.storageVolatile === true ? ' (volatile)' : ''}` : ''}  v${p.version}`)
         }
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { Command } from 'commander'
 import { createPeer, encodeSigned, type Holding } from '../../../node/index.ts'
-import { stopWithin } from '../lifecycle.ts'
+import { finishCommand } from '../lifecycle.ts'
 import { bootstrapOption, duration, positive } from '../options.ts'
 import { readLocalTree } from '../trees.ts'
 import { toString } from 'uint8arrays/to-string'
@@ -38,7 +38,7 @@ export function storeCommand (): Command {
           console.error(`warning: ${result.holders.length} of ${options.replicas} replicas placed; the holders add the rest as storage peers appear`)
         }
       } finally {
-        await stopWithin(peer)
+        await finishCommand(peer)
       }
     })
 }
