@@ -371,6 +371,8 @@ describe('job protocol messages', () => {
   const badRequests: Array<[string, () => Uint8Array, RegExp?]> = [
     ['an unknown type', () => encodeCbor({ type: 'run', id: 1 }), /unknown job request type "run"/],
     ['no type', () => encodeCbor({ id: 1 }), /unknown job request type/],
+    // String() of this map throws (its toString is not a function): found by the decoder fuzzer, seed 880540119
+    ['a type that is a map with a toString key', () => encodeCbor({ type: { toString: false }, id: 1 }), /unknown job request type a map/],
     ['a missing id', () => encodeCbor({ type: 'cancel' }), /request id/],
     ['a negative id', () => encodeCbor({ type: 'cancel', id: -1 }), /request id/],
     ['an id above 2^32 - 1', () => encodeCbor({ type: 'cancel', id: 2 ** 32 }), /request id/],

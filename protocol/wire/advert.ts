@@ -2,7 +2,7 @@ import { decodeCbor, encodeCbor } from './cbor.ts'
 import { ADVERT_INTERVAL_BOUNDS, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ADVERT_BYTES } from '../constants.ts'
 import { ABIS, type Abi } from '../runtime/executor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys, shown } from './validate.ts'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -55,7 +55,7 @@ export function validateAdvert (value: unknown): CapacityAdvert {
   const record = asRecord(value, 'capacity advert')
   onlyKeys(record, ADVERT_KEYS, 'capacity advert')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`capacity advert version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`capacity advert version ${shown(record.v)} is not supported (expected 1)`)
   }
   const slots = asRecord(record.slots, 'advert.slots')
   onlyKeys(slots, ['total', 'free'], 'advert.slots')

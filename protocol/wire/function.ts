@@ -5,7 +5,7 @@ import { fromString } from 'uint8arrays/from-string'
 import { decodeCbor, encodeCbor } from './cbor.ts'
 import { FUNCTION_SIGNING_DOMAIN, LIMIT_BOUNDS, MAX_ENV, MAX_MANIFEST_BYTES, MAX_STRING_LENGTH } from '../constants.ts'
 import { InvalidManifestError, MalformedMessageError } from '../errors.ts'
-import { asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys, shown } from './validate.ts'
 import type { ResourceLimits } from '../runtime/executor.ts'
 import type { Signer } from './receipt.ts'
 import type { CID } from 'multiformats/cid'
@@ -133,7 +133,7 @@ export function validateManifest (value: unknown): FunctionManifest {
   const record = asRecord(value, 'function manifest')
   onlyKeys(record, MANIFEST_KEYS, 'function manifest')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`function manifest version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`function manifest version ${shown(record.v)} is not supported (expected 1)`)
   }
   const name = asString(record.name, 'manifest.name', 64)
   if (!FUNCTION_NAME.test(name)) {

@@ -3,7 +3,7 @@ import { cborCid, decodeCbor, encodeCbor } from './cbor.ts'
 import { LIMIT_BOUNDS, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { MAX_MOUNTS } from '../runtime/fs-mounts.ts'
-import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { asArray, asBoolean, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys, shown } from './validate.ts'
 import { equals } from 'uint8arrays/equals'
 import type { CID } from 'multiformats/cid'
 
@@ -81,7 +81,7 @@ export function validateJob (value: unknown): JobSpec {
   const job = asRecord(value, 'job spec')
   onlyKeys(job, JOB_KEYS, 'job spec')
   if (job.v !== 1) {
-    throw new MalformedMessageError(`job spec version ${String(job.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`job spec version ${shown(job.v)} is not supported (expected 1)`)
   }
   const args = asArray(job.args, 'job.args', MAX_ARGS).map((arg, i) => asString(arg, `job.args[${i}]`, MAX_STRING_LENGTH))
   const envRecord = asRecord(job.env, 'job.env')

@@ -1,7 +1,7 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
+import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys, shown } from './validate.ts'
 
 /**
  * Messages of the job-exchange protocol. A requester keeps one stream per
@@ -69,7 +69,7 @@ export function decodeRequest (bytes: Uint8Array): JobRequest {
       onlyKeys(message, ['type', 'id'], 'cancel request')
       return { type: 'cancel', id }
     default:
-      throw new MalformedMessageError(`unknown job request type "${String(message.type)}"`)
+      throw new MalformedMessageError(`unknown job request type ${shown(message.type)}`)
   }
 }
 
@@ -99,7 +99,7 @@ export function decodeResponse (bytes: Uint8Array): JobResponse {
       return { type: 'error', id, error: { name: asString(error.name, 'error.name', 128), message: asString(error.message, 'error.message', MAX_STRING_LENGTH) } }
     }
     default:
-      throw new MalformedMessageError(`unknown job response type "${String(message.type)}"`)
+      throw new MalformedMessageError(`unknown job response type ${shown(message.type)}`)
   }
 }
 

@@ -7,7 +7,7 @@ import { contentHash, decodeCbor, encodeCbor } from './cbor.ts'
 import { MAX_INLINE_BYTES, MAX_RECEIPT_BATCH, MAX_STRING_LENGTH, RECEIPT_BATCH_SIGNING_DOMAIN, RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
 import { InvalidReceiptError, MalformedMessageError } from '../errors.ts'
 import { MAX_MOUNTS } from '../runtime/fs-mounts.ts'
-import { asArray, asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys } from './validate.ts'
+import { asArray, asBoolean, asBytes, asCid, asDuration, asInteger, asRecord, asString, onlyKeys, shown } from './validate.ts'
 import type { CID } from 'multiformats/cid'
 import { merkleLeaf, merkleRootOf, merkleTree } from './merkle.ts'
 import type { PublicKey } from '@libp2p/interface'
@@ -224,7 +224,7 @@ export function validateReceipt (value: unknown): Receipt {
   const record = asRecord(value, 'receipt')
   onlyKeys(record, RECEIPT_KEYS, 'receipt')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`receipt version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`receipt version ${shown(record.v)} is not supported (expected 1)`)
   }
   const stats = asRecord(record.stats, 'receipt.stats')
   onlyKeys(stats, ['queueMs', 'fetchMs', 'compileMs', 'execMs', 'moduleCached'], 'receipt.stats')

@@ -10,7 +10,7 @@ import { fromString } from 'uint8arrays/from-string'
 import { MAX_RENEWERS, MAX_REPLICAS, MAX_STORE_MESSAGE_BYTES, MAX_STRING_LENGTH, PIN_ORDER_SIGNING_DOMAIN, STORAGE_RECEIPT_SIGNING_DOMAIN } from '../constants.ts'
 import { InvalidPinOrderError, InvalidReceiptError, MalformedMessageError, type WireError } from '../errors.ts'
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys } from './validate.ts'
+import { asArray, asBytes, asCid, asInteger, asRecord, asString, oneOf, onlyKeys, shown } from './validate.ts'
 import type { Signer } from './receipt.ts'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { CID } from 'multiformats/cid'
@@ -89,7 +89,7 @@ export function validatePinOrder (value: unknown): PinOrder {
   const record = asRecord(value, 'pin order')
   onlyKeys(record, ['v', 'cid', 'size', 'replicas', 'until', 'owner', 'signer', 'renewers', 'at'], 'pin order')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`pin order version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`pin order version ${shown(record.v)} is not supported (expected 1)`)
   }
   return {
     v: 1,
@@ -108,7 +108,7 @@ export function validateStorageReceipt (value: unknown): StorageReceipt {
   const record = asRecord(value, 'storage receipt')
   onlyKeys(record, ['v', 'holder', 'cid', 'size', 'until', 'owner', 'at'], 'storage receipt')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`storage receipt version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`storage receipt version ${shown(record.v)} is not supported (expected 1)`)
   }
   return {
     v: 1,
@@ -227,7 +227,7 @@ function validatePinRecord (value: unknown): PinRecord {
   const record = asRecord(value, 'pin record')
   onlyKeys(record, ['v', 'order', 'renewal', 'receipt', 'holders'], 'pin record')
   if (record.v !== 1) {
-    throw new MalformedMessageError(`pin record version ${String(record.v)} is not supported (expected 1)`)
+    throw new MalformedMessageError(`pin record version ${shown(record.v)} is not supported (expected 1)`)
   }
   return {
     v: 1,

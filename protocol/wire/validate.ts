@@ -7,6 +7,21 @@ import { MalformedMessageError } from '../errors.ts'
  * the code that trusts its shape.
  */
 
+/**
+ * An untrusted value as an error message can show it: `String()` of a map
+ * whose own `toString` key is not a function throws, and a long string
+ * would flood the message.
+ */
+export function shown (value: unknown): string {
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value)
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null) {
+    return String(value)
+  }
+  return Array.isArray(value) ? 'an array' : value instanceof Uint8Array ? 'bytes' : 'a map'
+}
+
 export function asRecord (value: unknown, field: string): Record<string, unknown> {
   if (value == null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array || CID.asCID(value) != null) {
     throw new MalformedMessageError(`${field} must be a map`)
