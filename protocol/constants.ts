@@ -56,6 +56,13 @@ export const MAX_PIPELINED_REQUESTS = 256
  */
 export const MAX_SUBMIT_BATCH = MAX_PIPELINED_REQUESTS
 
+/**
+ * Jobs one `submitChunk` carries at most. A chunk runs as one unit in one
+ * slot, so it holds only jobs measured to take well under a millisecond or
+ * two (MAP_CHUNK_EXEC_MS): 64 of them stay far inside QUEUE_TARGET_MS.
+ */
+export const MAX_CHUNK_ITEMS = 64
+
 /** Answers a job stream may have waiting to be written before the worker stops reading from it (backpressure). */
 export const MAX_QUEUED_ANSWERS = 64
 
@@ -238,6 +245,24 @@ export const BOOTSTRAP_RETRY_MS = 500
 
 /** How long a joining peer keeps trying to tell the topic it is there; later adverts carry the news anyway. */
 export const ANNOUNCE_TIMEOUT_MS = 10_000
+
+/**
+ * `map` sends jobs of a module in chunks (`submitChunk`) once its receipts
+ * say it runs in less than this (execution alone, smoothed): below it a
+ * job's own messages, state and signature cost more than the job.
+ */
+export const MAP_CHUNK_EXEC_MS = 2
+
+/**
+ * How long a requester waits for a chunk's answer before it runs the
+ * chunk's jobs one by one instead. A chunk holds only jobs measured tiny,
+ * so it takes milliseconds; one that takes this long met a slow input (it
+ * then gets its own time limit) or a stuck worker.
+ */
+export const MAP_CHUNK_DEADLINE_MS = 10_000
+
+/** How long a partial chunk of a map waits for more jobs while other chunks keep the workers busy. */
+export const MAP_CHUNK_HOLD_MS = 2
 
 /** Jobs `map` and batches keep in flight at once: enough to fill a few workers' slots and pipelines. */
 export const MAP_CONCURRENCY = 64

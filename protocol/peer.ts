@@ -3,6 +3,7 @@ import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { ANNOUNCE_TIMEOUT_MS, MAP_CONCURRENCY } from './constants.ts'
 import { describeConnections, type PeerConnection } from './net/connections.ts'
 import { runMany, type MapResult, type PendingJob } from './job/run-many.ts'
+import { MapChunker, ModuleTimes } from './job/map-chunks.ts'
 import type { BatchSummary } from './job/batch-runner.ts'
 import { createServices, startables, type PeerComponents, type PeerInit, type Services } from './services.ts'
 import { relayPeerEvents, type PeerEvents } from './peer-events.ts'
@@ -71,6 +72,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
 
   private readonly components: PeerComponents
   private readonly services: Services
+  /** How long each module's jobs ran lately: which ones `map` sends in chunks. */
+  private readonly moduleTimes = new ModuleTimes()
   private announcing?: AbortController
   private detachEvents?: () => void
 
@@ -205,18 +208,25 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   /**
    * Runs the module once per input, `concurrency` jobs at a time, and yields
    * results as they arrive. A failed job yields `{ ok: false, error }` and the
-   * batch goes on.
+   * batch goes on. Once a module is seen to run in a millisecond or two, its
+   * jobs travel in chunks (see job/map-chunks.ts), verified as any job.
    */
   async * map (module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
     const signal = options.signal ?? new AbortController().signal
     const { jobs, requester } = this.services
     const moduleCid = await jobs.module(module, signal)
+    const concurrency = options.concurrency ?? MAP_CONCURRENCY
+    // resumed maps keep every job's result in the store: they take the job path
+    const chunker = options.resume === true ? undefined : new MapChunker(requester, this.moduleTimes, signal, concurrency)
     const pending = async function * (): AsyncGenerator<PendingJob> {
       for await (const input of inputs) {
-        yield async () => requester.execute(await jobs.job(moduleCid, input, options, signal), { signal, resume: options.resume === true })
+        yield async () => {
+          const job = await jobs.job(moduleCid, input, options, signal)
+          return chunker != null ? chunker.run(job) : requester.execute(job, { signal, resume: true })
+        }
       }
     }
-    yield * runMany(pending(), options.concurrency ?? MAP_CONCURRENCY, signal, requester)
+    yield * runMany(pending(), concurrency, signal, requester)
   }
 
   /**

@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { decodeAdvert, encodeAdvert, validateAdvert, type CapacityAdvert } from '../protocol/wire/advert.ts'
 import { cborCid, encodeCbor } from '../protocol/wire/cbor.ts'
-import { DEFAULT_LIMITS, LIMIT_BOUNDS, MAX_ADVERT_BYTES, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ARGS, MAX_ENV, MAX_INLINE_BYTES, MAX_MESSAGE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../protocol/constants.ts'
+import { DEFAULT_LIMITS, LIMIT_BOUNDS, MAX_ADVERT_BYTES, MAX_ADVERTISED_ADDRS, MAX_ADVERTISED_MODULES, MAX_ARGS, MAX_CHUNK_ITEMS, MAX_ENV, MAX_INLINE_BYTES, MAX_MESSAGE_BYTES, MAX_REDUNDANCY, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../protocol/constants.ts'
 import { decodeJob, encodeJob, validateJob, type JobSpec } from '../protocol/wire/job.ts'
 import { decodeRequest, decodeResponse, encodeMessage, type JobRequest, type JobResponse } from '../protocol/wire/messages.ts'
 
@@ -337,12 +337,16 @@ describe('job protocol messages', () => {
     { type: 'submit', id: 2 ** 32 - 1, job: new Uint8Array(0) },
     { type: 'submitMany', id: 0, jobs: [{ id: 1, job }, { id: 2 ** 32 - 1, job: new Uint8Array(0) }] },
     { type: 'submitMany', id: 0, jobs: Array.from({ length: MAX_SUBMIT_BATCH }, (_, i) => ({ id: i + 1, job })) },
+    { type: 'submitChunk', id: 7, jobs: [job, new Uint8Array(0)] },
+    { type: 'submitChunk', id: 8, jobs: Array.from({ length: MAX_CHUNK_ITEMS }, () => job) },
     { type: 'cancel', id: 42 }
   ]
   const responses: JobResponse[] = [
     { type: 'accepted', id: 1 },
     { type: 'busy', id: 2 },
     { type: 'receipt', id: 3, receipt: new Uint8Array([9, 9]) },
+    { type: 'chunk', id: 5, results: [{ receipt: new Uint8Array([9]) }, { error: { name: 'ContentFetchError', message: 'not found' } }] },
+    { type: 'chunk', id: 6, results: [] },
     { type: 'error', id: 4, error: { name: 'ContentFetchError', message: 'not found' } },
     { type: 'alive', id: 0 }
   ]
@@ -392,6 +396,11 @@ describe('job protocol messages', () => {
     ['a submitMany job without bytes', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job: 'abc' }] }), /submitMany\.jobs\[0\]\.job/],
     ['a submitMany job with an extra field', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job, deadline: 5 }] }), /unknown field "deadline"/],
     ['an extra field on submitMany', () => encodeCbor({ type: 'submitMany', id: 0, jobs: [{ id: 1, job }], more: true }), /unknown field "more"/],
+    ['a submitChunk without jobs', () => encodeCbor({ type: 'submitChunk', id: 1 }), /submitChunk\.jobs/],
+    ['an empty submitChunk', () => encodeCbor({ type: 'submitChunk', id: 1, jobs: [] }), /submitChunk\.jobs is empty/],
+    ['a submitChunk beyond the chunk limit', () => encodeCbor({ type: 'submitChunk', id: 1, jobs: Array.from({ length: MAX_CHUNK_ITEMS + 1 }, () => job) }), /submitChunk\.jobs must be a list of at most/],
+    ['a submitChunk job that is a map', () => encodeCbor({ type: 'submitChunk', id: 1, jobs: [job, { id: 1, job }] }), /submitChunk\.jobs\[1\]/],
+    ['an extra field on submitChunk', () => encodeCbor({ type: 'submitChunk', id: 1, jobs: [job], redundancy: 2 }), /unknown field "redundancy"/],
     ['a list', () => encodeCbor(['submit', 1, job]), /must be a map/],
     ['not cbor', () => new Uint8Array([0x5f, 0x41]), /not valid dag-cbor/],
     ['oversize bytes', () => encodeCbor({ type: 'submit', id: 1, job: new Uint8Array(MAX_MESSAGE_BYTES) }), /more than the/]
@@ -416,6 +425,12 @@ describe('job protocol messages', () => {
     ['an error whose name is not a string', () => encodeCbor({ type: 'error', id: 1, error: { name: 1, message: 'm' } }), /error\.name/],
     ['an error with an oversize name', () => encodeCbor({ type: 'error', id: 1, error: { name: 'E'.repeat(129), message: 'm' } }), /error\.name/],
     ['an error with an oversize message', () => encodeCbor({ type: 'error', id: 1, error: { name: 'E', message: 'm'.repeat(MAX_STRING_LENGTH + 1) } }), /error\.message/],
+    ['a chunk without results', () => encodeCbor({ type: 'chunk', id: 1 }), /chunk\.results/],
+    ['a chunk beyond the chunk limit', () => encodeCbor({ type: 'chunk', id: 1, results: Array.from({ length: MAX_CHUNK_ITEMS + 1 }, () => ({ receipt: job })) }), /chunk\.results must be a list of at most/],
+    ['a chunk result with both a receipt and an error', () => encodeCbor({ type: 'chunk', id: 1, results: [{ receipt: job, error: { name: 'E', message: 'm' } }] }), /unknown field "error"/],
+    ['a chunk result with neither', () => encodeCbor({ type: 'chunk', id: 1, results: [{}] }), /chunk\.results\[0\]\.error/],
+    ['a chunk receipt that is not bytes', () => encodeCbor({ type: 'chunk', id: 1, results: [{ receipt: 'x' }] }), /chunk\.results\[0\]\.receipt/],
+    ['a chunk error whose name is not a string', () => encodeCbor({ type: 'chunk', id: 1, results: [{ error: { name: 1, message: 'm' } }] }), /chunk\.results\[0\]\.error\.name/],
     ['not cbor', () => new Uint8Array([0xff]), /not valid dag-cbor/],
     ['oversize bytes', () => encodeCbor({ type: 'receipt', id: 1, receipt: new Uint8Array(MAX_MESSAGE_BYTES) }), /more than the/]
   ]

@@ -168,9 +168,9 @@ describe('job protocol over raw streams', () => {
   let spinCid: CID
   const open: RawJobStream[] = []
 
-  async function openStream (): Promise<RawJobStream> {
-    const address = worker.addresses().find(addr => addr.includes('/tcp/') && !addr.includes('/ws'))
-    assert.ok(address != null, `the worker listens on TCP: ${worker.addresses().join(', ')}`)
+  async function openStream (target = worker): Promise<RawJobStream> {
+    const address = target.addresses().find(addr => addr.includes('/tcp/') && !addr.includes('/ws'))
+    assert.ok(address != null, `the worker listens on TCP: ${target.addresses().join(', ')}`)
     const stream = await client.dialProtocol(multiaddr(address), JOB_PROTOCOL)
     const raw = new RawJobStream(stream)
     open.push(raw)
@@ -323,6 +323,75 @@ describe('job protocol over raw streams', () => {
         assert.equal((await raw.next(response => response.id === 100 + i && response.type !== 'accepted', `an answer to quick job ${i}`)).type, 'busy')
       }
     }
+    await raw.close()
+  })
+
+  it('runs a submitChunk as one unit: one answer, a receipt per job in order under one signature, each verifying alone', async (t) => {
+    // a fresh worker with four slots grants four jobs before it has measured any: room for the chunk whatever ran before
+    const four = await createPeer({ bootstrap: [], contribute: { threads: 4 }, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    t.after(async () => { await four.stop() })
+    await four.add(echoWasm)
+    const raw = await openStream(four)
+    const inputs = ['one', 'two', 'three', 'four']
+    const jobs = await Promise.all(inputs.map(async input => jobFor(echoCid, input)))
+    await raw.send({ type: 'submitChunk', id: 1, jobs: jobs.map(job => job.bytes) })
+    const answer = await raw.next(response => response.id === 1 && response.type !== 'accepted', 'the answer to the chunk')
+    assert.equal(answer.type, 'chunk', JSON.stringify(answer))
+    const results = answer.type === 'chunk' ? answer.results : []
+    assert.equal(results.length, jobs.length)
+    const signatures = new Set<string>()
+    for (const [i, result] of results.entries()) {
+      assert.ok('receipt' in result, JSON.stringify(result))
+      const signed = decodeSignedReceipt(result.receipt)
+      // alone: a receipt from the middle of the chunk, checked against its own job only
+      const verified = await verifyReceipt(signed, { job: (jobs[i] as EncodedJob).cid, worker: four.id })
+      assert.equal(decoder.decode(verified.receipt.output as Uint8Array), inputs[i]?.toUpperCase())
+      assert.equal(signed.batch?.count, jobs.length)
+      signatures.add(Buffer.from(signed.signature).toString('hex'))
+    }
+    assert.equal(signatures.size, 1, 'the chunk was signed more than once')
+    assert.equal(raw.responses.filter(response => response.id === 1 && response.type !== 'accepted').length, 1)
+    await raw.close()
+  })
+
+  it('refuses a chunk whole: beyond the credit it is busy, with a job that does not decode it is an error, and no job of it runs', async () => {
+    const raw = await openStream()
+    const credit = await raw.next(response => response.type === 'credit', 'the credit window the worker grants')
+    const window = credit.type === 'credit' ? credit.window : 0
+    // the credit filled with long jobs: a chunk of one more is beyond it
+    const long = await Promise.all(Array.from({ length: window }, async () => jobFor(spinCid, '60000', { timeoutMs: 120_000 })))
+    for (const [i, job] of long.entries()) {
+      await raw.send({ type: 'submit', id: i + 1, job: job.bytes })
+    }
+    const quick = await jobFor(echoCid, 'beyond')
+    const good = await jobFor(echoCid, 'fine')
+    const started: string[] = []
+    const onStart = (event: CustomEvent<{ job: string }>): void => { started.push(event.detail.job) }
+    worker.addEventListener('work:start', onStart)
+    await raw.send({ type: 'submitChunk', id: 500, jobs: [quick.bytes] })
+    assert.equal((await raw.next(response => response.id === 500 && response.type !== 'accepted', 'the answer to the chunk beyond the credit')).type, 'busy')
+    for (let id = window; id >= 1; id--) {
+      await raw.send({ type: 'cancel', id })
+    }
+    for (let id = 1; id <= window; id++) {
+      await raw.next(response => response.id === id && response.type === 'error', `the end of cancelled job ${id}`)
+    }
+    await raw.send({ type: 'submitChunk', id: 501, jobs: [good.bytes, new Uint8Array([0xa0])] })
+    const refused = await raw.next(response => response.id === 501 && response.type !== 'accepted', 'the answer to the chunk with a bad job')
+    assert.equal(refused.type === 'error' && refused.error.name, 'MalformedMessageError')
+    worker.removeEventListener('work:start', onStart)
+    assert.deepEqual(started.filter(job => job === quick.cid.toString() || job === good.cid.toString()), [], 'a job of a refused chunk ran')
+    // a chunk of long jobs, cancelled while it runs: one answer, CancelledError
+    const spins = await Promise.all([1, 2].map(async () => jobFor(spinCid, '60000', { timeoutMs: 120_000 })))
+    await raw.send({ type: 'submitChunk', id: 502, jobs: spins.map(job => job.bytes) })
+    await raw.next(byId(502, 'accepted'), 'acceptance of the long chunk')
+    await raw.send({ type: 'cancel', id: 502 })
+    const cancelled = await raw.next(response => response.id === 502 && response.type === 'error', 'the end of the cancelled chunk')
+    assert.equal(cancelled.type === 'error' && cancelled.error.name, 'CancelledError')
+    // the slot is free again
+    await raw.send({ type: 'submit', id: 503, job: good.bytes })
+    await expectReceipt(raw, 503, good, worker.id)
+    assert.equal(raw.responses.filter(response => response.id === 502 && response.type !== 'accepted').length, 1)
     await raw.close()
   })
 

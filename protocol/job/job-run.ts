@@ -1,13 +1,13 @@
 import { toString as bytesToString } from 'uint8arrays/to-string'
 import { AUDIT_MAX_TIMEOUT_MS, CHECK_WAIT_MS, DEADLINE_GRACE_MS, EXTRA_EXECUTIONS, FETCH_TIMEOUT_MS, MAX_BUSY_PER_JOB, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
 import { CancelledError, ContentFetchError, DeadlineError, TimeLimitError, errorFromWire, errorToWire, InvalidReceiptError, JobFailedError, NoWorkersError, NonZeroExitError, NotEnoughWorkersError, WasmeshError, WorkerBusyError, type WireError } from '../errors.ts'
-import { checkOutput, encodeSignedReceipt, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
+import { checkOutput, encodeSignedReceipt, receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { outcomeKey } from './outcome.ts'
 import { fetchMountTrees, type MountTree } from './mount-trees.ts'
 import { plan, transition, IN_FLIGHT, TERMINAL, type Execution, type ExecutionPhase, type ExecutionPurpose, type JobInput, type JobState } from './state.ts'
 import { CONVICTING_QUORUM, judge } from './verdict.ts'
 import type { EncodedJob } from '../wire/job.ts'
-import type { Evidence } from './reputation.ts'
+import type { Evidence, Reputation } from './reputation.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterInit, RunResult } from './job-types.ts'
 
 /** Executions whose worker gave a result, and those whose worker is not asked again for this job: the counts a failure names. */
@@ -81,6 +81,7 @@ export class JobRun {
     this.options.signal.addEventListener('abort', onAbort, { once: true })
     try {
       this.apply({ type: 'schedule' })
+      this.startFrom(this.options.prior ?? [])
       while (true) {
         if (this.options.signal.aborted) {
           throw this.cancel()
@@ -118,6 +119,28 @@ export class JobRun {
       if (this.state.executions.some(e => IN_FLIGHT.has(e.phase))) {
         this.controller.abort(new CancelledError('the job has ended'))
       }
+    }
+  }
+
+  /**
+   * Takes receipts other workers already gave as this job's first
+   * executions. Two or more came from a replica and its check, or from
+   * replicas: the check is decided, and a single result's quorum becomes
+   * two, so a disagreement among them is settled as any other.
+   */
+  private startFrom (prior: readonly VerifiedReceipt[]): void {
+    for (const verified of prior) {
+      const { receipt } = verified
+      this.apply({ type: 'place', worker: receipt.worker, purpose: this.state.executions.length < this.job.spec.redundancy ? 'replica' : 'check' })
+      const id = this.state.executions.length - 1
+      this.apply({ type: 'execution', id, phase: 'sent' })
+      this.apply({ type: 'execution', id, phase: 'receipted' })
+      this.delivered.set(id, { verified, output: receipt.output as Uint8Array, mounts: [] })
+      this.apply({ type: 'execution', id, phase: 'verified', outcome: outcomeKey(receipt) })
+    }
+    if (prior.length > 1) {
+      this.checkDecided = true
+      this.apply({ type: 'want', quorum: Math.max(2, this.state.wanted.quorum) })
     }
   }
 
@@ -375,18 +398,8 @@ export class JobRun {
     return output
   }
 
-  /**
-   * A receipt claiming the time limit, for a job whose whole round trip took
-   * less than that limit by our own clock, is a signed lie: the worker is
-   * convicted at once, with the receipt as evidence.
-   */
   private checkTimeClaim (verified: VerifiedReceipt, roundTripMs: number): void {
-    const { receipt } = verified
-    const limitMs = this.job.spec.limits.timeoutMs
-    if (receipt.error?.name === 'TimeLimitError' && roundTripMs < limitMs) {
-      void this.requester.components.reputation.convict(this.evidence(verified, ''), `claimed the ${limitMs} ms time limit for job ${this.id}, but answered within ${Math.round(roundTripMs)} ms`)
-      throw new InvalidReceiptError(`the receipt claims the job ran into its ${limitMs} ms time limit, but it came back after ${Math.round(roundTripMs)} ms`)
-    }
+    checkTimeClaim(this.job, verified, roundTripMs, this.requester.components.reputation)
   }
 
   /**
@@ -438,14 +451,8 @@ export class JobRun {
     this.requester.acceptedOnWordOf(verdict.accepted.map(e => e.worker), this.id)
     this.apply({ type: 'accept', outcome: verdict.outcome })
     const output = (accepted[0] as Delivered).output
-    if (receipt.exitCode !== 0 || receipt.error != null) {
-      const error = receipt.error != null
-        ? errorFromWire(receipt.error)
-        : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
-      error.receipt = receipt
-      error.signed = (accepted[0] as Delivered).verified.signed
-      error.output = output
-      error.mounts = (accepted[0] as Delivered).mounts
+    if (!receiptSucceeded(receipt)) {
+      const error = moduleFailure((accepted[0] as Delivered).verified, output, (accepted[0] as Delivered).mounts)
       await this.persistFailure(error)
       this.requester.emit('job:failed', { job: this.id, worker: receipt.worker, error, durationMs })
       throw error
@@ -475,13 +482,7 @@ export class JobRun {
   }
 
   private evidence (verified: VerifiedReceipt | undefined, acceptedOutcome: string): Evidence {
-    return {
-      job: this.id,
-      worker: verified?.receipt.worker ?? '',
-      acceptedHash: acceptedOutcome.split(':')[0] ?? '',
-      receipt: verified != null ? encodeSignedReceipt(verified.signed) : new Uint8Array(0),
-      at: Date.now()
-    }
+    return evidenceOf(this.id, verified, acceptedOutcome)
   }
 
   private cancel (): Error {
@@ -514,6 +515,45 @@ export class JobRun {
     const last = this.state.executions.findLast(e => e.error != null)?.error
     return last != null ? `; last error: ${last.message}` : ''
   }
+}
+
+/** A worker's signed receipt, kept against it, with the outcome the job accepted instead ('' for a lie shown otherwise). */
+export function evidenceOf (job: string, verified: VerifiedReceipt | undefined, acceptedOutcome: string): Evidence {
+  return {
+    job,
+    worker: verified?.receipt.worker ?? '',
+    acceptedHash: acceptedOutcome.split(':')[0] ?? '',
+    receipt: verified != null ? encodeSignedReceipt(verified.signed) : new Uint8Array(0),
+    at: Date.now()
+  }
+}
+
+/**
+ * A receipt claiming the time limit, for a job whose whole round trip took
+ * less than that limit by our own clock, is a signed lie: the worker is
+ * convicted at once, with the receipt as evidence, and the receipt refused.
+ */
+export function checkTimeClaim (job: EncodedJob, verified: VerifiedReceipt, roundTripMs: number, reputation: Pick<Reputation, 'convict'>): void {
+  const { receipt } = verified
+  const limitMs = job.spec.limits.timeoutMs
+  if (receipt.error?.name === TimeLimitError.NAME && roundTripMs < limitMs) {
+    const id = job.cid.toString()
+    void reputation.convict(evidenceOf(id, verified, ''), `claimed the ${limitMs} ms time limit for job ${id}, but answered within ${Math.round(roundTripMs)} ms`)
+    throw new InvalidReceiptError(`the receipt claims the job ran into its ${limitMs} ms time limit, but it came back after ${Math.round(roundTripMs)} ms`)
+  }
+}
+
+/** The module's own failure, as the accepted receipts report it: the error a job rejects with, carrying the receipt and what the module left. */
+export function moduleFailure (verified: VerifiedReceipt, output: Uint8Array, mounts: MountTree[]): WasmeshError {
+  const { receipt } = verified
+  const error = receipt.error != null
+    ? errorFromWire(receipt.error)
+    : new NonZeroExitError(`the module exited with code ${receipt.exitCode}${receipt.stderr.byteLength > 0 ? `: ${bytesToString(receipt.stderr).trim().split('\n').at(-1) ?? ''}` : ''}`)
+  error.receipt = receipt
+  error.signed = verified.signed
+  error.output = output
+  error.mounts = mounts
+  return error
 }
 
 export function resultOf (job: EncodedJob, receipts: VerifiedReceipt[], output: Uint8Array, mounts: MountTree[], durationMs: number, resumed: boolean): RunResult {

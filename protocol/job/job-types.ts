@@ -80,4 +80,10 @@ export interface ExecuteOptions {
   signal: AbortSignal
   /** Take the result from the result store if this job was accepted before, and store new results. */
   resume: boolean
+  /**
+   * Receipts for this job that distinct workers already gave (in a chunk,
+   * see map-chunks.ts), verified and with inline output: the job starts
+   * from them as from executions of its own, and is judged with them.
+   */
+  prior?: readonly VerifiedReceipt[]
 }

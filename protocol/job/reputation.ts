@@ -145,10 +145,10 @@ export class Reputation extends TypedEventEmitter<ReputationEvents> {
     this.changed(peerId)
   }
 
-  /** A job answered, with the round trip as we measured it. */
-  succeeded (peerId: string, latencyMs: number): void {
+  /** A job (or a chunk of `jobs`) answered, with the round trip as we measured it. */
+  succeeded (peerId: string, latencyMs: number, jobs = 1): void {
     const record = this.get(peerId)
-    record.successes++
+    record.successes += jobs
     record.latencyMs = record.latencyMs == null ? latencyMs : record.latencyMs * 0.8 + latencyMs * 0.2
     this.changed(peerId)
   }

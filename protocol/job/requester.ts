@@ -6,6 +6,7 @@ import { JobRun, resultOf } from './job-run.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
 import type { VerifiedReceipt } from '../wire/receipt.ts'
 import type { EncodedJob } from '../wire/job.ts'
+import type { PeerCapacity } from '../net/capacity.ts'
 
 export type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
 
@@ -126,9 +127,9 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    * @internal for JobRun
    */
   reserve (job: EncodedJob, exclude: ReadonlySet<string>): string | undefined {
-    const { capacity, scheduler } = this.components
+    const { scheduler } = this.components
     const now = Date.now()
-    const peers = capacity.peers().filter(p => p.peerId !== this.selfId && (this.busyUntil.get(p.peerId)?.until ?? 0) <= now)
+    const peers = this.available(now)
     const settling = this.firstAdvertAt == null || now - this.firstAdvertAt < ADVERT_SETTLE_MS
     const ranked = scheduler.rank(job, peers, exclude)
     // strangers get a bounded share: now and then the best worker without a record, so it can earn one
@@ -150,18 +151,42 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   }
 
   /**
+   * Like `reserve`, for a chunk of up to `jobs` jobs like `job`: the best
+   * worker with room for `atLeast` of them, and how many it has room for,
+   * all reserved (`release` them). Module caches and records rank workers
+   * as for single jobs; strangers are not explored here (single jobs do
+   * that), and a chunk only follows receipts, so adverts have settled.
+   * @internal for MapChunker
+   */
+  reserveChunk (job: EncodedJob, exclude: ReadonlySet<string>, jobs: number, atLeast = 1): { worker: string, jobs: number } | undefined {
+    const { scheduler } = this.components
+    const best = scheduler.rank(job, this.available(Date.now()), exclude).find(candidate => scheduler.room(candidate) >= atLeast)
+    if (best == null) {
+      return undefined
+    }
+    const reserved = Math.min(jobs, scheduler.room(best))
+    scheduler.begin(best.peerId, reserved)
+    return { worker: best.peerId, jobs: reserved }
+  }
+
+  /** Workers we may send jobs to now: not ourselves, not backing off after a busy or lost answer. */
+  private available (now: number): PeerCapacity[] {
+    return this.components.capacity.peers().filter(p => p.peerId !== this.selfId && (this.busyUntil.get(p.peerId)?.until ?? 0) <= now)
+  }
+
+  /**
    * An execution ended: a slot freed there. Wakes the job waiting longest
    * for a worker, not all of them: with hundreds waiting (a wide `map`), a
    * wake-everyone per answer costs more than the jobs. A job that places
    * wakes the next (`placed`), so freed room is used as long as it lasts.
    * @internal for JobRun
    */
-  release (worker: string): void {
-    this.components.scheduler.end(worker)
+  release (worker: string, jobs = 1): void {
+    this.components.scheduler.end(worker, jobs)
     this.startPass()
   }
 
-  /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun */
+  /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun and MapChunker */
   placed (): void {
     this.wakeOne()
   }

@@ -33,12 +33,13 @@ export class Scheduler {
     return this.inFlight.get(peerId) ?? 0
   }
 
-  begin (peerId: string): void {
-    this.inFlight.set(peerId, this.inFlightTo(peerId) + 1)
+  /** `jobs` more of ours went to this worker (a chunk counts its jobs). */
+  begin (peerId: string, jobs = 1): void {
+    this.inFlight.set(peerId, this.inFlightTo(peerId) + jobs)
   }
 
-  end (peerId: string): void {
-    const left = this.inFlightTo(peerId) - 1
+  end (peerId: string, jobs = 1): void {
+    const left = this.inFlightTo(peerId) - jobs
     if (left > 0) {
       this.inFlight.set(peerId, left)
     } else {
@@ -65,6 +66,16 @@ export class Scheduler {
   }
 
   /**
+   * How many more of our jobs a worker has room for now: its credit says
+   * what it takes from us (other requesters' share included), a claim
+   * bounded by its record, less what it holds of ours already.
+   */
+  room (candidate: PeerCapacity): number {
+    const { advert, peerId } = candidate
+    return this.trustedSlots(peerId, this.client.granted(peerId) ?? advert.slots.total) - this.inFlightTo(peerId)
+  }
+
+  /**
    * Workers able to take the job now (within the window they granted and
    * their record), best first: record, the module cached there, our jobs
    * already there per slot it runs (a queue there costs a job's wait), and
@@ -74,10 +85,7 @@ export class Scheduler {
     const scored: Array<{ candidate: PeerCapacity, score: number }> = []
     for (const candidate of this.eligible(job, candidates, exclude)) {
       const { advert, peerId } = candidate
-      // its credit says what it takes from us (other requesters' share included); a claim bounded by its record
-      const slots = this.trustedSlots(peerId, this.client.granted(peerId) ?? advert.slots.total)
-      const free = slots - this.inFlightTo(peerId)
-      if (free <= 0) {
+      if (this.room(candidate) <= 0) {
         continue
       }
       const cached = advert.cached.some(cid => cid.equals(job.spec.module))

@@ -8,7 +8,7 @@ import type { Stream } from '@libp2p/interface'
  * still coalesces one task's frames.
  */
 const { setImmediate } = globalThis as { setImmediate?: (run: () => void) => unknown }
-const nextTurn: (run: () => void) => void = setImmediate != null ? run => { setImmediate(run) } : queueMicrotask
+export const nextTurn: (run: () => void) => void = setImmediate != null ? run => { setImmediate(run) } : queueMicrotask
 
 /**
  * Writes length-prefixed frames to a stream, coalescing every frame queued

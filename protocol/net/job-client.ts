@@ -1,7 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import { HEARTBEAT_TIMEOUT_MS, JOB_PROTOCOL, MAX_MESSAGE_BYTES, MAX_SUBMIT_BATCH } from '../constants.ts'
-import { errorFromWire, WorkerBusyError, WorkerLostError } from '../errors.ts'
-import { decodeResponse, encodeMessage, type JobRequest, type SubmittedJob } from '../wire/messages.ts'
+import { errorFromWire, InvalidReceiptError, WorkerBusyError, WorkerLostError } from '../errors.ts'
+import { decodeResponse, encodeMessage, type ChunkResult, type JobRequest, type SubmittedJob } from '../wire/messages.ts'
 import { decodeSignedReceipt, type SignedReceipt } from '../wire/receipt.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -49,6 +49,17 @@ export class JobClient {
   async submit (peerId: string, job: EncodedJob, options: SubmitOptions): Promise<SignedReceipt> {
     const session = await this.session(peerId, options.signal)
     return session.submit(job, options)
+  }
+
+  /**
+   * Sends jobs to a worker as one chunk (`submitChunk`: one slot, one
+   * answer) and waits for the answer: for each job in order, its signed
+   * receipt (not yet verified) or the error it has instead. Rejects as
+   * `submit` does when the chunk as a whole got no answer.
+   */
+  async submitChunk (peerId: string, jobs: readonly EncodedJob[], options: SubmitOptions): Promise<ChunkAnswer[]> {
+    const session = await this.session(peerId, options.signal)
+    return session.submitChunk(jobs, options)
   }
 
   /**
@@ -115,6 +126,9 @@ export class JobClient {
   }
 }
 
+/** One job's part of a chunk's answer. */
+export type ChunkAnswer = { signed: SignedReceipt } | { error: Error }
+
 /** Room left in a `submitMany` frame for its envelope and each job's id and framing. */
 const BATCH_ENVELOPE_BYTES = 64
 const PER_JOB_OVERHEAD_BYTES = 16
@@ -129,9 +143,11 @@ const PER_JOB_OVERHEAD_BYTES = 16
 const SUBMIT_HOLD_IN_FLIGHT = 16
 const SUBMIT_HOLD_MS = 2
 
+/** A request waiting for its answer: a `receipt` for a job, a `chunk` for a chunk. */
 interface Pending {
-  resolve: (receipt: SignedReceipt) => void
   reject: (err: Error) => void
+  onReceipt?: (receipt: Uint8Array) => void
+  onChunk?: (results: ChunkResult[]) => void
   onAccepted?: () => void
 }
 
@@ -172,16 +188,9 @@ class Session {
   }
 
   async submit (job: EncodedJob, options: SubmitOptions): Promise<SignedReceipt> {
-    if (this.closed != null) {
-      throw this.closed
-    }
-    options.signal.throwIfAborted()
-    if (this.pending.size === 0) {
-      this.lastHeardAt = Date.now() // silence while idle does not count
-    }
-    const id = this.nextId++
-    const { promise, resolve, reject } = Promise.withResolvers<SignedReceipt>()
-    this.pending.set(id, { resolve, reject, onAccepted: options.onAccepted })
+    const { id, promise, reject } = this.request<SignedReceipt>(options, resolve => ({
+      onReceipt: bytes => { resolve(decodeSignedReceipt(bytes)) }
+    }))
     const onAbort = (): void => {
       if (this.pending.delete(id)) {
         // not sent yet: it simply never goes; else the worker is told (after the submit, which is written first)
@@ -202,6 +211,45 @@ class Session {
     } finally {
       options.signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  async submitChunk (jobs: readonly EncodedJob[], options: SubmitOptions): Promise<ChunkAnswer[]> {
+    const { id, promise, reject } = this.request<ChunkAnswer[]>(options, resolve => ({
+      onChunk: results => {
+        if (results.length !== jobs.length) {
+          throw new InvalidReceiptError(`the worker answered a chunk of ${jobs.length} jobs with ${results.length} results`)
+        }
+        resolve(results.map(result => 'receipt' in result ? { signed: decodeSignedReceipt(result.receipt) } : { error: errorFromWire(result.error) }))
+      }
+    }))
+    const onAbort = (): void => {
+      if (this.pending.delete(id)) {
+        this.send({ type: 'cancel', id })
+        reject(options.signal.reason)
+      }
+    }
+    options.signal.addEventListener('abort', onAbort, { once: true })
+    this.send({ type: 'submitChunk', id, jobs: jobs.map(job => job.bytes) })
+    try {
+      return await promise
+    } finally {
+      options.signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Registers a request waiting for its answer; `handlers` turn the answer into the result. */
+  private request<T> (options: SubmitOptions, handlers: (resolve: (value: T) => void) => Omit<Pending, 'reject' | 'onAccepted'>): { id: number, promise: Promise<T>, reject: (err: Error) => void } {
+    if (this.closed != null) {
+      throw this.closed
+    }
+    options.signal.throwIfAborted()
+    if (this.pending.size === 0) {
+      this.lastHeardAt = Date.now() // silence while idle does not count
+    }
+    const id = this.nextId++
+    const { promise, resolve, reject } = Promise.withResolvers<T>()
+    this.pending.set(id, { ...handlers(resolve), reject, onAccepted: options.onAccepted })
+    return { id, promise, reject }
   }
 
   close (reason: Error): void {
@@ -287,9 +335,16 @@ class Session {
             pending.reject(errorFromWire(response.error))
             continue
           case 'receipt':
+          case 'chunk':
             this.pending.delete(response.id)
             try {
-              pending.resolve(decodeSignedReceipt(response.receipt))
+              if (response.type === 'receipt' && pending.onReceipt != null) {
+                pending.onReceipt(response.receipt)
+              } else if (response.type === 'chunk' && pending.onChunk != null) {
+                pending.onChunk(response.results)
+              } else {
+                throw new InvalidReceiptError(`the worker answered with a ${response.type} where it owed ${pending.onChunk != null ? 'a chunk' : 'a receipt'}`)
+              }
             } catch (err) {
               pending.reject(err as Error)
             }

@@ -1,14 +1,14 @@
 import { decodeCbor, encodeCbor } from './cbor.ts'
-import { MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../constants.ts'
-import { MalformedMessageError } from '../errors.ts'
+import { MAX_CHUNK_ITEMS, MAX_CREDIT_WINDOW, MAX_MESSAGE_BYTES, MAX_STRING_LENGTH, MAX_SUBMIT_BATCH } from '../constants.ts'
+import { MalformedMessageError, type WireError } from '../errors.ts'
 import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys, shown } from './validate.ts'
 
 /**
  * Messages of the job-exchange protocol. A requester keeps one stream per
  * worker and pipelines requests on it; `id` pairs each answer with its request.
  *
- *   requester → worker: submit | submitMany | cancel
- *   worker → requester: credit | accepted | busy | receipt | error | alive
+ *   requester → worker: submit | submitMany | submitChunk | cancel
+ *   worker → requester: credit | accepted | busy | receipt | chunk | error | alive
  *
  * `credit` (id 0) is flow control: how many jobs the requester may have
  * outstanding on this stream (running and queued at the worker). The worker
@@ -19,10 +19,16 @@ import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys, shown } from
  * `submitMany` (id 0) carries several jobs in one message, each with its own
  * id: the worker takes them one by one exactly as if each had come in its own
  * `submit` (each is answered, counts against the credit, can be cancelled).
+ *
+ * `submitChunk` carries up to MAX_CHUNK_ITEMS jobs that are run as one unit:
+ * one slot, one answer (`chunk`, a result per job in order, the receipts
+ * under one signature), one cancel for all. Each job counts against the
+ * credit. A `map` of tiny jobs travels this way (see job/map-chunks.ts).
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }
   | { type: 'submitMany', id: 0, jobs: SubmittedJob[] }
+  | { type: 'submitChunk', id: number, jobs: Uint8Array[] }
   | { type: 'cancel', id: number }
 
 /** One job of a `submitMany`. */
@@ -36,8 +42,12 @@ export type JobResponse =
   | { type: 'accepted', id: number }
   | { type: 'busy', id: number }
   | { type: 'receipt', id: number, receipt: Uint8Array }
-  | { type: 'error', id: number, error: { name: string, message: string } }
+  | { type: 'chunk', id: number, results: ChunkResult[] }
+  | { type: 'error', id: number, error: WireError }
   | { type: 'alive', id: 0 }
+
+/** One job of a chunk, in the chunk's order: its signed receipt, or why it has none. */
+export type ChunkResult = { receipt: Uint8Array } | { error: WireError }
 
 const MAX_ID = 2 ** 32 - 1
 
@@ -64,6 +74,14 @@ export function decodeRequest (bytes: Uint8Array): JobRequest {
         throw new MalformedMessageError('submitMany.jobs is empty')
       }
       return { type: 'submitMany', id: 0, jobs }
+    }
+    case 'submitChunk': {
+      onlyKeys(message, ['type', 'id', 'jobs'], 'submitChunk request')
+      const jobs = asArray(message.jobs, 'submitChunk.jobs', MAX_CHUNK_ITEMS).map((job, i) => asBytes(job, `submitChunk.jobs[${i}]`, MAX_MESSAGE_BYTES))
+      if (jobs.length === 0) {
+        throw new MalformedMessageError('submitChunk.jobs is empty')
+      }
+      return { type: 'submitChunk', id, jobs }
     }
     case 'cancel':
       onlyKeys(message, ['type', 'id'], 'cancel request')
@@ -92,15 +110,32 @@ export function decodeResponse (bytes: Uint8Array): JobResponse {
     case 'receipt':
       onlyKeys(message, ['type', 'id', 'receipt'], 'receipt response')
       return { type: 'receipt', id, receipt: asBytes(message.receipt, 'receipt response', MAX_MESSAGE_BYTES) }
-    case 'error': {
-      onlyKeys(message, ['type', 'id', 'error'], 'error response')
-      const error = asRecord(message.error, 'error response')
-      onlyKeys(error, ['name', 'message'], 'error response')
-      return { type: 'error', id, error: { name: asString(error.name, 'error.name', 128), message: asString(error.message, 'error.message', MAX_STRING_LENGTH) } }
+    case 'chunk': {
+      onlyKeys(message, ['type', 'id', 'results'], 'chunk response')
+      const results = asArray(message.results, 'chunk.results', MAX_CHUNK_ITEMS).map((entry, i): ChunkResult => {
+        const result = asRecord(entry, `chunk.results[${i}]`)
+        if (result.receipt !== undefined) {
+          onlyKeys(result, ['receipt'], `chunk.results[${i}]`)
+          return { receipt: asBytes(result.receipt, `chunk.results[${i}].receipt`, MAX_MESSAGE_BYTES) }
+        }
+        onlyKeys(result, ['error'], `chunk.results[${i}]`)
+        return { error: decodeWireError(result.error, `chunk.results[${i}].error`) }
+      })
+      return { type: 'chunk', id, results }
     }
+    case 'error':
+      onlyKeys(message, ['type', 'id', 'error'], 'error response')
+      return { type: 'error', id, error: decodeWireError(message.error, 'error response', 'error') }
     default:
       throw new MalformedMessageError(`unknown job response type ${shown(message.type)}`)
   }
+}
+
+/** An error as the wire carries it; `field` names its parts in what a malformed one is told. */
+function decodeWireError (value: unknown, what: string, field = what): WireError {
+  const error = asRecord(value, what)
+  onlyKeys(error, ['name', 'message'], what)
+  return { name: asString(error.name, `${field}.name`, 128), message: asString(error.message, `${field}.message`, MAX_STRING_LENGTH) }
 }
 
 function decodeEnvelope (bytes: Uint8Array, what: string): Record<string, unknown> {

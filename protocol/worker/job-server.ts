@@ -4,8 +4,8 @@ import { ACCEPTED_NOTICE_MS, OUTPUT_TTL_MS, HEARTBEAT_INTERVAL_MS, JOB_PROTOCOL,
 import { FrameWriter } from '../net/frame-writer.ts'
 import { CancelledError, errorToWire, MalformedMessageError, WorkerLostError } from '../errors.ts'
 import { decodeJob, type EncodedJob } from '../wire/job.ts'
-import { decodeRequest, encodeMessage, type JobResponse } from '../wire/messages.ts'
-import { encodeSignedReceipt, MAX_STDERR_BYTES, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
+import { decodeRequest, encodeMessage, type ChunkResult, type JobResponse } from '../wire/messages.ts'
+import { encodeSignedReceipt, MAX_STDERR_BYTES, signReceipts, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
 import { ReceiptBatcher } from './receipt-batcher.ts'
 import { executeJob } from './execute-job.ts'
 import type { TestFault } from './test-faults.ts'
@@ -42,11 +42,16 @@ export interface ServedJob {
   signed?: SignedReceipt
 }
 
-/** A job admitted on a stream, waiting for a slot or running in one. */
+/** A job (or a chunk of jobs) admitted on a stream, waiting for a slot or running in one. */
 interface Admitted {
   id: number
+  /** The job; a chunk's first job. */
   job: EncodedJob
-  /** Bytes of its encoded spec: what it costs us while queued. */
+  /** A chunk's jobs, run as one unit and answered together. */
+  chunk?: EncodedJob[]
+  /** Jobs it holds: what it counts against the credit window and the queue bound. */
+  weight: number
+  /** Bytes of its encoded specs: what it costs us while queued. */
   bytes: number
   controller: AbortController
   link: Link
@@ -89,6 +94,8 @@ export class JobServer extends EventTarget {
   private readonly running = new Set<Admitted>()
   /** Jobs waiting for a slot, per requester; the map's order is the round-robin turn. */
   private readonly queues = new Map<string, Admitted[]>()
+  /** Jobs (not chunks) waiting per requester. */
+  private readonly queuedWeight = new Map<string, number>()
   private queuedJobs = 0
   private queuedBytes = 0
   /** Slots each requester holds now. */
@@ -138,6 +145,7 @@ export class JobServer extends EventTarget {
       }
     }
     this.queues.clear()
+    this.queuedWeight.clear()
     this.queuedJobs = 0
     this.queuedBytes = 0
     for (const admitted of this.running) {
@@ -185,9 +193,14 @@ export class JobServer extends EventTarget {
           this.cancel(link, message.id)
           continue
         }
+        if (message.type === 'submitChunk') {
+          await this.admit(link, message.id, message.jobs, true)
+          this.dispatch()
+          continue
+        }
         // a batch is taken job by job, exactly as if each had come alone: each is answered, each counts against the credit
         for (const { id, job } of message.type === 'submit' ? [message] : message.jobs) {
-          await this.admit(link, id, job)
+          await this.admit(link, id, [job], false)
           this.dispatch()
         }
       }
@@ -203,23 +216,30 @@ export class JobServer extends EventTarget {
     }
   }
 
-  /** Queues a submitted job, or answers why not (`busy` beyond the credit or the queue bounds, `error` when it does not decode). */
-  private async admit (link: Link, id: number, bytes: Uint8Array): Promise<void> {
-    if (!this.hasRoomFor(link, bytes.byteLength)) {
+  /**
+   * Queues a submitted job, or a chunk of them, or answers why not (`busy`
+   * beyond the credit or the queue bounds, `error` when one does not
+   * decode: a chunk is taken whole or not at all).
+   */
+  private async admit (link: Link, id: number, encoded: Uint8Array[], chunk: boolean): Promise<void> {
+    const bytes = encoded.reduce((sum, job) => sum + job.byteLength, 0)
+    if (!this.hasRoomFor(link, bytes, encoded.length)) {
       this.send(link, { type: 'busy', id })
       return
     }
-    let job: EncodedJob
+    let jobs: EncodedJob[]
     try {
-      job = await decodeJob(bytes)
+      jobs = await Promise.all(encoded.map(decodeJob))
     } catch (err) {
       this.send(link, { type: 'error', id, error: errorToWire(err) })
       return
     }
     const admitted: Admitted = {
       id,
-      job,
-      bytes: bytes.byteLength,
+      job: jobs[0] as EncodedJob,
+      ...(chunk ? { chunk: jobs } : {}),
+      weight: jobs.length,
+      bytes,
       controller: new AbortController(),
       link,
       admittedAt: performance.now(),
@@ -234,21 +254,22 @@ export class JobServer extends EventTarget {
     link.writer.write(encodeMessage(response))
   }
 
-  /** Whether a requester may have one more job outstanding here: within its credit, and within our queue bounds. */
-  private hasRoomFor (link: Link, bytes: number): boolean {
+  /** Whether a requester may have `jobs` more outstanding here: within its credit, and within our queue bounds. */
+  private hasRoomFor (link: Link, bytes: number, jobs: number): boolean {
     const outstanding = this.outstanding(link.requester)
     if (outstanding < (link.window ?? 0)) {
       link.allowance = link.window as number
     }
-    if (link.jobs.size >= MAX_PIPELINED_REQUESTS || outstanding >= Math.max(link.allowance, this.windowFor(link.requester))) {
+    if (link.jobs.size >= MAX_PIPELINED_REQUESTS || outstanding + jobs > Math.max(link.allowance, this.windowFor(link.requester))) {
       return false
     }
     const queues = this.running.size >= this.slots
-    return !queues || (this.queuedJobs < MAX_QUEUED_JOBS && this.queuedBytes + bytes <= MAX_QUEUED_JOB_BYTES)
+    return !queues || (this.queuedJobs + jobs <= MAX_QUEUED_JOBS && this.queuedBytes + bytes <= MAX_QUEUED_JOB_BYTES)
   }
 
+  /** Jobs a requester has here, running and queued (a chunk counts its jobs). */
   private outstanding (requester: string): number {
-    return (this.held.get(requester) ?? 0) + (this.queues.get(requester)?.length ?? 0)
+    return (this.held.get(requester) ?? 0) + (this.queuedWeight.get(requester) ?? 0)
   }
 
   /**
@@ -283,8 +304,20 @@ export class JobServer extends EventTarget {
     } else {
       queue.push(admitted)
     }
-    this.queuedJobs++
-    this.queuedBytes += admitted.bytes
+    this.countQueued(admitted, 1)
+  }
+
+  /** Counts a job (or a chunk's jobs) joining the queue (+1) or leaving it (-1). */
+  private countQueued (admitted: Admitted, change: 1 | -1): void {
+    const { requester } = admitted.link
+    const weight = (this.queuedWeight.get(requester) ?? 0) + change * admitted.weight
+    if (weight > 0) {
+      this.queuedWeight.set(requester, weight)
+    } else {
+      this.queuedWeight.delete(requester)
+    }
+    this.queuedJobs += change * admitted.weight
+    this.queuedBytes += change * admitted.bytes
   }
 
   /**
@@ -301,7 +334,8 @@ export class JobServer extends EventTarget {
     while (this.queues.size > 0 && this.running.size < depth) {
       const [requester, queue] = this.queues.entries().next().value as [string, Admitted[]]
       const next = queue[0] as Admitted
-      if (this.running.size >= this.slots && !this.tiny(next.job)) {
+      // a chunk keeps its own jobs flowing to the executor: it never goes ahead of a slot
+      if (this.running.size >= this.slots && (next.chunk != null || !this.tiny(next.job))) {
         return
       }
       queue.shift()
@@ -309,8 +343,7 @@ export class JobServer extends EventTarget {
       if (queue.length > 0) {
         this.queues.set(requester, queue) // to the back of the turn
       }
-      this.queuedJobs--
-      this.queuedBytes -= next.bytes
+      this.countQueued(next, -1)
       this.begin(next)
     }
   }
@@ -321,12 +354,14 @@ export class JobServer extends EventTarget {
   }
 
   private begin (admitted: Admitted): void {
-    const { job, link } = admitted
+    const { link } = admitted
     this.running.add(admitted)
-    this.held.set(link.requester, (this.held.get(link.requester) ?? 0) + 1)
+    this.held.set(link.requester, (this.held.get(link.requester) ?? 0) + admitted.weight)
     this.dispatchEvent(new Event('slots'))
-    this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester: link.requester } }))
-    void this.serveJob(admitted)
+    for (const job of admitted.chunk ?? [admitted.job]) {
+      this.dispatchEvent(new CustomEvent<ServedJob>('job:start', { detail: { job: job.cid.toString(), requester: link.requester } }))
+    }
+    void (admitted.chunk != null ? this.serveChunk(admitted, admitted.chunk) : this.serveJob(admitted))
   }
 
   /** Runs an admitted job, frees its slot, then signs (in a batch, when busy) and answers. */
@@ -343,15 +378,7 @@ export class JobServer extends EventTarget {
       outcome = { error }
     }
     // what the job cost a slot: not the time it waited in the executor for a thread
-    const tookMs = performance.now() - startedAt - waitMs
-    this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
-    const module = job.spec.module.toString()
-    const moduleMs = this.moduleMs.get(module)
-    this.moduleMs.delete(module) // most recently used last, the oldest dropped first
-    this.moduleMs.set(module, moduleMs == null ? tookMs : (moduleMs + tookMs) / 2)
-    if (this.moduleMs.size > MAX_MEASURED_MODULES) {
-      this.moduleMs.delete(this.moduleMs.keys().next().value as string)
-    }
+    this.measure(job, performance.now() - startedAt - waitMs)
     // free the slot and start the next job before signing and answering: the slot need not wait for either
     this.end(admitted)
     this.dispatch()
@@ -375,10 +402,72 @@ export class JobServer extends EventTarget {
     this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester, ...(signed != null ? { signed } : {}) } }))
   }
 
+  /**
+   * Runs a chunk's jobs, frees its slot, signs every receipt under one root
+   * and answers once. A job that could not run has an error in its
+   * place; a cancelled chunk is answered with the one error.
+   */
+  private async serveChunk (admitted: Admitted, jobs: EncodedJob[]): Promise<void> {
+    const { link, controller, id, admittedAt } = admitted
+    const startedAt = performance.now()
+    // all at once: the executor queues them and hands a thread a batch of them per post
+    const outcomes = await Promise.all(jobs.map(async (job): Promise<Receipt | Error> => {
+      try {
+        return (await this.runJob(job, controller.signal, startedAt - admittedAt)).receipt
+      } catch (err) {
+        return err as Error
+      }
+    }))
+    this.measure(admitted.job, (performance.now() - startedAt) / jobs.length)
+    this.end(admitted)
+    this.dispatch()
+    let response: JobResponse
+    const signed: Array<SignedReceipt | undefined> = []
+    try {
+      controller.signal.throwIfAborted()
+      const receipts = outcomes.filter((outcome): outcome is Receipt => !(outcome instanceof Error))
+      const signatures = receipts.length > 0 ? await signReceipts(receipts, this.components.signer) : []
+      let j = 0
+      const results = outcomes.map((outcome): ChunkResult => {
+        if (outcome instanceof Error) {
+          signed.push(undefined)
+          return { error: errorToWire(outcome) }
+        }
+        const receipt = signatures[j++] as SignedReceipt
+        signed.push(receipt)
+        return { receipt: encodeSignedReceipt(receipt) }
+      })
+      response = { type: 'chunk', id, results }
+    } catch (err) {
+      response = { type: 'error', id, error: errorToWire(err) }
+    }
+    clearTimeout(admitted.acceptedNotice)
+    if (link.jobs.delete(id)) {
+      this.grantCredit(link)
+      this.send(link, response)
+    }
+    jobs.forEach((job, i) => {
+      const receipt = signed[i]
+      this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester, ...(receipt != null ? { signed: receipt } : {}) } }))
+    })
+  }
+
+  /** Records how long a job of this module held a slot: the credit window and the jobs handed ahead follow it. */
+  private measure (job: EncodedJob, tookMs: number): void {
+    this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
+    const module = job.spec.module.toString()
+    const moduleMs = this.moduleMs.get(module)
+    this.moduleMs.delete(module) // most recently used last, the oldest dropped first
+    this.moduleMs.set(module, moduleMs == null ? tookMs : (moduleMs + tookMs) / 2)
+    if (this.moduleMs.size > MAX_MEASURED_MODULES) {
+      this.moduleMs.delete(this.moduleMs.keys().next().value as string)
+    }
+  }
+
   private end (admitted: Admitted): void {
     this.running.delete(admitted)
     const { requester } = admitted.link
-    const held = (this.held.get(requester) ?? 1) - 1
+    const held = (this.held.get(requester) ?? admitted.weight) - admitted.weight
     if (held > 0) {
       this.held.set(requester, held)
     } else {
@@ -407,8 +496,7 @@ export class JobServer extends EventTarget {
     if (queue.length === 0) {
       this.queues.delete(link.requester)
     }
-    this.queuedJobs--
-    this.queuedBytes -= admitted.bytes
+    this.countQueued(admitted, -1)
     clearTimeout(admitted.acceptedNotice)
     link.jobs.delete(id)
     this.send(link, { type: 'error', id, error: errorToWire(reason) })

@@ -283,13 +283,19 @@ await section('throughput', [['throughput_jobs_per_s', 'jobs/s'], ['map_items_pe
     let failed = 0
     const byWorker: Record<string, number> = {}
     const t = performance.now()
-    for await (const result of peer.map(cid, inputs, { concurrency })) {
-      if (result.ok) {
-        byWorker[result.result.worker.slice(-6)] = (byWorker[result.result.worker.slice(-6)] ?? 0) + 1
-      } else {
-        failed++
+    // separate jobs: `concurrency` run() calls in flight, each a job of its own (a map would send these in chunks)
+    let next = 0
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < inputs.length) {
+        const input = inputs[next++] as string
+        try {
+          const result = await peer.run({ module: cid, input })
+          byWorker[result.worker.slice(-6)] = (byWorker[result.worker.slice(-6)] ?? 0) + 1
+        } catch {
+          failed++
+        }
       }
-    }
+    }))
     const seconds = (performance.now() - t) / 1000
     rates.push((config.throughputJobs - failed) / seconds)
     failures.push(failed)

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { after, afterEach, before, describe, it, type TestContext } from 'node:test'
+import { createPeer } from '../node/create-peer.ts'
+import { JobClient } from '../protocol/net/job-client.ts'
+import { verifyReceipt } from '../protocol/wire/receipt.ts'
+import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { ProcessNetwork } from './helpers/processes.ts'
+import type { Peer } from '../protocol/peer.ts'
+import type { MapResult } from '../protocol/job/run-many.ts'
+
+/** Every chunk this process's requesters send, counted at the client: the chunk path must really be taken. */
+const chunks: number[] = []
+const submitChunk = JobClient.prototype.submitChunk
+JobClient.prototype.submitChunk = async function (this: JobClient, ...args: Parameters<JobClient['submitChunk']>) {
+  chunks.push(args[1].length)
+  return submitChunk.apply(this, args)
+}
+
+async function waitForWorkers (peer: Peer, count: number): Promise<void> {
+  const until = Date.now() + 30_000
+  while (peer.peers().filter(p => p.advert.slots.total > 0).length < count) {
+    assert.ok(Date.now() < until, `only ${peer.peers().length} of ${count} workers advertised`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+async function collect (results: AsyncIterable<MapResult>): Promise<Map<number, MapResult>> {
+  const byIndex = new Map<number, MapResult>()
+  for await (const result of results) {
+    byIndex.set(result.index, result)
+  }
+  return byIndex
+}
+
+/**
+ * A `map` of tiny jobs over worker processes: the jobs go in chunks
+ * (`submitChunk`), and each result is still its own job's, with a receipt
+ * that verifies alone; a liar among the workers is caught in its chunks.
+ */
+describe('map in chunks across processes', () => {
+  let network: ProcessNetwork
+  let requester: Peer
+  let echo: Uint8Array
+
+  before(async () => {
+    await buildWasm()
+    echo = await readFile(wasmPath('echo'))
+  })
+
+  afterEach(async () => {
+    await requester?.stop()
+    await network?.stop()
+  })
+
+  after(() => {
+    JobClient.prototype.submitChunk = submitChunk
+  })
+
+  it('2,000 tiny jobs over two workers: chunks carry them, every output is its input\'s, every receipt verifies alone and names its job', async (t: TestContext) => {
+    network = await ProcessNetwork.start({ label: 'chunks' })
+    await network.startWorkers(2, { slots: 2 })
+    requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await waitForWorkers(requester, 2)
+    const inputs = Array.from({ length: 2000 }, (_, i) => `item ${i}`)
+    chunks.length = 0
+    const results = await collect(requester.map(echo, inputs, { concurrency: 256 }))
+    assert.equal(results.size, inputs.length)
+    const jobs = new Set<string>()
+    for (const [index, result] of results) {
+      assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+      assert.equal(result.result.text(), inputs[index]?.toUpperCase())
+      assert.equal(result.result.receipt.job.toString(), result.result.job.toString())
+      for (const verified of result.result.receipts) {
+        // alone: only the receipt bytes and the job it must name
+        await verifyReceipt(verified.signed, { job: result.result.job })
+      }
+      jobs.add(result.result.job.toString())
+    }
+    assert.equal(jobs.size, inputs.length, 'two inputs share a job CID')
+    const chunked = chunks.reduce((sum, size) => sum + size, 0)
+    assert.ok(chunked >= inputs.length / 2, `only ${chunked} of ${inputs.length} jobs went in chunks (${chunks.length} chunks)`)
+    t.diagnostic(`${chunks.length} chunks carried ${chunked} executions (checks included) for ${inputs.length} jobs`)
+  })
+
+  it('a liar among three workers at redundancy 1: its chunks are checked, no wrong output is accepted, and it is banned', async (t: TestContext) => {
+    network = await ProcessNetwork.start({ label: 'chunks-liar' })
+    await network.startWorkers(2, { slots: 2 })
+    requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await waitForWorkers(requester, 2)
+    // the liar joins once the requester knows echo is tiny: its first jobs come in chunks, not alone
+    for (const [, result] of await collect(requester.map(echo, ['warm', 'up'], { concurrency: 256 }))) {
+      assert.ok(result.ok)
+    }
+    const liar = await network.startWorker('liar', { slots: 2, env: { WASMESH_TEST_FAULT: 'wrong-output' } })
+    await waitForWorkers(requester, 3)
+    const inputs = Array.from({ length: 1500 }, (_, i) => `job ${i}`)
+    chunks.length = 0
+    const results = await collect(requester.map(echo, inputs, { concurrency: 256, signal: AbortSignal.timeout(120_000) }))
+    const ran = liar.process.lines.filter(line => line.startsWith('job started ')).length
+    assert.ok(ran > 0, 'the liar ran no job: the test proves nothing')
+    for (const [index, result] of results) {
+      assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+      assert.equal(result.result.text(), inputs[index]?.toUpperCase(), `job ${index}`)
+      assert.ok(result.result.receipts.every(r => r.receipt.worker !== liar.peerId), 'a receipt of the liar was accepted')
+    }
+    assert.ok(chunks.length > 0, 'no chunk was sent: the test proves nothing about chunks')
+    const record = requester.workers().find(w => w.peerId === liar.peerId)?.record
+    assert.ok(record?.banned != null, `the liar was not banned: ${JSON.stringify(record)}`)
+    assert.ok((await requester.evidence(liar.peerId)).length > 0, 'no evidence kept against the liar')
+    for (const honest of requester.workers().filter(w => w.peerId !== liar.peerId)) {
+      assert.equal(honest.record.banned, undefined, 'an honest worker was banned')
+    }
+    t.diagnostic(`${chunks.length} chunks, ${chunks.reduce((sum, size) => sum + size, 0)} executions in chunks for ${inputs.length} jobs; the liar started ${ran}`)
+  })
+})
