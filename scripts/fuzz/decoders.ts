@@ -86,13 +86,18 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
     encodeMessage({ type: 'submitMany', id: 0, jobs: [{ id: 10, job: job.bytes }, { id: 11, job: plainJob.bytes }] }),
     encodeMessage({ type: 'submitMany', id: 0, jobs: [{ id: 12, job: plainJob.bytes }, { id: 13, job: plainJob.bytes }, { id: 14, job: job.bytes }] })
   ]
+  const chunkRequests = [
+    encodeMessage({ type: 'submitChunk', id: 15, jobs: [job.bytes, plainJob.bytes] }),
+    encodeMessage({ type: 'submitChunk', id: 16, jobs: [plainJob.bytes, plainJob.bytes, job.bytes, plainJob.bytes] })
+  ]
   const responses = [
     encodeMessage({ type: 'credit', id: 0, window: 16 }),
     encodeMessage({ type: 'accepted', id: 3 }),
     encodeMessage({ type: 'busy', id: 4 }),
     encodeMessage({ type: 'receipt', id: 5, receipt: single }),
     encodeMessage({ type: 'error', id: 6, error: { name: 'ContentFetchError', message: 'nobody sent it' } }),
-    encodeMessage({ type: 'alive', id: 0 })
+    encodeMessage({ type: 'alive', id: 0 }),
+    encodeMessage({ type: 'chunk', id: 7, results: [...batch.slice(0, 3).map(receipt => ({ receipt })), { error: { name: 'ContentFetchError', message: 'nobody sent it' } }] })
   ]
   const order: PinOrder = { v: 1, cid: moduleCid, size: 1234, replicas: 3, until: 1_800_000_000_000, owner: worker, signer: worker, renewers: [worker], at: 1_700_000_000_000 }
   const signedOrder = await signPinOrder(order, key)
@@ -126,8 +131,9 @@ export async function decoderTargets (): Promise<DecoderTarget[]> {
     { name: 'function manifest (verified)', decode: async bytes => verifyManifest(decodeSignedManifest(bytes)), seeds: [manifest] },
     { name: 'dag-cbor', decode: bytes => decodeCbor(bytes, 'fuzz'), seeds: [job.bytes, single, ...responses] },
     { name: 'job spec', decode: async bytes => decodeJob(bytes), seeds: [job.bytes, plainJob.bytes] },
-    { name: 'job request', decode: decodeRequest, seeds: [...requests, ...batchRequests] },
+    { name: 'job request', decode: decodeRequest, seeds: [...requests, ...batchRequests, ...chunkRequests] },
     { name: 'job request (submitMany)', decode: decodeRequest, seeds: batchRequests },
+    { name: 'job request (submitChunk)', decode: decodeRequest, seeds: chunkRequests },
     { name: 'job response', decode: decodeResponse, seeds: responses },
     { name: 'capacity advert', decode: decodeAdvert, seeds: [encodeAdvert(advert), encodeAdvert({ ...advert, cached: [], addrs: [], slots: { total: 0, free: 0 } })] },
     {
