@@ -147,7 +147,11 @@ export class MapChunker {
     this.#times.learn(job.spec.module.toString(), receipt.stats.execMs)
   }
 
-  /** Places the waiting jobs in chunks while workers have room; waits for room, and after WORKER_WAIT_MS without any sends them alone. */
+  /**
+   * Places the waiting jobs in chunks while workers have room, else waits
+   * for room; after WORKER_WAIT_MS with no room and no chunk of ours out,
+   * sends them alone.
+   */
   async #pump (): Promise<void> {
     let waitingSince: number | undefined
     try {
@@ -163,8 +167,9 @@ export class MapChunker {
         // with chunks out, a worker with room for a sliver waits for more: a chunk's messages cost nearly the same whatever it holds
         const placed = this.#requester.reserveChunk(first, new Set(), size, this.#chunksOut > 0 ? Math.ceil(size / 2) : 1)
         if (placed == null) {
-          waitingSince ??= Date.now()
-          if (Date.now() - waitingSince >= (this.#requester.init.workerWaitMs ?? WORKER_WAIT_MS)) {
+          // workers full with our own chunks is backpressure: only a wait with none out counts towards giving up on chunks
+          waitingSince = this.#chunksOut > 0 ? undefined : waitingSince ?? Date.now()
+          if (waitingSince != null && Date.now() - waitingSince >= (this.#requester.init.workerWaitMs ?? WORKER_WAIT_MS)) {
             // nobody took a chunk for that long: alone, the jobs wait, retry and fail with the reasons the job path gives
             for (const item of this.#waiting.splice(0)) {
               this.#settle(item, this.#alone(item.job, []))
