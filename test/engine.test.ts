@@ -2,22 +2,9 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { assertOnePath, recordEvents } from './helpers/job-events.ts'
 import { createTestnet, type Testnet } from './helpers/testnet.ts'
 import type { Peer } from '../protocol/peer.ts'
-
-/** Every job's events, in order, by job CID. */
-function recordEvents (peer: Peer): Map<string, string[]> {
-  const events = new Map<string, string[]>()
-  for (const type of ['job:queued', 'job:running', 'job:retry', 'job:done', 'job:failed'] as const) {
-    peer.addEventListener(type, event => {
-      events.set(event.detail.job, [...(events.get(event.detail.job) ?? []), type.slice(4)])
-    })
-  }
-  return events
-}
-
-/** One path through the state machine: queued, any number of sends and retries, then exactly one terminal event. */
-const ONE_PATH = /^queued( (running|retry))* (done|failed)$/
 
 describe('the engine, in process', () => {
   let echo: Uint8Array
@@ -100,10 +87,7 @@ describe('the engine, in process', () => {
       for await (const result of requester.map(echo, ['a', 'b', 'c', 'd'])) {
         assert.ok(result.ok)
       }
-      assert.ok(events.size >= 8, `events for ${events.size} jobs`)
-      for (const [job, sequence] of events) {
-        assert.match(sequence.join(' '), ONE_PATH, `job ${job}: ${sequence.join(' → ')}`)
-      }
+      assertOnePath(events, 8)
     })
   })
 

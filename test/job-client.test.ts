@@ -6,9 +6,10 @@ import { lpStream, streamPair } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { DEFAULT_LIMITS, MAX_MESSAGE_BYTES } from '../protocol/constants.ts'
-import { CancelledError, WorkerBusyError } from '../protocol/errors.ts'
+import { CancelledError, InvalidReceiptError, WorkerBusyError } from '../protocol/errors.ts'
 import { JobClient } from '../protocol/net/job-client.ts'
 import { encodeJob, type EncodedJob } from '../protocol/wire/job.ts'
+import { encodeCbor } from '../protocol/wire/cbor.ts'
 import { decodeRequest, encodeMessage, type JobRequest } from '../protocol/wire/messages.ts'
 import type { Libp2pEvents, Stream, TypedEventTarget } from '@libp2p/interface'
 
@@ -106,5 +107,45 @@ describe('job client: jobs in batches on the wire', () => {
     assert.equal(second.type, 'submit')
     close()
     await Promise.all(results)
+  })
+})
+
+describe('job client: chunks', () => {
+  it('pairs a chunk answer with its jobs in order, and refuses an answer of the wrong length or kind', async () => {
+    const { client, worker, next, answer, close } = await clientWithWorker()
+    const jobs = await Promise.all(['a', 'b'].map(jobFor))
+    const signal = new AbortController().signal
+    const first = client.submitChunk(worker, jobs, { signal })
+    const sent = await next()
+    assert.equal(sent.type, 'submitChunk')
+    assert.deepEqual(sent.type === 'submitChunk' && sent.jobs.map(hex), jobs.map(job => hex(job.bytes)))
+    // a result per job, in order: an error where the worker had no receipt
+    const signed = encodeCbor({ payload: new Uint8Array([1]), signature: new Uint8Array(64) })
+    await answer({ type: 'chunk', id: sent.id, results: [{ receipt: signed }, { error: { name: 'ContentFetchError', message: 'gone' } }] })
+    const answers = await first
+    assert.ok('signed' in (answers[0] as object))
+    assert.equal((answers[1] as { error: Error }).error.name, 'ContentFetchError')
+    // one result too few
+    const second = client.submitChunk(worker, jobs, { signal }).catch((err: Error) => err)
+    const short = await next()
+    await answer({ type: 'chunk', id: short.id, results: [{ receipt: signed }] })
+    assert.equal((await second as Error).name, InvalidReceiptError.NAME)
+    // a single receipt where a chunk was owed
+    const third = client.submitChunk(worker, jobs, { signal }).catch((err: Error) => err)
+    const wrong = await next()
+    await answer({ type: 'receipt', id: wrong.id, receipt: signed })
+    assert.match((await third as Error).message, /a receipt where it owed a chunk/)
+    close()
+  })
+
+  it('tells the worker when a chunk is cancelled, and rejects it with the reason', async () => {
+    const { client, worker, next, close } = await clientWithWorker()
+    const controller = new AbortController()
+    const pending = client.submitChunk(worker, await Promise.all(['a', 'b'].map(jobFor)), { signal: controller.signal }).catch((err: Error) => err)
+    const sent = await next()
+    controller.abort(new CancelledError('no longer wanted'))
+    assert.equal((await pending as Error).name, CancelledError.NAME)
+    assert.deepEqual(await next(), { type: 'cancel', id: sent.id })
+    close()
   })
 })

@@ -5,6 +5,7 @@ import { createPeer } from '../node/create-peer.ts'
 import { JobClient } from '../protocol/net/job-client.ts'
 import { verifyReceipt } from '../protocol/wire/receipt.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
+import { assertOnePath, recordEvents } from './helpers/job-events.ts'
 import { ProcessNetwork } from './helpers/processes.ts'
 import type { Peer } from '../protocol/peer.ts'
 import type { MapResult } from '../protocol/job/run-many.ts'
@@ -57,14 +58,16 @@ describe('map in chunks across processes', () => {
     JobClient.prototype.submitChunk = submitChunk
   })
 
-  it('2,000 tiny jobs over two workers: chunks carry them, every output is its input\'s, every receipt verifies alone and names its job', async (t: TestContext) => {
+  it('2,000 tiny jobs over two workers: chunks carry them, every output is its input\'s, every receipt verifies alone and names its job, every job has one path of events', async (t: TestContext) => {
     network = await ProcessNetwork.start({ label: 'chunks' })
     await network.startWorkers(2, { slots: 2 })
     requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
     await waitForWorkers(requester, 2)
     const inputs = Array.from({ length: 2000 }, (_, i) => `item ${i}`)
     chunks.length = 0
+    const events = recordEvents(requester)
     const results = await collect(requester.map(echo, inputs, { concurrency: 256 }))
+    assertOnePath(events, inputs.length)
     assert.equal(results.size, inputs.length)
     const jobs = new Set<string>()
     for (const [index, result] of results) {
@@ -96,7 +99,9 @@ describe('map in chunks across processes', () => {
     await waitForWorkers(requester, 3)
     const inputs = Array.from({ length: 1500 }, (_, i) => `job ${i}`)
     chunks.length = 0
+    const events = recordEvents(requester)
     const results = await collect(requester.map(echo, inputs, { concurrency: 256, signal: AbortSignal.timeout(120_000) }))
+    assertOnePath(events, inputs.length)
     const ran = liar.process.lines.filter(line => line.startsWith('job started ')).length
     assert.ok(ran > 0, 'the liar ran no job: the test proves nothing')
     for (const [index, result] of results) {

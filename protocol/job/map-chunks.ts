@@ -86,9 +86,10 @@ export class MapChunker {
   /** Runs a job, in a chunk or alone, and resolves with its accepted result. */
   async run (job: EncodedJob): Promise<RunResult> {
     if (!this.#chunkable(job)) {
-      return this.#alone(job, [])
+      return this.#alone(job)
     }
     const { promise, resolve, reject } = Promise.withResolvers<RunResult>()
+    this.#requester.emit('job:queued', { job: job.cid.toString() })
     this.#waiting.push({ job, queuedAt: performance.now(), resolve, reject })
     this.#schedulePump()
     return promise
@@ -128,10 +129,10 @@ export class MapChunker {
       (this.#times.get(spec.module.toString()) ?? Infinity) < MAP_CHUNK_EXEC_MS
   }
 
-  /** Runs a job on the job path, starting from the receipts it already has. */
-  async #alone (job: EncodedJob, prior: VerifiedReceipt[]): Promise<RunResult> {
+  /** Runs a job on the job path; `prior`, for a job that was in a chunk: the receipts it has from there. */
+  async #alone (job: EncodedJob, prior?: VerifiedReceipt[]): Promise<RunResult> {
     try {
-      const result = await this.#requester.execute(job, { signal: this.#signal, resume: false, prior })
+      const result = await this.#requester.execute(job, { signal: this.#signal, resume: false, ...(prior != null ? { prior } : {}) })
       this.#learn(job, result.receipt)
       return result
     } catch (err) {
@@ -228,6 +229,7 @@ export class MapChunker {
     if (redundancy === 1 && answered[0]?.some(answer => answer != null) === true && this.#requester.init.spotCheck !== false && this.#requester.components.reputation.needsCheck(worker)) {
       const checker = await this.#placeAll(jobs, asked, CHECK_WAIT_MS)
       if (checker != null) {
+        asked.add(checker)
         answered.push(this.#usable(await this.#ask(checker, jobs), jobs))
       }
     }

@@ -90,7 +90,9 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     const started = performance.now()
     const redundancy = job.spec.redundancy
     const run = new JobRun(this, job, options, createJobState(job.cid.toString(), { replicas: redundancy, quorum: Math.floor(redundancy / 2) + 1 }))
-    this.emit('job:queued', { job: run.id })
+    if (options.prior == null) {
+      this.emit('job:queued', { job: run.id }) // a job going on from prior receipts was queued where they were gathered
+    }
     if (options.resume) {
       const stored = await this.components.results.get(job.cid, options.signal)
       if (stored != null && !this.withdrawn(stored)) {

@@ -393,12 +393,7 @@ export class JobServer extends EventTarget {
     } catch (err) {
       response = { type: 'error', id, error: errorToWire(err) }
     }
-    clearTimeout(admitted.acceptedNotice)
-    if (link.jobs.delete(id)) {
-      // a changed window goes first: the requester places its next jobs as soon as it reads the answer
-      this.grantCredit(link)
-      this.send(link, response)
-    }
+    this.answer(admitted, response)
     this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester, ...(signed != null ? { signed } : {}) } }))
   }
 
@@ -441,15 +436,21 @@ export class JobServer extends EventTarget {
     } catch (err) {
       response = { type: 'error', id, error: errorToWire(err) }
     }
-    clearTimeout(admitted.acceptedNotice)
-    if (link.jobs.delete(id)) {
-      this.grantCredit(link)
-      this.send(link, response)
-    }
+    this.answer(admitted, response)
     jobs.forEach((job, i) => {
       const receipt = signed[i]
       this.dispatchEvent(new CustomEvent<ServedJob>('job:end', { detail: { job: job.cid.toString(), requester: link.requester, ...(receipt != null ? { signed: receipt } : {}) } }))
     })
+  }
+
+  /** Sends a job's (or chunk's) one answer, unless it was answered already (cancelled while queued, or its stream closed). */
+  private answer (admitted: Admitted, response: JobResponse): void {
+    clearTimeout(admitted.acceptedNotice)
+    if (admitted.link.jobs.delete(admitted.id)) {
+      // a changed window goes first: the requester places its next jobs as soon as it reads the answer
+      this.grantCredit(admitted.link)
+      this.send(admitted.link, response)
+    }
   }
 
   /** Records how long a job of this module held a slot: the credit window and the jobs handed ahead follow it. */
