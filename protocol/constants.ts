@@ -254,10 +254,11 @@ export const ANNOUNCE_TIMEOUT_MS = 10_000
 export const MAP_CHUNK_EXEC_MS = 2
 
 /**
- * How long a requester waits for a chunk's answer before it runs the
- * chunk's jobs one by one instead. A chunk holds only jobs measured tiny,
- * so it takes milliseconds; one that takes this long met a slow input (it
- * then gets its own time limit) or a stuck worker.
+ * The longest a requester waits for a chunk's answer before it runs the
+ * chunk's jobs one by one instead (once chunks came back, it waits a few
+ * times their usual round trip: see map-chunks.ts). A chunk holds only jobs
+ * measured tiny, so it takes milliseconds; one that takes this long met a
+ * slow input (it then gets its own time limit) or a stuck worker.
  */
 export const MAP_CHUNK_DEADLINE_MS = 10_000
 

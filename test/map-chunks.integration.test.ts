@@ -118,4 +118,30 @@ describe('map in chunks across processes', () => {
     }
     t.diagnostic(`${chunks.length} chunks, ${chunks.reduce((sum, size) => sum + size, 0)} executions in chunks for ${inputs.length} jobs; the liar started ${ran}`)
   })
+
+  it('a worker that takes chunks and falls silent: their jobs finish on the other workers, each with one path of events', async (t: TestContext) => {
+    network = await ProcessNetwork.start({ label: 'chunks-stall' })
+    await network.startWorkers(2, { slots: 2 })
+    requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await waitForWorkers(requester, 2)
+    for (const [, result] of await collect(requester.map(echo, ['warm', 'up'], { concurrency: 256 }))) {
+      assert.ok(result.ok)
+    }
+    const staller = await network.startWorker('staller', { slots: 2, env: { WASMESH_TEST_FAULT: 'stall' } })
+    await waitForWorkers(requester, 3)
+    const inputs = Array.from({ length: 1500 }, (_, i) => `stalled ${i}`)
+    chunks.length = 0
+    const events = recordEvents(requester)
+    const startedAt = performance.now()
+    const results = await collect(requester.map(echo, inputs, { concurrency: 256, signal: AbortSignal.timeout(120_000) }))
+    assertOnePath(events, inputs.length)
+    for (const [index, result] of results) {
+      assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+      assert.equal(result.result.text(), inputs[index]?.toUpperCase())
+      assert.notEqual(result.result.worker, staller.peerId)
+    }
+    const taken = staller.process.lines.filter(line => line.startsWith('job started ')).length
+    assert.ok(taken > 0, 'the staller took no job: the test proves nothing')
+    t.diagnostic(`the staller took ${taken} jobs; the map of ${inputs.length} took ${Math.round(performance.now() - startedAt)} ms in ${chunks.length} chunks`)
+  })
 })

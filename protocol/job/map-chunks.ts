@@ -1,4 +1,4 @@
-import { CHECK_WAIT_MS, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, MAX_CHUNK_ITEMS, WORKER_WAIT_MS } from '../constants.ts'
+import { CHECK_WAIT_MS, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, MAX_CHUNK_ITEMS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
 import type { WasmeshError} from '../errors.ts';
 import { DeadlineError, TimeLimitError, WorkerBusyError } from '../errors.ts'
 import { nextTurn } from '../net/frame-writer.ts'
@@ -75,6 +75,8 @@ export class MapChunker {
   #hold?: ReturnType<typeof setTimeout>
   /** Chunks sent and not yet answered. */
   #chunksOut = 0
+  /** A chunk's round trip per job it holds (smoothed), once one came back. */
+  #perJobMs?: number
 
   constructor (requester: Requester, times: ModuleTimes, signal: AbortSignal, concurrency: number) {
     this.#requester = requester
@@ -258,6 +260,17 @@ export class MapChunker {
     }
   }
 
+  /**
+   * How long a chunk may take before its jobs go alone instead: HEDGE_FACTOR
+   * times the usual round trip of a chunk that size, at least
+   * SILENCE_HEDGE_MS; MAP_CHUNK_DEADLINE_MS before one came back. So a
+   * worker that slows down (a throttled tab, a loaded machine) holds a
+   * chunk's jobs about as long as it would hold a lone job before its hedge.
+   */
+  #deadlineFor (jobs: number): number {
+    return this.#perJobMs == null ? MAP_CHUNK_DEADLINE_MS : Math.min(MAP_CHUNK_DEADLINE_MS, Math.max(SILENCE_HEDGE_MS, HEDGE_FACTOR * this.#perJobMs * jobs))
+  }
+
   /** A busy answer gave no receipts. */
   #usable (reply: Answers | 'busy', jobs: EncodedJob[]): Answers {
     return reply === 'busy' ? jobs.map(() => undefined) : reply
@@ -290,9 +303,10 @@ export class MapChunker {
   async #ask (worker: string, jobs: EncodedJob[]): Promise<Answers | 'busy'> {
     const { client, reputation } = this.#requester.components
     const controller = new AbortController()
+    const deadlineMs = this.#deadlineFor(jobs.length)
     const deadline = setTimeout(() => {
-      controller.abort(new DeadlineError(`${worker} did not answer a chunk of ${jobs.length} jobs within ${MAP_CHUNK_DEADLINE_MS} ms`))
-    }, MAP_CHUNK_DEADLINE_MS)
+      controller.abort(new DeadlineError(`${worker} did not answer a chunk of ${jobs.length} jobs within ${Math.round(deadlineMs)} ms`))
+    }, deadlineMs)
     const onAbort = (): void => { controller.abort(this.#signal.reason) }
     this.#signal.addEventListener('abort', onAbort, { once: true })
     for (const job of jobs) {
@@ -302,6 +316,7 @@ export class MapChunker {
     try {
       const answers = await client.submitChunk(worker, jobs, { signal: controller.signal })
       const roundTripMs = performance.now() - sentAt
+      this.#perJobMs = this.#perJobMs == null ? roundTripMs / jobs.length : this.#perJobMs * 0.8 + roundTripMs / jobs.length * 0.2
       let invalid = 0
       const verified = await Promise.all(answers.map(async (answer, i): Promise<VerifiedReceipt | undefined> => {
         if ('error' in answer) {
