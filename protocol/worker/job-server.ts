@@ -94,11 +94,11 @@ export class JobServer extends EventTarget {
   private readonly running = new Set<Admitted>()
   /** Jobs waiting for a slot, per requester; the map's order is the round-robin turn. */
   private readonly queues = new Map<string, Admitted[]>()
-  /** Jobs (not chunks) waiting per requester. */
+  /** Jobs waiting per requester, a chunk counted as its jobs. */
   private readonly queuedWeight = new Map<string, number>()
   private queuedJobs = 0
   private queuedBytes = 0
-  /** Slots each requester holds now. */
+  /** Jobs each requester has running now, a chunk counted as its jobs. */
   private readonly held = new Map<string, number>()
   /** How long a job holds a slot here, start to receipt (smoothed); unknown until one ran. */
   private jobMs?: number
