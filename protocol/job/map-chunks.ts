@@ -1,6 +1,5 @@
 import { CHECK_WAIT_MS, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, MAX_CHUNK_ITEMS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
-import type { WasmeshError} from '../errors.ts';
-import { DeadlineError, TimeLimitError, WorkerBusyError } from '../errors.ts'
+import { DeadlineError, TimeLimitError, WorkerBusyError, type WasmeshError } from '../errors.ts'
 import { nextTurn } from '../net/frame-writer.ts'
 import { receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
