@@ -103,6 +103,18 @@ describe('wasmesh CLI across processes', () => {
     assert.equal(next.stdout, 'STILL UP')
   })
 
+  it('says which file it cannot read, for a missing module or --input, and exits 2 without joining', async () => {
+    const missing = join(network.home, 'missing.wasm')
+    const noModule = await network.run(['run', missing])
+    assert.equal(noModule.code, 2, explain(noModule))
+    assert.match(noModule.stderr, new RegExp(`cannot read the module ${missing}: no such file`))
+    const noInput = await network.run(['run', wasmPath('echo'), '--input', 'hello'])
+    assert.equal(noInput.code, 2, explain(noInput))
+    assert.match(noInput.stderr, /cannot read the --input file hello: no such file \(give a file, or - for this process's stdin\)/)
+    const folder = await network.run(['run', wasmPath('echo'), '--input', network.home])
+    assert.match(folder.stderr, /it is a folder, not a file/)
+  })
+
   it('moves a job to another worker when its worker is killed mid-job', async () => {
     const started = network.run(['run', wasmPath('spin'), '--input', '-', '--json'], '3000')
     // whichever worker prints that it started the spin job is killed

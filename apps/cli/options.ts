@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -11,6 +12,17 @@ export const EXIT_NETWORK = 3
 /** Bad usage: a missing or malformed flag or file. Exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** Reads a file the user named: one that is missing or unreadable is bad usage, said in words rather than as a bare ENOENT. */
+export async function readUserFile (path: string, what: string, hint?: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : (err as Error).message
+    throw new UsageError(`cannot read ${what} ${path}: ${why}${hint != null ? ` (${hint})` : ''}`)
+  }
 }
 
 /** Where every requester command keeps its record of workers, so a liar caught by one run stays caught in the next. */

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { createPeer, wasmeshHome, type FunctionAbi } from '../../../node/index.ts'
 import { finishCommand } from '../lifecycle.ts'
-import { bootstrapOption, parseEnv, reputationDir, whole } from '../options.ts'
+import { bootstrapOption, parseEnv, readUserFile, reputationDir, whole } from '../options.ts'
 
 interface DeployCommandOptions {
   name: string
@@ -35,7 +34,7 @@ export function deployCommand (): Command {
     .addOption(bootstrapOption())
     .option('--json', 'print one JSON object (address, version, module, holders, stored)')
     .action(async (modulePath: string, options: DeployCommandOptions) => {
-      const module = /^(bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
+      const module = /^(bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readUserFile(modulePath, 'the module')
       const peer = await createPeer({ bootstrap: options.bootstrap, dataDir: options.data, reputationDir: reputationDir() })
       try {
         const deployment = await peer.deploy({

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises'
 import { text } from 'node:stream/consumers'
 import { Command, Option } from 'commander'
 import { fromString } from 'uint8arrays'
 import { createPeer, type RunOptions, type WasmeshError } from '../../../node/index.ts'
 import { failureJson, resultJson, stderrTail } from '../format.ts'
 import { finishCommand } from '../lifecycle.ts'
-import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, positive, reputationDir, UsageError, whole } from '../options.ts'
+import { bootstrapOption, EXIT_JOB_FAILED, EXIT_NETWORK, parseEnv, positive, readUserFile, reputationDir, UsageError, whole } from '../options.ts'
 import { CID } from 'multiformats/cid'
 import { outFolderName, parseMount, writeMountTrees } from '../trees.ts'
 import { runBatch } from './run-batch.ts'
@@ -52,7 +51,7 @@ export function runCommand (): Command {
     .option('--input-cid <cid>', 'the job\'s stdin: content stored on the network (wasmesh store), fetched from its holders')
     .option('--store-output <k>', 'keep the verified output on K storage peers (like wasmesh store) and print its CID', positive)
     .action(async (modulePath: string, options: RunCommandOptions) => {
-      const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readFile(modulePath)
+      const module = /^(https?:|bafy|bafk|Qm)/.test(modulePath) ? modulePath : await readUserFile(modulePath, 'the module')
       const jobOptions: Omit<RunOptions, 'module' | 'input'> = {
         abi: options.abi,
         args: options.arg,
@@ -79,7 +78,7 @@ export function runCommand (): Command {
       if (options.input != null && options.inputCid != null) {
         throw new UsageError('give --input or --input-cid, not both')
       }
-      const input = options.inputCid != null ? parseCid(options.inputCid) : options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readFile(options.input)
+      const input = options.inputCid != null ? parseCid(options.inputCid) : options.input == null ? undefined : options.input === '-' ? fromString(await text(process.stdin)) : await readUserFile(options.input, 'the --input file', 'give a file, or - for this process\'s stdin')
       await runOne(module, input, options, jobOptions)
     })
 }
