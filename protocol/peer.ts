@@ -3,7 +3,7 @@ import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { ANNOUNCE_TIMEOUT_MS, MAP_CONCURRENCY } from './constants.ts'
 import { describeConnections, type PeerConnection } from './net/connections.ts'
 import { runMany, type MapResult, type PendingJob } from './job/run-many.ts'
-import { MapChunker, ModuleTimes } from './job/map-chunks.ts'
+import { createModuleTimes, MapChunker } from './job/map-chunks.ts'
 import type { BatchSummary } from './job/batch-runner.ts'
 import { createServices, startables, type PeerComponents, type PeerInit, type Services } from './services.ts'
 import { relayPeerEvents, type PeerEvents } from './peer-events.ts'
@@ -73,7 +73,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
   private readonly components: PeerComponents
   private readonly services: Services
   /** How long each module's jobs ran lately: which ones `map` sends in chunks. */
-  private readonly moduleTimes = new ModuleTimes()
+  private readonly moduleTimes = createModuleTimes()
   private announcing?: AbortController
   private detachEvents?: () => void
 

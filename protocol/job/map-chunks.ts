@@ -5,6 +5,7 @@ import { receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } f
 import { checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
 import { outcomeKey } from './outcome.ts'
 import type { Requester, RunResult } from './requester.ts'
+import { RecentAverages } from '../recent-averages.ts'
 import type { EncodedJob } from '../wire/job.ts'
 
 /** Modules whose time is remembered, the least recently run dropped first. */
@@ -15,21 +16,8 @@ const MAX_TIMED_MODULES = 256
  * receipts: which modules are tiny enough to chunk. Kept by the peer across
  * maps, so a second map of a module chunks from its first job.
  */
-export class ModuleTimes {
-  readonly #execMs = new Map<string, number>()
-
-  get (module: string): number | undefined {
-    return this.#execMs.get(module)
-  }
-
-  learn (module: string, execMs: number): void {
-    const known = this.#execMs.get(module)
-    this.#execMs.delete(module)
-    this.#execMs.set(module, known == null ? execMs : known * 0.8 + execMs * 0.2)
-    if (this.#execMs.size > MAX_TIMED_MODULES) {
-      this.#execMs.delete(this.#execMs.keys().next().value as string)
-    }
-  }
+export function createModuleTimes (): RecentAverages {
+  return new RecentAverages(MAX_TIMED_MODULES, 0.2)
 }
 
 /** A job of the map waiting for a chunk, and how to hand back its result. */
@@ -66,7 +54,7 @@ export class MapChunker {
   readonly #signal: AbortSignal
   /** Jobs per chunk: a map's window split sixteen ways, so chunks queue behind each other at every slot while answers travel. */
   readonly #chunkJobs: number
-  readonly #times: ModuleTimes
+  readonly #times: RecentAverages
   #waiting: Item[] = []
   /** A pump is due or running: it takes every job waiting when it runs. */
   #pumping = false
@@ -77,7 +65,7 @@ export class MapChunker {
   /** A chunk's round trip per job it holds (smoothed), once one came back. */
   #perJobMs?: number
 
-  constructor (requester: Requester, times: ModuleTimes, signal: AbortSignal, concurrency: number) {
+  constructor (requester: Requester, times: RecentAverages, signal: AbortSignal, concurrency: number) {
     this.#requester = requester
     this.#times = times
     this.#signal = signal
@@ -146,7 +134,7 @@ export class MapChunker {
     if (receipt == null) {
       return
     }
-    this.#times.learn(job.spec.module.toString(), receipt.stats.execMs)
+    this.#times.add(job.spec.module.toString(), receipt.stats.execMs)
   }
 
   /**

@@ -7,6 +7,7 @@ import { decodeJob, type EncodedJob } from '../wire/job.ts'
 import { decodeRequest, encodeMessage, type ChunkResult, type JobResponse } from '../wire/messages.ts'
 import { encodeSignedReceipt, MAX_STDERR_BYTES, signReceipts, type Receipt, type SignedReceipt, type Signer } from '../wire/receipt.ts'
 import { ReceiptBatcher } from './receipt-batcher.ts'
+import { RecentAverages } from '../recent-averages.ts'
 import { executeJob } from './execute-job.ts'
 import type { TestFault } from './test-faults.ts'
 import type { ContentStore } from '../store/content.ts'
@@ -103,7 +104,7 @@ export class JobServer extends EventTarget {
   /** How long a job holds a slot here, start to receipt (smoothed); unknown until one ran. */
   private jobMs?: number
   /** The same per module, for the modules run lately: which jobs are tiny enough to hand the executor ahead of a slot. */
-  private readonly moduleMs = new Map<string, number>()
+  private readonly moduleMs = new RecentAverages(MAX_MEASURED_MODULES, 0.5)
   /** Large outputs kept for their requesters to fetch, until when. */
   private readonly outputs = new Map<string, { cid: CID, expiresAt: number }>()
   private sweeper?: ReturnType<typeof setInterval>
@@ -456,13 +457,7 @@ export class JobServer extends EventTarget {
   /** Records how long a job of this module held a slot: the credit window and the jobs handed ahead follow it. */
   private measure (job: EncodedJob, tookMs: number): void {
     this.jobMs = this.jobMs == null ? tookMs : this.jobMs * 0.9 + tookMs * 0.1
-    const module = job.spec.module.toString()
-    const moduleMs = this.moduleMs.get(module)
-    this.moduleMs.delete(module) // most recently used last, the oldest dropped first
-    this.moduleMs.set(module, moduleMs == null ? tookMs : (moduleMs + tookMs) / 2)
-    if (this.moduleMs.size > MAX_MEASURED_MODULES) {
-      this.moduleMs.delete(this.moduleMs.keys().next().value as string)
-    }
+    this.moduleMs.add(job.spec.module.toString(), tookMs)
   }
 
   private end (admitted: Admitted): void {

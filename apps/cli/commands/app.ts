@@ -4,15 +4,15 @@
  * stderr and writes the answer (a PNG for the fractal).
  */
 import { createHash } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32, deflateSync } from 'node:zlib'
 import { Presets, SingleBar } from 'cli-progress'
-import { Command, InvalidArgumentError } from 'commander'
+import { Command } from 'commander'
 import { hashsearch, mandelbrot, montecarlo } from '../../index.ts'
 import { createPeer, type Peer } from '../../../node/index.ts'
 import { finishCommand } from '../lifecycle.ts'
-import { bootstrapOption, finite, pair, positive, reputationDir, whole } from '../options.ts'
+import { bootstrapOption, finite, pair, positive, readUserFile, reputationDir, whole } from '../options.ts'
 import { WASM_DIR } from '../package-files.ts'
 import type { AppRunOptions, JobDone } from '../../shared.ts'
 
@@ -107,9 +107,7 @@ export function appCommand (): Command {
 /** Joins the network, runs `body` with a progress bar on stderr, and always stops the peer. */
 async function withPeer (options: CommonOptions, file: string, total: number, unit: string, body: (peer: Peer, module: Uint8Array, run: AppRunOptions, progress: (job: JobDone) => void) => Promise<void>): Promise<void> {
   const path = options.module ?? join(WASM_DIR, file)
-  const module = await readFile(path).catch((err: Error) => {
-    throw new InvalidArgumentError(`cannot read the module ${path}: ${err.message}${options.module == null ? ' (run `npm run build:wasm` first)' : ''}`)
-  })
+  const module = await readUserFile(path, 'the module', options.module == null ? 'run `npm run build:wasm` first' : undefined)
   const controller = new AbortController()
   const interrupt = (): void => { controller.abort(new Error('interrupted')) }
   process.once('SIGINT', interrupt)

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { startBootstrap, wasmeshHome, type BootstrapNode, type TlsFiles } from '../../../node/index.ts'
 import { onShutdown } from '../lifecycle.ts'
-import { UsageError, whole } from '../options.ts'
+import { readUserFile, UsageError, whole } from '../options.ts'
 import { log } from '../log.ts'
 
 export function bootstrapCommand (): Command {
@@ -54,8 +53,6 @@ export function bootstrapCommand (): Command {
 }
 
 async function readTls (certFile: string, keyFile: string): Promise<TlsFiles> {
-  const read = async (file: string, flag: string): Promise<string> => readFile(file, 'utf8').catch((err: Error) => {
-    throw new UsageError(`cannot read ${flag} ${file}: ${err.message}`)
-  })
+  const read = async (file: string, flag: string): Promise<string> => new TextDecoder().decode(await readUserFile(file, flag))
   return { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') }
 }

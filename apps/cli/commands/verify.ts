@@ -5,7 +5,7 @@ import { Command } from 'commander'
 import { CID } from 'multiformats/cid'
 import { fromString, toString } from 'uint8arrays'
 import { checkOutput, decodeSignedReceipt, InvalidReceiptError, treeCid, verifyReceipt, type Receipt } from '../../../node/index.ts'
-import { EXIT_JOB_FAILED, UsageError } from '../options.ts'
+import { EXIT_JOB_FAILED, readUserFile, UsageError } from '../options.ts'
 import { outFolderName, readLocalTree } from '../trees.ts'
 
 /** What `run --json` (and a batch's receipts/<input>.json) holds that verify reads. */
@@ -35,7 +35,7 @@ export function verifyCommand (): Command {
       let receipt: Receipt
       try {
         ({ receipt } = await verifyReceipt(decodeSignedReceipt(fromString(json.receipt.signed, 'base64')), { ...(job != null ? { job } : {}), ...(typeof json.worker === 'string' ? { worker: json.worker } : {}) }))
-        const output = options.output != null ? await readFile(options.output) : await outputOf(json, file)
+        const output = options.output != null ? await readUserFile(options.output, '--output') : await outputOf(json, file)
         if (output != null) {
           await checkOutput(receipt, output)
         }
@@ -91,12 +91,7 @@ async function outputOf (json: ReceiptJson, file: string): Promise<Uint8Array | 
 }
 
 async function readJson (file: string): Promise<ReceiptJson> {
-  let source: string
-  try {
-    source = file === '-' ? await text(process.stdin) : await readFile(file, 'utf8')
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`)
-  }
+  const source = file === '-' ? await text(process.stdin) : new TextDecoder().decode(await readUserFile(file, 'the receipt file'))
   try {
     const json = JSON.parse(source) as unknown
     if (json == null || typeof json !== 'object') {
