@@ -61,7 +61,7 @@ describe('map in chunks across processes', () => {
   /**
    * Two honest workers, then a map of two jobs (so the requester knows echo
    * is tiny), then a worker with `fault` joins, and a map of 1,500 jobs in
-   * chunks: the latecomer's first jobs come in chunks, not alone. Every job
+   * chunks of 4: the latecomer's first jobs come in chunks, not alone. Every job
    * must take one path of events.
    */
   async function mapWithLatecomer (fault: 'wrong-output' | 'stall'): Promise<{ inputs: string[], results: Map<number, MapResult>, faulty: TestWorker }> {
@@ -77,7 +77,8 @@ describe('map in chunks across processes', () => {
     const inputs = Array.from({ length: 1500 }, (_, i) => `${fault} ${i}`)
     chunks.length = 0
     const events = recordEvents(requester)
-    const results = await collect(requester.map(echo, inputs, { concurrency: 256, signal: AbortSignal.timeout(120_000) }))
+    // chunks of 4 (concurrency ÷ 16): a newcomer is trusted with 2 jobs at once, and is sent a chunk only when it has room for half of one
+    const results = await collect(requester.map(echo, inputs, { concurrency: 64, signal: AbortSignal.timeout(120_000) }))
     assertOnePath(events, inputs.length)
     return { inputs, results, faulty }
   }
