@@ -63,6 +63,16 @@ export const MAX_SUBMIT_BATCH = MAX_PIPELINED_REQUESTS
  */
 export const MAX_CHUNK_ITEMS = 64
 
+/**
+ * Jobs a requester puts in one chunk at most, and the share of its jobs in
+ * flight one chunk takes (an eighth), so chunks queue behind each other at
+ * every slot while answers travel. Measured on 2 cores (docs/benchmarks.md):
+ * chunks of 32 ran no faster than 16, and 64 runs in flight went faster in
+ * chunks of 8 than of 4.
+ */
+export const CHUNK_JOBS = 16
+export const CHUNK_SHARE_OF_IN_FLIGHT = 8
+
 /** Answers a job stream may have waiting to be written before the worker stops reading from it (backpressure). */
 export const MAX_QUEUED_ANSWERS = 64
 
@@ -256,7 +266,7 @@ export const MAP_CHUNK_EXEC_MS = 2
 /**
  * The longest a requester waits for a chunk's answer before it runs the
  * chunk's jobs one by one instead (once chunks came back, it waits a few
- * times their usual round trip: see map-chunks.ts). A chunk holds only jobs
+ * times their usual round trip: see chunker.ts). A chunk holds only jobs
  * measured tiny, so it takes milliseconds; one that takes this long met a
  * slow input (it then gets its own time limit) or a stuck worker.
  */

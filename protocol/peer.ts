@@ -3,7 +3,7 @@ import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { ANNOUNCE_TIMEOUT_MS, MAP_CONCURRENCY } from './constants.ts'
 import { describeConnections, type PeerConnection } from './net/connections.ts'
 import { runMany, type MapResult, type PendingJob } from './job/run-many.ts'
-import { createModuleTimes, MapChunker } from './job/map-chunks.ts'
+import { Chunker } from './job/chunker.ts'
 import type { BatchSummary } from './job/batch-runner.ts'
 import { createServices, startables, type PeerComponents, type PeerInit, type Services } from './services.ts'
 import { relayPeerEvents, type PeerEvents } from './peer-events.ts'
@@ -72,8 +72,6 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
 
   private readonly components: PeerComponents
   private readonly services: Services
-  /** How long each module's jobs ran lately: which ones `map` sends in chunks. */
-  private readonly moduleTimes = createModuleTimes()
   private announcing?: AbortController
   private detachEvents?: () => void
 
@@ -194,36 +192,35 @@ export class Peer extends TypedEventEmitter<PeerEvents> {
    * Runs one job on the network and resolves with its verified output.
    * Rejects with the job's own failure (TimeLimitError, WasmTrapError,
    * NonZeroExitError…, carrying the signed `receipt`), or with
-   * JobFailedError when no worker could run it.
+   * JobFailedError when no worker could run it. A lone run goes alone;
+   * many runs of a tiny module in flight at once travel in chunks, as a
+   * map's jobs do, each verified as any job.
    */
   async run (options: RunOptions): Promise<RunResult> {
     const signal = options.signal ?? new AbortController().signal
     setMaxListeners(Infinity, signal) // every attempt and wait listens on it
-    const { jobs, requester } = this.services
+    const { jobs, runs } = this.services
     await this.fetchStored([options.module, options.input], signal)
     const job = await jobs.job(await jobs.module(options.module, signal), options.input, options, signal)
-    return requester.execute(job, { signal, resume: options.resume === true })
+    return runs.run(job, { signal, resume: options.resume === true })
   }
 
   /**
    * Runs the module once per input, `concurrency` jobs at a time, and yields
    * results as they arrive. A failed job yields `{ ok: false, error }` and the
    * batch goes on. Once a module is seen to run in a millisecond or two, its
-   * jobs travel in chunks (see job/map-chunks.ts), verified as any job.
+   * jobs travel in chunks (see job/chunker.ts), verified as any job.
    */
   async * map (module: ModuleRef, inputs: Iterable<InputRef> | AsyncIterable<InputRef>, options: MapOptions = {}): AsyncGenerator<MapResult> {
     const signal = options.signal ?? new AbortController().signal
     const { jobs, requester } = this.services
     const moduleCid = await jobs.module(module, signal)
     const concurrency = options.concurrency ?? MAP_CONCURRENCY
-    // resumed maps keep every job's result in the store: they take the job path
-    const chunker = options.resume === true ? undefined : new MapChunker(requester, this.moduleTimes, signal, concurrency)
+    const chunker = new Chunker(requester, signal)
+    const resume = options.resume === true
     const pending = async function * (): AsyncGenerator<PendingJob> {
       for await (const input of inputs) {
-        yield async () => {
-          const job = await jobs.job(moduleCid, input, options, signal)
-          return chunker != null ? chunker.run(job) : requester.execute(job, { signal, resume: true })
-        }
+        yield async () => chunker.run(await jobs.job(moduleCid, input, options, signal), { resume })
       }
     }
     yield * runMany(pending(), concurrency, signal, requester)

@@ -11,6 +11,7 @@ import { Functions } from './functions/functions.ts'
 import { functionRegistry, type FunctionRegistry } from './functions/registry.ts'
 import { Auditor } from './job/auditor.ts'
 import { BatchRunner } from './job/batch-runner.ts'
+import { Chunker } from './job/chunker.ts'
 import { JobBuilder } from './job/submit.ts'
 import { reputation as reputationService, type Reputation } from './job/reputation.ts'
 import { requester as requesterService, type Requester, type RequesterInit } from './job/requester.ts'
@@ -64,6 +65,8 @@ export interface Services {
   client: JobClient
   auditor: Auditor
   requester: Requester
+  /** The peer's `run` calls: one chunker, so many tiny jobs in flight at once travel in chunks. */
+  runs: Chunker
   contributor: Contributor
   holder: StorageHolder
   storage: StorageClient
@@ -94,6 +97,7 @@ export function createServices (components: PeerComponents, init: PeerInit): Ser
     client,
     auditor,
     requester,
+    runs: new Chunker(requester),
     contributor,
     holder,
     storage,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test'
 import { createPeer } from '../node/create-peer.ts'
 import { JobClient } from '../protocol/net/job-client.ts'
@@ -77,8 +79,8 @@ describe('map in chunks across processes', () => {
     const inputs = Array.from({ length: 1500 }, (_, i) => `${fault} ${i}`)
     chunks.length = 0
     const events = recordEvents(requester)
-    // chunks of 4 (concurrency ÷ 16): a newcomer is trusted with 2 jobs at once, and is sent a chunk only when it has room for half of one
-    const results = await collect(requester.map(echo, inputs, { concurrency: 64, signal: AbortSignal.timeout(120_000) }))
+    // chunks of 4 (an eighth of the jobs in flight): a newcomer is trusted with 2 jobs at once, and is sent a chunk only when it has room for half of one
+    const results = await collect(requester.map(echo, inputs, { concurrency: 32, signal: AbortSignal.timeout(120_000) }))
     assertOnePath(events, inputs.length)
     return { inputs, results, faulty }
   }
@@ -109,6 +111,87 @@ describe('map in chunks across processes', () => {
     const chunked = chunks.reduce((sum, size) => sum + size, 0)
     assert.ok(chunked >= inputs.length / 2, `only ${chunked} of ${inputs.length} jobs went in chunks (${chunks.length} chunks)`)
     t.diagnostic(`${chunks.length} chunks carried ${chunked} executions (checks included) for ${inputs.length} jobs`)
+  })
+
+  it('1,000 separate run calls, 64 in flight: they travel in chunks too, each result its own job\'s, while a lone run goes alone', async (t: TestContext) => {
+    network = await ProcessNetwork.start({ label: 'chunks-runs' })
+    await network.startWorkers(2, { slots: 2 })
+    requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await waitForWorkers(requester, 2)
+    const peer = requester
+    chunks.length = 0
+    assert.equal((await peer.run({ module: echo, input: 'warm up' })).text(), 'WARM UP')
+    assert.equal((await peer.run({ module: echo, input: 'alone' })).text(), 'ALONE')
+    assert.equal(chunks.length, 0, 'a lone run went in a chunk')
+    const inputs = Array.from({ length: 1000 }, (_, i) => `run ${i}`)
+    const events = recordEvents(peer)
+    let next = 0
+    const outputs = new Map<number, string>()
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (next < inputs.length) {
+        const index = next++
+        const result = await peer.run({ module: echo, input: inputs[index] as string })
+        assert.equal(result.receipt.job.toString(), result.job.toString())
+        for (const verified of result.receipts) {
+          await verifyReceipt(verified.signed, { job: result.job })
+        }
+        outputs.set(index, result.text())
+      }
+    }))
+    assertOnePath(events, inputs.length)
+    for (const [index, input] of inputs.entries()) {
+      assert.equal(outputs.get(index), input.toUpperCase())
+    }
+    const chunked = chunks.reduce((sum, size) => sum + size, 0)
+    assert.ok(chunked >= inputs.length / 2, `only ${chunked} of ${inputs.length} runs went in chunks (${chunks.length} chunks)`)
+    t.diagnostic(`${chunks.length} chunks carried ${chunked} executions (checks included) for ${inputs.length} runs`)
+  })
+
+  it('a batch goes in chunks and survives a restart: results are stored as chunks are accepted, and resume runs only what is left, in chunks', async (t: TestContext) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wasmesh-chunk-batch-'))
+    t.after(async () => { await rm(dataDir, { recursive: true, force: true }) })
+    network = await ProcessNetwork.start({ label: 'chunks-batch' })
+    await network.startWorkers(2, { slots: 2 })
+    const inputs = Array.from({ length: 1000 }, (_, i) => `batch ${i}`)
+    const started = async (): Promise<Peer> => {
+      requester = await createPeer({ bootstrap: [network.bootstrapAddr], listen: ['/ip4/127.0.0.1/tcp/0'], dataDir })
+      await waitForWorkers(requester, 2)
+      return requester
+    }
+    chunks.length = 0
+    const before = new Set<string>()
+    for await (const result of (await started()).batch('chunked', echo, inputs, { concurrency: 64 })) {
+      assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+      before.add(result.result.job.toString())
+      if (before.size === 500) {
+        break // the requester goes away mid-batch
+      }
+    }
+    assert.ok(chunks.length > 0, 'the batch sent no chunk: the test proves nothing about chunks')
+    const chunksBefore = chunks.length
+    await requester.stop()
+
+    const [stored] = await (await started()).listBatches()
+    assert.ok(stored != null && stored.done >= 500 && stored.done < inputs.length, `done before the restart: ${stored?.done}`)
+    chunks.length = 0
+    const results = await collect(requester.resume('chunked', { concurrency: 64 }))
+    assert.equal(results.size, inputs.length)
+    let resumed = 0
+    for (const [index, result] of results) {
+      assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+      assert.equal(result.result.text(), inputs[index]?.toUpperCase())
+      for (const verified of result.result.receipts) {
+        await verifyReceipt(verified.signed, { job: result.result.job })
+      }
+      resumed += result.result.resumed ? 1 : 0
+      if (before.has(result.result.job.toString())) {
+        assert.equal(result.result.resumed, true, `job ${index} was accepted before the restart and ran again`)
+      }
+    }
+    assert.equal(resumed, stored.done, 'every job stored before the restart, and only those, came from the store')
+    assert.ok(chunks.length > 0, 'the resumed batch sent no chunk')
+    assert.equal((await requester.listBatches())[0]?.done, inputs.length)
+    t.diagnostic(`${chunksBefore} chunks before the restart; ${resumed} results from the store and ${chunks.length} chunks after it`)
   })
 
   it('a liar among three workers at redundancy 1: its chunks are checked, no wrong output is accepted, and it is banned', async (t: TestContext) => {

@@ -1,4 +1,5 @@
 import { BatchNotFoundError } from '../errors.ts'
+import { Chunker } from './chunker.ts'
 import { runMany, type MapResult } from './run-many.ts'
 import type { JobBuilder, InputRef, JobOptions, ModuleRef } from './submit.ts'
 import type { Requester } from './requester.ts'
@@ -63,6 +64,7 @@ export class BatchRunner {
 
   private async * run (specs: EncodedJob[], concurrency: number, signal: AbortSignal): AsyncGenerator<MapResult> {
     const { requester } = this.components
-    yield * runMany(specs.map(job => async () => requester.execute(job, { signal, resume: true })), concurrency, signal, requester)
+    const chunker = new Chunker(requester, signal)
+    yield * runMany(specs.map(job => async () => chunker.run(job, { resume: true })), concurrency, signal, requester)
   }
 }

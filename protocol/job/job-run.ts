@@ -70,12 +70,6 @@ export class JobRun {
     this.signal = this.controller.signal
   }
 
-  /** A stored result stands in for a run. */
-  resumed (worker: string | undefined): void {
-    this.apply({ type: 'accept', outcome: 'stored' })
-    this.requester.emit('job:done', { job: this.id, worker, durationMs: 0 })
-  }
-
   async run (started: number): Promise<RunResult> {
     const onAbort = (): void => { this.controller.abort(this.options.signal.reason) }
     this.options.signal.addEventListener('abort', onAbort, { once: true })

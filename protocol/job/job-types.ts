@@ -82,7 +82,7 @@ export interface ExecuteOptions {
   resume: boolean
   /**
    * Receipts for this job that distinct workers already gave (in a chunk,
-   * see map-chunks.ts), verified and with inline output: the job starts
+   * see chunker.ts), verified and with inline output: the job starts
    * from them as from executions of its own, and is judged with them.
    * Given (even empty), the job's `job:queued` event came from whoever
    * gathered them.

@@ -3,6 +3,7 @@ import { ADVERT_SETTLE_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY,
 import { fetchMountTrees } from './mount-trees.ts'
 import { createJobState } from './state.ts'
 import { JobRun, resultOf } from './job-run.ts'
+import { createModuleTimes } from './chunker.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
 import type { VerifiedReceipt } from '../wire/receipt.ts'
 import type { EncodedJob } from '../wire/job.ts'
@@ -28,6 +29,8 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   private readonly restsOn = new Map<string, readonly string[]>()
   /** Workers that answered busy or could not be reached, and until when we leave them be. */
   private readonly busyUntil = new Map<string, { until: number, strikes: number }>()
+  /** How long each module's jobs execute, from their receipts: which are tiny enough for a map to send in chunks. */
+  readonly moduleTimes = createModuleTimes()
   /** How long jobs of each module took to come back, as we measured it (smoothed), for hedging. */
   private readonly roundTrips = new Map<string, number>()
   private firstAdvertAt?: number
@@ -74,34 +77,50 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    * asked for again while it runs shares that run: one CID, one result.
    */
   async execute (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
-    if (!options.resume) {
-      return this.executeOnce(job, options)
-    }
+    return options.resume ? this.resumable(job, options.signal, async () => this.executeOnce(job, options)) : this.executeOnce(job, options)
+  }
+
+  /**
+   * The job's stored result if it was accepted before, else `run`'s, shared
+   * by every caller asking for the same job while it runs.
+   * @internal for Chunker
+   */
+  async resumable (job: EncodedJob, signal: AbortSignal, run: () => Promise<RunResult>): Promise<RunResult> {
     const key = job.cid.toString()
     let running = this.running.get(key)
     if (running == null) {
-      running = this.executeOnce(job, options).finally(() => { this.running.delete(key) })
+      running = this.stored(job, signal).then(async stored => stored ?? run()).finally(() => { this.running.delete(key) })
       this.running.set(key, running)
     }
     return running
   }
 
-  private async executeOnce (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
+  /**
+   * Runs a job once, storing its result with `resume` but neither reading
+   * the store nor sharing the run (`execute` does).
+   * @internal for Chunker
+   */
+  async executeOnce (job: EncodedJob, options: ExecuteOptions): Promise<RunResult> {
     const started = performance.now()
     const redundancy = job.spec.redundancy
     const run = new JobRun(this, job, options, createJobState(job.cid.toString(), { replicas: redundancy, quorum: Math.floor(redundancy / 2) + 1 }))
     if (options.prior == null) {
       this.emit('job:queued', { job: run.id }) // a job going on from prior receipts was queued where they were gathered
     }
-    if (options.resume) {
-      const stored = await this.components.results.get(job.cid, options.signal)
-      if (stored != null && !this.withdrawn(stored)) {
-        run.resumed(stored.receipts[0]?.receipt.worker)
-        const mounts = await fetchMountTrees(job, (stored.receipts[0] as VerifiedReceipt).receipt, this.components.content, options.signal)
-        return resultOf(job, stored.receipts, stored.output, mounts, 0, true)
-      }
-    }
     return run.run(started)
+  }
+
+  /** A result accepted before and stored (not resting only on workers banned since) stands in for a run. */
+  private async stored (job: EncodedJob, signal: AbortSignal): Promise<RunResult | undefined> {
+    const stored = await this.components.results.get(job.cid, signal)
+    if (stored == null || this.withdrawn(stored)) {
+      return undefined
+    }
+    const id = job.cid.toString()
+    this.emit('job:queued', { job: id })
+    this.emit('job:done', { job: id, worker: stored.receipts[0]?.receipt.worker, durationMs: 0 })
+    const mounts = await fetchMountTrees(job, (stored.receipts[0] as VerifiedReceipt).receipt, this.components.content, signal)
+    return resultOf(job, stored.receipts, stored.output, mounts, 0, true)
   }
 
   /** Whether a result rests only on workers banned since: it must not be used. */
@@ -158,7 +177,7 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    * all reserved (`release` them). Module caches and records rank workers
    * as for single jobs; strangers are not explored here (single jobs do
    * that), and a chunk only follows receipts, so adverts have settled.
-   * @internal for MapChunker
+   * @internal for Chunker
    */
   reserveChunk (job: EncodedJob, exclude: ReadonlySet<string>, jobs: number, atLeast = 1): { worker: string, jobs: number } | undefined {
     const { scheduler } = this.components
@@ -188,7 +207,7 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.startPass()
   }
 
-  /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun and MapChunker */
+  /** A job placed an execution: there may be room for the next waiting one too. @internal for JobRun and Chunker */
   placed (): void {
     this.wakeOne()
   }

@@ -23,7 +23,7 @@ import { asArray, asBytes, asInteger, asRecord, asString, onlyKeys, shown } from
  * `submitChunk` carries up to MAX_CHUNK_ITEMS jobs that are run as one unit:
  * one slot, one answer (`chunk`, a result per job in order, the receipts
  * under one signature), one cancel for all. Each job counts against the
- * credit. A `map` of tiny jobs travels this way (see job/map-chunks.ts).
+ * credit. A `map` of tiny jobs, or many `run` calls of them at once, travel this way (see job/chunker.ts).
  */
 export type JobRequest =
   | { type: 'submit', id: number, job: Uint8Array }

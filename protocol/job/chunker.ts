@@ -1,5 +1,5 @@
-import { CHECK_WAIT_MS, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, MAX_CHUNK_ITEMS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
-import { DeadlineError, TimeLimitError, WorkerBusyError, type WasmeshError } from '../errors.ts'
+import { CHECK_WAIT_MS, CHUNK_JOBS, CHUNK_SHARE_OF_IN_FLIGHT, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { CancelledError, DeadlineError, TimeLimitError, WorkerBusyError, errorToWire, type WasmeshError } from '../errors.ts'
 import { nextTurn } from '../net/frame-writer.ts'
 import { receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
@@ -13,17 +13,25 @@ const MAX_TIMED_MODULES = 256
 
 /**
  * How long each module's jobs run (execution alone, smoothed), from their
- * receipts: which modules are tiny enough to chunk. Kept by the peer across
- * maps, so a second map of a module chunks from its first job.
+ * receipts: which modules are tiny enough to chunk. Kept by the requester
+ * across maps, so a second map of a module chunks from its first job.
  */
 export function createModuleTimes (): RecentAverages {
   return new RecentAverages(MAX_TIMED_MODULES, 0.2)
 }
 
-/** A job of the map waiting for a chunk, and how to hand back its result. */
+/** How one job is run: the caller's signal (the chunker's when not given), and whether results are read from and kept in the result store. */
+export interface ChunkedRunOptions {
+  signal?: AbortSignal
+  resume?: boolean
+}
+
+/** A job waiting for a chunk or in one, and how to hand back its result. */
 interface Item {
   job: EncodedJob
   queuedAt: number
+  signal: AbortSignal
+  resume: boolean
   resolve: (result: RunResult) => void
   reject: (err: Error) => void
 }
@@ -32,12 +40,16 @@ interface Item {
 type Answers = Array<VerifiedReceipt | undefined>
 
 /**
- * Runs the jobs of one `map`. A job whose module its receipts show to run
- * in under MAP_CHUNK_EXEC_MS goes with others of its kind in a chunk: one
- * message, one slot and one answer for up to MAX_CHUNK_ITEMS jobs, the
- * receipts under one signature, so a tiny job no longer pays for its own
- * messages, state machine and signature check. Each receipt still names its
- * job and verifies alone.
+ * Runs jobs, in chunks where that pays: the jobs of one `map` or batch, or
+ * the peer's `run` calls (one chunker for all of them). A job whose module
+ * its receipts show to run in under MAP_CHUNK_EXEC_MS goes with others of
+ * its kind in a chunk: one message, one slot and one answer for up to
+ * CHUNK_JOBS jobs, the receipts under one signature, so a tiny job no
+ * longer pays for its own messages, state machine and signature check. Each
+ * receipt still names its job and verifies alone. A chunk holds an eighth
+ * of the jobs in flight here, so chunks queue behind each other at every
+ * slot while answers travel; with fewer than 16 in flight (a lone `run`, a
+ * narrow map) every job goes alone, as fast as one job can.
  *
  * A chunk keeps what a job gets: `redundancy` distinct workers run it, a
  * single result is checked on a second worker at the rate the worker's
@@ -49,12 +61,13 @@ type Answers = Array<VerifiedReceipt | undefined>
  * for any job. Everything else (a module not seen yet, or seen to take
  * longer; inputs by CID; mounts) runs on the job path from the start.
  */
-export class MapChunker {
+export class Chunker {
   readonly #requester: Requester
+  /** The map's signal, or none (the peer's `run` calls: each brings its own). */
   readonly #signal: AbortSignal
-  /** Jobs per chunk: a map's window split sixteen ways, so chunks queue behind each other at every slot while answers travel. */
-  readonly #chunkJobs: number
   readonly #times: RecentAverages
+  /** Jobs run here and not yet settled, alone or in chunks: a chunk is an eighth of them. */
+  #inFlight = 0
   #waiting: Item[] = []
   /** A pump is due or running: it takes every job waiting when it runs. */
   #pumping = false
@@ -65,23 +78,58 @@ export class MapChunker {
   /** A chunk's round trip per job it holds (smoothed), once one came back. */
   #perJobMs?: number
 
-  constructor (requester: Requester, times: RecentAverages, signal: AbortSignal, concurrency: number) {
+  constructor (requester: Requester, signal: AbortSignal = new AbortController().signal) {
     this.#requester = requester
-    this.#times = times
+    this.#times = requester.moduleTimes
     this.#signal = signal
-    this.#chunkJobs = Math.max(1, Math.min(MAX_CHUNK_ITEMS, Math.floor(concurrency / 16)))
   }
 
-  /** Runs a job, in a chunk or alone, and resolves with its accepted result. */
-  async run (job: EncodedJob): Promise<RunResult> {
-    if (!this.#chunkable(job)) {
-      return this.#alone(job)
+  /** Runs a job, in a chunk or alone, and resolves with its accepted result; with `resume`, a result stored earlier stands. */
+  async run (job: EncodedJob, options: ChunkedRunOptions = {}): Promise<RunResult> {
+    const signal = options.signal ?? this.#signal
+    const resume = options.resume === true
+    this.#inFlight++
+    try {
+      return await (resume ? this.#requester.resumable(job, signal, async () => this.#run(job, signal, resume)) : this.#run(job, signal, resume))
+    } finally {
+      this.#inFlight--
+    }
+  }
+
+  /** Jobs per chunk now. */
+  #chunkJobs (): number {
+    return Math.max(1, Math.min(CHUNK_JOBS, Math.floor(this.#inFlight / CHUNK_SHARE_OF_IN_FLIGHT)))
+  }
+
+  async #run (job: EncodedJob, signal: AbortSignal, resume: boolean): Promise<RunResult> {
+    if (!this.#chunkable(job) || (this.#chunkJobs() === 1 && this.#waiting.length === 0)) {
+      return this.#alone(job, signal, resume)
     }
     const { promise, resolve, reject } = Promise.withResolvers<RunResult>()
     this.#requester.emit('job:queued', { job: job.cid.toString() })
-    this.#waiting.push({ job, queuedAt: performance.now(), resolve, reject })
+    const item: Item = { job, queuedAt: performance.now(), signal, resume, resolve, reject }
+    if (signal !== this.#signal) {
+      // a run's own signal: its job leaves the line (or its chunk's answer) at once
+      const onAbort = (): void => { this.#cancel(item) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      const detach = (): void => { signal.removeEventListener('abort', onAbort) }
+      promise.then(detach, detach)
+    }
+    this.#waiting.push(item)
     this.#schedulePump()
     return promise
+  }
+
+  /** The job's caller gave up: it leaves the line, and whatever its chunk brings back is dropped. */
+  #cancel (item: Item): void {
+    const at = this.#waiting.indexOf(item)
+    if (at >= 0) {
+      this.#waiting.splice(at, 1)
+    }
+    const reason = item.signal.reason
+    const error = reason instanceof Error ? reason : new CancelledError(`job ${item.job.cid.toString()} was cancelled`)
+    this.#requester.emit('job:failed', { job: item.job.cid.toString(), error })
+    item.reject(error)
   }
 
   /**
@@ -92,7 +140,7 @@ export class MapChunker {
    * full one does.
    */
   #schedulePump (): void {
-    const full = this.#waiting.length >= this.#chunkJobs
+    const full = this.#waiting.length >= this.#chunkJobs()
     if (this.#hold != null && full) {
       clearTimeout(this.#hold)
       this.#hold = undefined
@@ -114,14 +162,15 @@ export class MapChunker {
 
   #chunkable (job: EncodedJob): boolean {
     const { spec } = job
-    return this.#chunkJobs > 1 && spec.input instanceof Uint8Array && (spec.mounts ?? []).length === 0 &&
+    return spec.input instanceof Uint8Array && (spec.mounts ?? []).length === 0 &&
       (this.#times.get(spec.module.toString()) ?? Infinity) < MAP_CHUNK_EXEC_MS
   }
 
   /** Runs a job on the job path; `prior`, for a job that was in a chunk: the receipts it has from there. */
-  async #alone (job: EncodedJob, prior?: VerifiedReceipt[]): Promise<RunResult> {
+  async #alone (job: EncodedJob, signal: AbortSignal, resume: boolean, prior?: VerifiedReceipt[]): Promise<RunResult> {
     try {
-      const result = await this.#requester.execute(job, { signal: this.#signal, resume: false, ...(prior != null ? { prior } : {}) })
+      // not `execute`: with `resume` this job's run is already shared (see run)
+      const result = await this.#requester.executeOnce(job, { signal, resume, ...(prior != null ? { prior } : {}) })
       this.#learn(job, result.receipt)
       return result
     } catch (err) {
@@ -153,7 +202,14 @@ export class MapChunker {
           return
         }
         const first = (this.#waiting[0] as Item).job
-        const size = Math.min(this.#chunkJobs, this.#waiting.length)
+        const size = Math.min(this.#chunkJobs(), this.#waiting.length)
+        if (size === 1 && this.#chunksOut === 0) {
+          // too few jobs in flight for chunks to pay: alone, each as fast as one job can be
+          for (const item of this.#waiting.splice(0)) {
+            this.#settle(item, this.#alone(item.job, item.signal, item.resume, []))
+          }
+          return
+        }
         // with chunks out, a worker with room for a sliver waits for more: a chunk's messages cost nearly the same whatever it holds
         const placed = this.#requester.reserveChunk(first, new Set(), size, this.#chunksOut > 0 ? Math.ceil(size / 2) : 1)
         if (placed == null) {
@@ -162,7 +218,7 @@ export class MapChunker {
           if (waitingSince != null && Date.now() - waitingSince >= (this.#requester.init.workerWaitMs ?? WORKER_WAIT_MS)) {
             // nobody took a chunk for that long: alone, the jobs wait, retry and fail with the reasons the job path gives
             for (const item of this.#waiting.splice(0)) {
-              this.#settle(item, this.#alone(item.job, []))
+              this.#settle(item, this.#alone(item.job, item.signal, item.resume, []))
             }
             return
           }
@@ -173,7 +229,7 @@ export class MapChunker {
         this.#requester.placed()
         this.#chunksOut++
         void this.#runChunk(this.#waiting.splice(0, placed.jobs), placed.worker).finally(() => { this.#chunksOut-- })
-        if (this.#waiting.length > 0 && this.#waiting.length < this.#chunkJobs) {
+        if (this.#waiting.length > 0 && this.#waiting.length < this.#chunkJobs()) {
           // a partial chunk left over: it may fill while the ones just sent run
           this.#pumping = false
           this.#schedulePump()
@@ -209,7 +265,7 @@ export class MapChunker {
     const replies = await Promise.all(answers)
     if (replies.length === 1 && replies[0] === 'busy') {
       // its window shrank while the chunk was on its way: the jobs wait for room again, first in line
-      this.#waiting.unshift(...items)
+      this.#waiting.unshift(...items.filter(item => !item.signal.aborted))
       this.#schedulePump()
       return
     }
@@ -222,22 +278,20 @@ export class MapChunker {
         answered.push(this.#usable(await this.#ask(checker, jobs), jobs))
       }
     }
-    if (this.#signal.aborted) {
-      for (const item of items) {
-        item.reject(this.#signal.reason)
-      }
-      return
-    }
     let agreedOnAll = true
     items.forEach((item, i) => {
+      if (item.signal.aborted) {
+        item.reject(item.signal.reason) // a run's own signal settled it already
+        return
+      }
       const receipts = answered.map(answers => answers[i]).filter(verified => verified != null)
       const outcome = receipts[0] != null ? outcomeKey(receipts[0].receipt) : undefined
       if (receipts.length === answered.length && receipts.length >= redundancy && receipts.every(r => outcomeKey(r.receipt) === outcome)) {
-        this.#accept(item, receipts)
+        this.#settle(item, this.#accept(item, receipts))
       } else {
         agreedOnAll = false
         this.#requester.emit('job:retry', { job: item.job.cid.toString() })
-        this.#settle(item, this.#alone(item.job, receipts))
+        this.#settle(item, this.#alone(item.job, item.signal, item.resume, receipts))
       }
     })
     if (answered.length > 1 && agreedOnAll) {
@@ -346,10 +400,11 @@ export class MapChunker {
     }
   }
 
-  /** Every worker asked agreed on the job: its result (or the module's own failure) stands. */
-  #accept (item: Item, receipts: VerifiedReceipt[]): void {
+  /** Every worker asked agreed on the job: its result (or the module's own failure) stands, and with `resume` is stored. */
+  async #accept (item: Item, receipts: VerifiedReceipt[]): Promise<RunResult> {
     const [first] = receipts as [VerifiedReceipt]
     const { receipt } = first
+    const { results } = this.#requester.components
     const id = item.job.cid.toString()
     const durationMs = performance.now() - item.queuedAt
     this.#learn(item.job, receipt)
@@ -357,11 +412,16 @@ export class MapChunker {
     const output = receipt.output as Uint8Array
     if (!receiptSucceeded(receipt)) {
       const error = moduleFailure(first, output, [])
+      if (item.resume) {
+        await results.putFailure(item.job.cid, errorToWire(error)).catch(() => {})
+      }
       this.#requester.emit('job:failed', { job: id, worker: receipt.worker, error, durationMs })
-      item.reject(error)
-      return
+      throw error
+    }
+    if (item.resume) {
+      await results.put(item.job.cid, { receipts, output }, item.signal)
     }
     this.#requester.emit('job:done', { job: id, worker: receipt.worker, durationMs })
-    item.resolve(resultOf(item.job, receipts, output, [], durationMs, false))
+    return resultOf(item.job, receipts, output, [], durationMs, false)
   }
 }
