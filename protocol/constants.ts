@@ -82,8 +82,9 @@ export const MAX_CREDIT_WINDOW = MAX_PIPELINED_REQUESTS
 /**
  * Work a worker queues per slot beyond what it runs, in its measured job
  * time: tiny jobs queue deep (the pipe never drains between them), long
- * ones not at all (a queue behind a long job would hide a lost worker and
- * hold jobs another worker could run). Kept far below SILENCE_HEDGE_MS.
+ * ones one job per slot (so a slot does not idle a round trip between
+ * jobs; a job queued behind a slow one at a map's tail gets a backup copy,
+ * BACKUP_FACTOR). Kept far below SILENCE_HEDGE_MS.
  */
 export const QUEUE_TARGET_MS = 50
 
@@ -224,6 +225,18 @@ export const FIRST_RUN_HEDGE_MS = 5_000
 
 /** With an estimate, a job is also sent elsewhere after this many times it. */
 export const HEDGE_FACTOR = 4
+
+/**
+ * At the tail of a wide map or batch (jobs of ours waited for workers until
+ * lately, none waits now, and a worker is idle), an execution running this
+ * many times the module's usual round trip, and at least BACKUP_MIN_MS,
+ * gets a backup copy on the idle worker: the first verified result wins and
+ * the other is cancelled, held against nobody (MapReduce's backup tasks).
+ * The room would idle anyway, and one slow execution at the tail holds up
+ * the whole map. A lone run is not copied: it has its hedge (HEDGE_FACTOR).
+ */
+export const BACKUP_FACTOR = 1
+export const BACKUP_MIN_MS = 500
 
 /** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
 export const BUSY_BACKOFF_MS = 20

@@ -67,6 +67,23 @@ describe('the engine, in process', () => {
       assert.deepEqual(new Set(signers), new Set(testnet.workers.map(w => w.id)))
     })
 
+    it('a lone run\'s check is drawn when it is placed and runs beside it, not after it', async () => {
+      const fresh = await testnet.requester({ workerWaitMs: 1500 })
+      try {
+        const log: string[] = []
+        for (const worker of testnet.workers) {
+          worker.addEventListener('work:start', event => { log.push(`start ${event.detail.job}`) })
+          worker.addEventListener('work:end', event => { log.push(`end ${event.detail.job}`) })
+        }
+        // both workers are new to this requester: every single result of theirs is checked
+        const result = await fresh.run({ module: spin, input: '300' })
+        const job = result.job.toString()
+        assert.deepEqual(log.filter(line => line.endsWith(job)).map(line => line.split(' ')[0]), ['start', 'start', 'end', 'end'], 'the check started only after the first run ended')
+      } finally {
+        await fresh.stop()
+      }
+    })
+
     it('checks a new worker\'s single results on the other worker', async () => {
       const ran = new Map<string, Set<string>>()
       for (const worker of testnet.workers) {
@@ -114,6 +131,34 @@ describe('the engine, in process', () => {
       for (const honest of testnet.workers.slice(1)) {
         assert.equal(requester.workers().find(w => w.peerId === honest.id)?.record.banned, undefined, 'an honest worker was banned')
       }
+    })
+  })
+
+  describe('with a slow worker among four', () => {
+    let testnet: Testnet
+    let requester: Peer
+    after(async () => { await testnet?.stop() })
+    before(async () => {
+      testnet = await createTestnet(4, { faulty: { count: 1, fault: 'slow' } })
+      requester = await testnet.requester({ spotCheck: false })
+    })
+
+    it('at a map\'s tail, a job stuck on the slow worker gets a backup copy on an idle one: the map does not wait for it, and the slow worker is not held to account', async () => {
+      const slow = testnet.workers[0] as Peer
+      let given = 0
+      slow.addEventListener('work:start', () => { given++ })
+      // 9 jobs of ~200 ms on four single-slot workers: 8 placed (a slot and a queued job each), 1 waits, then the tail:
+      // two honest workers are idle after two jobs, in time to copy both of the slow worker's before their hedge (4 round trips)
+      const inputs = Array.from({ length: 9 }, () => '200')
+      for await (const result of requester.map(spin, inputs, { concurrency: 9 })) {
+        assert.ok(result.ok, result.ok ? '' : `${result.error.name}: ${result.error.message}`)
+        // the slow worker takes 5 s more: a result of its own would mean nothing copied its jobs
+        assert.notEqual(result.result.worker, slow.id, `job ${result.index} waited for the slow worker`)
+      }
+      assert.ok(given > 0, 'the slow worker got no job: the test proves nothing')
+      // a backup is no verdict on the worker it copies (a hedge, 4 × the round trip, would count a timeout)
+      const record = requester.workers().find(w => w.peerId === slow.id)?.record
+      assert.equal(record?.timeouts, 0, `the slow worker was held to account: ${JSON.stringify(record)}`)
     })
   })
 

@@ -26,8 +26,11 @@ export interface JobRunHost {
   backOff: (worker: string) => void
   delivered: (worker: string, module: string, roundTripMs: number) => void
   hedgeAfter: (job: EncodedJob) => number
+  backupAfter: (job: EncodedJob) => number
+  idleWorkerFor: (job: EncodedJob, exclude: ReadonlySet<string>) => boolean
   acceptedOnWordOf: (workers: readonly string[], job: string) => void
   waitForChange: (timeoutMs: number, signal: AbortSignal, options: { own: Set<() => void>, anyJob: boolean }) => Promise<void>
+  checkable: Set<() => boolean>
 }
 
 /** What the requester keeps of an execution beyond its state: the verified receipt and the output. */
@@ -47,8 +50,14 @@ export class JobRun {
   private readonly delivered = new Map<number, Delivered>()
   private readonly controller = new AbortController()
   private readonly signal: AbortSignal
-  /** Whether the single result's check was decided (drawn once per job). */
-  private checkDecided = false
+  /** Executions a backup copy was sent beside (notCountedOn): the first verified result wins, and the other is not held against its worker. */
+  private readonly backedUp = new Set<number>()
+  /**
+   * The worker the single result's check was drawn for: once per worker, so
+   * a draw made while one worker computed the job does not cover another's
+   * result should the job move.
+   */
+  private checkDrawnFor?: string
   /** An error no other worker could avoid (e.g. the worker refused the job as invalid): the job fails with it. */
   private fatal?: Error
   /** When the job started waiting for workers it does not have. */
@@ -83,8 +92,7 @@ export class JobRun {
         if (this.fatal != null) {
           throw this.fail(this.fatal)
         }
-        const overdue = this.overdue()
-        const next = plan(this.state, { maxExecutions: this.maxExecutions(), overdue })
+        const next = plan(this.state, { maxExecutions: this.maxExecutions(), overdue: this.notCountedOn() })
         if (next.action === 'accept') {
           const result = await this.settle(next.agreeing, next.dissenting, started)
           if (result != null) {
@@ -108,6 +116,7 @@ export class JobRun {
       }
       throw err
     } finally {
+      this.requester.checkable.delete(this.checkEarly)
       this.options.signal.removeEventListener('abort', onAbort)
       // executions still out (extra replicas, hedges) are cancelled; most jobs have none, and skip building the error
       if (this.state.executions.some(e => IN_FLIGHT.has(e.phase))) {
@@ -133,7 +142,7 @@ export class JobRun {
       this.apply({ type: 'execution', id, phase: 'verified', outcome: outcomeKey(receipt) })
     }
     if (prior.length > 1) {
-      this.checkDecided = true
+      this.checkDrawnFor = prior[0]?.receipt.worker
       this.apply({ type: 'want', quorum: Math.max(2, this.state.wanted.quorum) })
     }
   }
@@ -152,16 +161,41 @@ export class JobRun {
     return overdue
   }
 
-  /** How long to wait before an execution in flight becomes overdue (at most a second: adverts may change things sooner). */
+  /**
+   * In-flight executions the plan does not count on: the overdue, and those
+   * a backup copy runs beside. An execution past its backup time gets one
+   * when a worker is idle and no job of ours waits (a map's tail).
+   */
+  private notCountedOn (): Set<number> {
+    const skipped = this.overdue()
+    const now = performance.now()
+    const backupAfter = this.requester.backupAfter(this.job)
+    for (const execution of this.state.executions) {
+      const timing = this.timing.get(execution.id)
+      if (timing == null || !IN_FLIGHT.has(execution.phase) || skipped.has(execution.id)) {
+        continue
+      }
+      if (this.backedUp.has(execution.id) || (now - timing.sentAt > backupAfter && this.requester.idleWorkerFor(this.job, this.excluded()))) {
+        this.backedUp.add(execution.id)
+        skipped.add(execution.id)
+      }
+    }
+    return skipped
+  }
+
+  /** How long to wait before an execution in flight becomes overdue or due a backup (at most a second: adverts may change things sooner). */
   private untilNextOverdue (): number {
     const now = performance.now()
     const hedgeAfter = this.requester.hedgeAfter(this.job)
+    const backupAfter = this.requester.backupAfter(this.job)
     let wait = 1000
     for (const execution of this.state.executions) {
       const timing = this.timing.get(execution.id)
       if (timing != null && IN_FLIGHT.has(execution.phase)) {
         const silentAt = timing.heardAt == null ? timing.sentAt + SILENCE_HEDGE_MS : Infinity
-        wait = Math.min(wait, Math.min(silentAt, timing.sentAt + hedgeAfter) - now + 1)
+        // a backup time already past waits for idle room: the second-long look covers it
+        const backupAt = timing.sentAt + backupAfter > now && !this.backedUp.has(execution.id) ? timing.sentAt + backupAfter : Infinity
+        wait = Math.min(wait, Math.min(silentAt, backupAt, timing.sentAt + hedgeAfter) - now + 1)
       }
     }
     return Math.max(1, wait)
@@ -228,6 +262,9 @@ export class JobRun {
     }
     if (placed > 0) {
       this.waitingSince = undefined
+      if (this.state.wanted.quorum === 1 && this.checkDrawnFor == null && this.requester.init.spotCheck !== false) {
+        this.requester.checkable.add(this.checkEarly)
+      }
       this.requester.placed()
       return
     }
@@ -392,6 +429,39 @@ export class JobRun {
     return output
   }
 
+  /**
+   * Draws whether the single result of `worker` is checked (at the rate its
+   * record calls for) and, if so, asks for a second agreeing execution.
+   */
+  private drawCheck (worker: string): boolean {
+    this.checkDrawnFor = worker
+    if (this.requester.init.spotCheck === false || !this.requester.components.reputation.needsCheck(worker) || this.requester.candidates(this.job, this.excluded()).eligible === 0) {
+      return false
+    }
+    this.checkSince = Date.now()
+    this.apply({ type: 'want', quorum: 2 })
+    return true
+  }
+
+  /**
+   * Room freed and no job waits for it (a map's tail, a lone run): the check
+   * of the result still being computed is drawn now, for the worker computing
+   * it, and runs beside it instead of after it. Returns whether it will.
+   */
+  private readonly checkEarly = (): boolean => {
+    const running = this.state.executions.filter(e => IN_FLIGHT.has(e.phase))
+    if (this.checkDrawnFor != null || this.state.wanted.quorum !== 1 || running.length !== 1 || TERMINAL.has(this.state.phase)) {
+      return false
+    }
+    if (!this.drawCheck((running[0] as Execution).worker)) {
+      return false
+    }
+    for (const wake of [...this.wakers]) {
+      wake()
+    }
+    return true
+  }
+
   private checkTimeClaim (verified: VerifiedReceipt, roundTripMs: number): void {
     checkTimeClaim(this.job, verified, roundTripMs, this.requester.components.reputation)
   }
@@ -405,11 +475,9 @@ export class JobRun {
   private async settle (agreeing: readonly Execution[], dissenting: readonly Execution[], started: number): Promise<RunResult | undefined> {
     const { reputation } = this.requester.components
     const first = agreeing[0] as Execution
-    if (this.state.wanted.quorum === 1 && !this.checkDecided) {
-      this.checkDecided = true
-      if (this.requester.init.spotCheck !== false && reputation.needsCheck(first.worker) && this.requester.candidates(this.job, this.excluded()).eligible > 0) {
-        this.checkSince = Date.now()
-        this.apply({ type: 'want', quorum: 2 })
+    if (this.state.wanted.quorum === 1 && this.checkDrawnFor !== first.worker) {
+      this.requester.checkable.delete(this.checkEarly)
+      if (this.drawCheck(first.worker)) {
         return undefined
       }
     }
@@ -430,6 +498,9 @@ export class JobRun {
     }
     // outrun while silent or far slower than usual: that counts against them, and they are left be for a while
     for (const id of this.overdue()) {
+      if (this.backedUp.has(id)) {
+        continue // copied at a map's tail before it was due a hedge: no verdict on its worker
+      }
       const straggler = this.state.executions[id] as Execution
       reputation.failed(straggler.worker, 'timeout')
       this.requester.backOff(straggler.worker)

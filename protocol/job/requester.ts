@@ -1,5 +1,5 @@
 import { TypedEventEmitter } from 'main-event'
-import { ADVERT_SETTLE_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS } from '../constants.ts'
+import { ADVERT_SETTLE_MS, BACKUP_FACTOR, BACKUP_MIN_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS } from '../constants.ts'
 import { fetchMountTrees } from './mount-trees.ts'
 import { createJobState } from './state.ts'
 import { JobRun, resultOf } from './job-run.ts'
@@ -23,6 +23,12 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   readonly init: RequesterInit
   private readonly selfId: string
   private readonly wakers = new Set<() => void>()
+  /**
+   * Running jobs whose single result's check is not drawn yet: room that no
+   * waiting job wants is offered to them, oldest first (JobRun.checkEarly).
+   * @internal for JobRun
+   */
+  readonly checkable = new Set<() => boolean>()
   /** Jobs running with `resume`, by CID. */
   private readonly running = new Map<string, Promise<RunResult>>()
   /** The workers each result accepted in this session rests on, oldest first, at most HEALING_MEMORY of them. */
@@ -34,6 +40,8 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   /** How long jobs of each module took to come back, as we measured it (smoothed), for hedging. */
   private readonly roundTrips = new Map<string, number>()
   private firstAdvertAt?: number
+  /** When a job of ours last waited for a worker: backups are for a wide map's tail. */
+  private lastWaitAt = -Infinity
   /**
    * Waiting jobs a wake may still be handed on to: a woken job that cannot
    * place (its own exclusions: a check cannot go to the worker it checks)
@@ -217,10 +225,22 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     this.wakeOne()
   }
 
+  /** Room that no job waits for: the running job placed longest ago whose check is drawn now takes it. */
+  private offerCheck (): void {
+    for (const checkEarly of this.checkable) {
+      this.checkable.delete(checkEarly)
+      if (checkEarly()) {
+        return
+      }
+    }
+  }
+
   private wakeOne (): void {
     const first = this.wakers.values().next()
     if (first.done !== true) {
       first.value()
+    } else {
+      this.offerCheck()
     }
   }
 
@@ -260,6 +280,27 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
    * limit if less). Never less than SILENCE_HEDGE_MS.
    * @internal for JobRun
    */
+  /** When an execution of the job gets a backup copy on an idle worker (BACKUP_FACTOR): never before its module's round trip is known. @internal for JobRun */
+  backupAfter (job: EncodedJob): number {
+    const usual = this.roundTrips.get(job.spec.module.toString())
+    return usual != null ? Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * usual) : Infinity
+  }
+
+  /**
+   * Whether we are at a wide map's tail with room to spare: jobs of ours
+   * waited for workers less than HEDGE_FACTOR usual round trips ago, none
+   * waits now, and a worker able to take this job has none of ours.
+   * @internal for JobRun
+   */
+  idleWorkerFor (job: EncodedJob, exclude: ReadonlySet<string>): boolean {
+    const usual = this.roundTrips.get(job.spec.module.toString()) ?? 0
+    if (this.wakers.size > 0 || Date.now() - this.lastWaitAt > HEDGE_FACTOR * usual) {
+      return false
+    }
+    const { scheduler } = this.components
+    return scheduler.rank(job, this.available(Date.now()), exclude).some(p => scheduler.inFlightTo(p.peerId) === 0)
+  }
+
   hedgeAfter (job: EncodedJob): number {
     const usual = this.roundTrips.get(job.spec.module.toString())
     const after = usual != null ? HEDGE_FACTOR * usual : Math.min(FIRST_RUN_HEDGE_MS, job.spec.limits.timeoutMs / 4)
@@ -285,7 +326,9 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     await new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)
-        this.wakers.delete(done)
+        if (this.wakers.delete(done)) {
+          this.lastWaitAt = Date.now()
+        }
         options.own.delete(done)
         signal.removeEventListener('abort', done)
         resolve()
@@ -293,6 +336,7 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
       const timer = setTimeout(done, Math.max(1, timeoutMs))
       if (options.anyJob) {
         this.wakers.add(done)
+        this.lastWaitAt = Date.now()
       }
       options.own.add(done)
       signal.addEventListener('abort', done)

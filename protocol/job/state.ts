@@ -221,7 +221,8 @@ export function plan (state: JobState, limits: PlanLimits): Plan {
     const unchecked = groups.length === 1 && best.length >= state.wanted.replicas ? { unchecked: best } : {}
     return { action: 'give-up', reason: groups.length > 1 ? `${groups.flat().length} workers disagreed on the output and no ${quorum} of them agreed` : `it used all ${limits.maxExecutions} executions it may`, ...unchecked }
   }
-  const verified = groups.flat().length
-  const purpose: ExecutionPurpose = groups.length > 1 ? 'decider' : verified >= state.wanted.replicas ? 'check' : 'replica'
+  // a check may be launched while the result it checks is still computed (job-run.ts, checkEarly)
+  const covered = groups.flat().length + inFlight
+  const purpose: ExecutionPurpose = groups.length > 1 ? 'decider' : covered >= state.wanted.replicas ? 'check' : 'replica'
   return { action: 'launch', count: Math.min(wanted - inFlight, limits.maxExecutions - spent), purpose }
 }

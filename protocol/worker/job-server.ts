@@ -275,13 +275,13 @@ export class JobServer extends EventTarget {
 
   /**
    * The jobs a requester may have outstanding here: our slots plus a queue
-   * of QUEUE_TARGET_MS of work per slot, shared equally by the requesters
-   * with jobs here (the asker included). At least one, so every requester
-   * gets its turn.
+   * of QUEUE_TARGET_MS of work per slot (one job per slot when jobs take
+   * longer), shared equally by the requesters with jobs here (the asker
+   * included). At least one, so every requester gets its turn.
    */
   private windowFor (requester: string): number {
     // rounded down to a power of two, so jitter in the measured time does not change the window at every job
-    const perSlot = this.jobMs == null || this.jobMs > QUEUE_TARGET_MS ? 0 : 2 ** Math.floor(Math.log2(QUEUE_TARGET_MS / Math.max(this.jobMs, 0.01)))
+    const perSlot = this.jobMs == null || this.jobMs > QUEUE_TARGET_MS ? 1 : 2 ** Math.floor(Math.log2(QUEUE_TARGET_MS / Math.max(this.jobMs, 0.01)))
     const depth = this.slots + Math.min(MAX_QUEUED_JOBS, this.slots * perSlot)
     const active = new Set([...this.held.keys(), ...this.queues.keys(), requester]).size
     return Math.max(1, Math.min(MAX_CREDIT_WINDOW, Math.floor(depth / active)))

@@ -11,15 +11,20 @@
  * - `fake-trap`: every job answered at once with a signed WasmTrapError;
  * - `stall`: jobs accepted and never answered, with no heartbeat (the job
  *   server's silence, which no executor can fake);
+ * - `slow`: honest, but every job takes SLOW_FAULT_MS longer (a loaded
+ *   machine), heartbeats going on;
  * - `drop-stored`: as a storage holder, deletes the blocks of every pin just
  *   after signing its receipt, and goes on claiming to hold it (storage/holder.ts).
  */
 import { TimeLimitError, WasmTrapError } from '../errors.ts'
 import type { ExecuteRequest, ExecuteResult, Executor } from '../runtime/executor.ts'
 
-export type TestFault = 'wrong-output' | 'wrong-mount' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall' | 'drop-stored'
+export type TestFault = 'wrong-output' | 'wrong-mount' | 'sleeper' | 'fake-timeout' | 'fake-trap' | 'stall' | 'slow' | 'drop-stored'
 
-export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'wrong-mount', 'sleeper', 'fake-timeout', 'fake-trap', 'stall', 'drop-stored']
+export const TEST_FAULTS: readonly TestFault[] = ['wrong-output', 'wrong-mount', 'sleeper', 'fake-timeout', 'fake-trap', 'stall', 'slow', 'drop-stored']
+
+/** How much longer a `slow` worker takes over every job. */
+export const SLOW_FAULT_MS = 5_000
 
 /** Jobs a sleeper runs honestly before it starts lying. */
 export const SLEEPER_HONEST_JOBS = 40
@@ -46,6 +51,13 @@ export function faultyExecutor (inner: Executor, fault: TestFault): Executor {
         return { exitCode: -1, output: new Uint8Array(0), stderr: new Uint8Array(0), error: claimed, stats: { compileMs: 0, execMs: 0, moduleCached: false } }
       }
       const result = await inner.execute(request)
+      if (fault === 'slow') {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, SLOW_FAULT_MS)
+          request.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(request.signal?.reason) }, { once: true })
+        })
+        return result
+      }
       if (fault === 'sleeper' && ++executed <= SLEEPER_HONEST_JOBS) {
         return result
       }

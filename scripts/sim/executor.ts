@@ -1,7 +1,7 @@
 import type { ExecuteRequest, ExecuteResult, Executor } from '../../protocol/runtime/executor.ts'
 
-/** Draws a job's run time, in ms. */
-export type RunTime = () => number
+/** Draws the run time of an execution of the job with this input, in ms. */
+export type RunTime = (input: Uint8Array) => number
 
 /**
  * Adds up the slot time spent running jobs: every execution (`busyMs`),
@@ -44,7 +44,7 @@ export function stubExecutor (slots: number, runTime: RunTime, busy: BusyMeter):
     stop: async () => {},
     cachedModules: () => [],
     execute: async (request: ExecuteRequest): Promise<ExecuteResult> => {
-      const ms = Math.max(1, Math.round(runTime()))
+      const ms = Math.max(1, Math.round(runTime(request.input)))
       const started = Date.now()
       busy.running++
       try {

@@ -18,7 +18,7 @@ import { ADVERT_INTERVAL_MS, DEFAULT_LIMITS, MAX_ADVERT_STRETCH } from '../../pr
 import { runMany, type PendingJob } from '../../protocol/job/run-many.ts'
 import { encodeJob } from '../../protocol/wire/job.ts'
 import { VirtualClock } from './clock.ts'
-import { busyMeter, expectedOutput } from './executor.ts'
+import { busyMeter, expectedOutput, type RunTime } from './executor.ts'
 import { GossipNet, type PeerTraffic } from './gossip.ts'
 import { SimWorld, type SimNode } from './mesh.ts'
 
@@ -34,6 +34,12 @@ export interface SimOptions {
   loss: number
   /** Mean job run time (log-normal, sigma 0.5), virtual ms. */
   runMeanMs: number
+  /**
+   * Whose the run time is: drawn for each `execution` (a slow execution is
+   * the worker's doing: a copy elsewhere runs at a fresh speed), or once per
+   * `input` (the job's own length: every copy takes as long).
+   */
+  jobTimes: 'execution' | 'input'
   warmupS: number
   windowS: number
   seed: number
@@ -140,7 +146,17 @@ export async function simulate (options: SimOptions, log: (line: string) => void
   const clock = new VirtualClock(2)
   const gossip = new GossipNet({ random, latencyMs: options.latencyMs, jitterMs: options.latencyMs / 2, loss: options.loss })
   const busy = busyMeter()
-  const world = new SimWorld({ gossip, network: { latencyMs: options.latencyMs }, runTime: logNormal(random, options.runMeanMs, 0.5), busy, advertIntervalMs: options.advertIntervalMs, ...(options.stretchAgeS != null ? { stretchMinAgeMs: options.stretchAgeS * 1000 } : {}) })
+  const draw = logNormal(random, options.runMeanMs, 0.5)
+  const byInput = new Map<string, number>()
+  const runTime: RunTime = options.jobTimes === 'input'
+    ? input => {
+      const key = Buffer.from(input).toString('latin1')
+      const ms = byInput.get(key) ?? draw()
+      byInput.set(key, ms)
+      return ms
+    }
+    : () => draw()
+  const world = new SimWorld({ gossip, network: { latencyMs: options.latencyMs }, runTime, busy, advertIntervalMs: options.advertIntervalMs, ...(options.stretchAgeS != null ? { stretchMinAgeMs: options.stretchAgeS * 1000 } : {}) })
   gossip.start()
   try {
     // joining: one peer every 20 ms (virtual), liars spread among the honest
@@ -320,6 +336,14 @@ export async function simulate (options: SimOptions, log: (line: string) => void
   }
 }
 
+function jobTimes (value: string): SimOptions['jobTimes'] {
+  if (value !== 'execution' && value !== 'input') {
+    console.error(`--job-times is "execution" (each execution draws its run time) or "input" (each job's copies all take as long), not "${value}"`)
+    process.exit(2)
+  }
+  return value
+}
+
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -332,6 +356,7 @@ async function main (): Promise<void> {
       latency: { type: 'string', default: '20' },
       loss: { type: 'string', default: '0' },
       'run-mean': { type: 'string', default: '2000' },
+      'job-times': { type: 'string', default: 'execution' },
       warmup: { type: 'string', default: 'auto' },
       window: { type: 'string', default: 'auto' },
       seed: { type: 'string', default: '1' },
@@ -352,6 +377,7 @@ async function main (): Promise<void> {
     latencyMs: Number(values.latency),
     loss: Number(values.loss),
     runMeanMs: Number(values['run-mean']),
+    jobTimes: jobTimes(values['job-times']),
     // auto: a settled interval and a half (and the stretch age) to settle, a whole interval to measure
     warmupS: values.warmup === 'auto' ? Math.ceil(Number(values['stretch-age']) + 1.5 * settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000) : Number(values.warmup),
     windowS: values.window === 'auto' ? Math.max(60, Math.ceil(settledIntervalMs(Number(values.peers), values.interval != null ? Number(values.interval) : undefined) / 1000)) : Number(values.window),
