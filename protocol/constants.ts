@@ -236,7 +236,8 @@ export const HEDGE_FACTOR = 4
  * the whole map. A lone run is not copied: it has its hedge (HEDGE_FACTOR).
  */
 export const BACKUP_FACTOR = 1
-export const BACKUP_MIN_MS = 500
+/** Not sooner than a hedge (SILENCE_HEDGE_MS): a worker's first job of a module (its fetch and compile) is slower, not lost. */
+export const BACKUP_MIN_MS = 1_000
 
 /** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
 export const BUSY_BACKOFF_MS = 20

@@ -157,20 +157,24 @@ describe('mounted jobs on an in-process network, with a worker that plants a fil
     liar.addEventListener('work:start', () => { given++ })
     const module = await readFile(MOUNTS_PROGRAM)
     const data = await requester.addTree({ type: 'directory', entries: { 'in.txt': file('abc\n') } })
+    const mounts = [{ path: '/data', from: data }, { path: '/out', writable: true }]
+    const record = (): ReturnType<Peer['workers']>[number]['record'] | undefined => requester.workers().find(w => w.peerId === liar.id)?.record
     // redundancy 2 over three workers: whenever the liar is one of the two, the trees disagree and a third run (and our own) decides.
-    // Its first job may still be compiling when the others agree (it is then only counted slow): later ones come back and convict it
-    const inputs = Array.from({ length: 16 }, (_, i) => `job ${i}`)
-    for await (const each of requester.map(module, inputs, { redundancy: 2, concurrency: 2, mounts: [{ path: '/data', from: data }, { path: '/out', writable: true }] })) {
-      assert.ok(each.ok, each.ok ? '' : `${each.error.name}: ${each.error.message}`)
-      const out = each.result.mounts[0]
-      assert.equal(out?.path, '/out')
-      assert.deepEqual(Object.keys(out?.tree.entries ?? {}).sort(), ['logs', 'out.txt'])
-      assert.deepEqual(out?.tree.entries['out.txt'], file('ABC\n'))
-      assert.ok(each.result.receipts.every(r => r.receipt.worker !== liar.id && r.receipt.mounts?.[0]?.cid.toString() === out?.cid.toString()))
+    // It is convicted once heard; a planter that answers late (its first job compiling, a slow first fetch) is only outrun by the
+    // honest pair, and its jobs go elsewhere for a while: rounds of 8 jobs, at most 4, give it the chances to be heard
+    for (let round = 0; round < 4 && record()?.banned == null; round++) {
+      const inputs = Array.from({ length: 8 }, (_, i) => `job ${round} ${i}`)
+      for await (const each of requester.map(module, inputs, { redundancy: 2, concurrency: 2, mounts })) {
+        assert.ok(each.ok, each.ok ? '' : `${each.error.name}: ${each.error.message}`)
+        const out = each.result.mounts[0]
+        assert.equal(out?.path, '/out')
+        assert.deepEqual(Object.keys(out?.tree.entries ?? {}).sort(), ['logs', 'out.txt'])
+        assert.deepEqual(out?.tree.entries['out.txt'], file('ABC\n'))
+        assert.ok(each.result.receipts.every(r => r.receipt.worker !== liar.id && r.receipt.mounts?.[0]?.cid.toString() === out?.cid.toString()))
+      }
     }
     assert.ok(given > 0, 'the liar got no job: the test proves nothing')
-    const record = requester.workers().find(w => w.peerId === liar.id)?.record
-    assert.ok(record?.banned != null, `the planter was not convicted: ${JSON.stringify(record)}`)
+    assert.ok(record()?.banned != null, `the planter was not convicted: ${JSON.stringify(record())}`)
   })
 
   it('a resumed result gives back the same final tree, read from the store by the signed CID', async () => {

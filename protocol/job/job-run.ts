@@ -399,7 +399,10 @@ export class JobRun {
       reputation.succeeded(worker, roundTripMs)
       this.settleExecution(id, 'verified', undefined, outcomeKey(verified.receipt))
     } catch (err) {
-      reputation.failed(worker, 'failure')
+      // the job ended (decided elsewhere, or cancelled) while we fetched this one's output: no verdict on its worker
+      if (!this.signal.aborted) {
+        reputation.failed(worker, 'failure')
+      }
       this.settleExecution(id, 'rejected', err as Error)
     }
   }

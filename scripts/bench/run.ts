@@ -283,7 +283,7 @@ await section('throughput', [['throughput_jobs_per_s', 'jobs/s'], ['map_items_pe
     let failed = 0
     const byWorker: Record<string, number> = {}
     const t = performance.now()
-    // separate jobs: `concurrency` run() calls in flight, each a job of its own (a map would send these in chunks)
+    // separate jobs: `concurrency` run() calls in flight, each a job of its own (since session 8 the peer sends them in chunks, as a map's)
     let next = 0
     await Promise.all(Array.from({ length: concurrency }, async () => {
       while (next < inputs.length) {
