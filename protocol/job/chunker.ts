@@ -1,24 +1,12 @@
-import { CHECK_WAIT_MS, CHUNK_JOBS, CHUNK_SHARE_OF_IN_FLIGHT, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
+import { CHECK_WAIT_MS, CHUNK_JOBS, CHUNK_SHARE_OF_IN_FLIGHT, FIRST_RUN_HEDGE_MS, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
 import { CancelledError, DeadlineError, TimeLimitError, WorkerBusyError, errorToWire, type WasmeshError } from '../errors.ts'
 import { nextTurn } from '../net/frame-writer.ts'
 import { receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
 import { checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
 import { outcomeKey } from './outcome.ts'
 import type { Requester, RunResult } from './requester.ts'
-import { RecentAverages } from '../recent-averages.ts'
+import type { RecentAverages } from '../recent-averages.ts'
 import type { EncodedJob } from '../wire/job.ts'
-
-/** Modules whose time is remembered, the least recently run dropped first. */
-const MAX_TIMED_MODULES = 256
-
-/**
- * How long each module's jobs run (execution alone, smoothed), from their
- * receipts: which modules are tiny enough to chunk. Kept by the requester
- * across maps, so a second map of a module chunks from its first job.
- */
-export function createModuleTimes (): RecentAverages {
-  return new RecentAverages(MAX_TIMED_MODULES, 0.2)
-}
 
 /** How one job is run: the caller's signal (the chunker's when not given), and whether results are read from and kept in the result store. */
 export interface ChunkedRunOptions {
@@ -102,7 +90,8 @@ export class Chunker {
   }
 
   async #run (job: EncodedJob, signal: AbortSignal, resume: boolean): Promise<RunResult> {
-    if (!this.#chunkable(job) || (this.#chunkJobs() === 1 && this.#waiting.length === 0)) {
+    // the job path also ends a job whose caller gave up before it started, with its one event
+    if (signal.aborted || !this.#chunkable(job) || (this.#chunkJobs() === 1 && this.#waiting.length === 0)) {
       return this.#alone(job, signal, resume)
     }
     const { promise, resolve, reject } = Promise.withResolvers<RunResult>()
@@ -342,9 +331,12 @@ export class Chunker {
    * output by CID) or a liar: it has no answer here, and goes alone.
    */
   async #ask (worker: string, jobs: EncodedJob[]): Promise<Answers | 'busy'> {
-    const { client, reputation } = this.#requester.components
+    const { client, reputation, capacity } = this.#requester.components
     const controller = new AbortController()
-    const deadlineMs = this.#deadlineFor(jobs.length)
+    const first = jobs[0] as EncodedJob
+    // a worker that has not got the module yet fetches and compiles it first: a deadline cut short would abort that every time
+    const cold = capacity.get(worker)?.advert.cached.some(cid => cid.equals(first.spec.module)) !== true
+    const deadlineMs = Math.max(this.#deadlineFor(jobs.length), cold ? FIRST_RUN_HEDGE_MS : 0)
     const deadline = setTimeout(() => {
       controller.abort(new DeadlineError(`${worker} did not answer a chunk of ${jobs.length} jobs within ${Math.round(deadlineMs)} ms`))
     }, deadlineMs)

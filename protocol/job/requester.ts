@@ -3,11 +3,14 @@ import { ADVERT_SETTLE_MS, BACKUP_FACTOR, BACKUP_MIN_MS, EXPLORATION_RATE, FIRST
 import { fetchMountTrees } from './mount-trees.ts'
 import { createJobState } from './state.ts'
 import { JobRun, resultOf } from './job-run.ts'
-import { createModuleTimes } from './chunker.ts'
+import { RecentAverages } from '../recent-averages.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
 import type { VerifiedReceipt } from '../wire/receipt.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import type { PeerCapacity } from '../net/capacity.ts'
+
+/** Modules whose execution time is remembered, the least recently run dropped first. */
+const MAX_TIMED_MODULES = 256
 
 export type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
 
@@ -35,8 +38,12 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
   private readonly restsOn = new Map<string, readonly string[]>()
   /** Workers that answered busy or could not be reached, and until when we leave them be. */
   private readonly busyUntil = new Map<string, { until: number, strikes: number }>()
-  /** How long each module's jobs execute, from their receipts: which are tiny enough for a map to send in chunks. */
-  readonly moduleTimes = createModuleTimes()
+  /**
+   * How long each module's jobs execute (smoothed), from their receipts:
+   * which are tiny enough to travel in chunks (chunker.ts). Kept across
+   * maps, so a second map of a module chunks from its first job.
+   */
+  readonly moduleTimes = new RecentAverages(MAX_TIMED_MODULES, 0.2)
   /** How long jobs of each module took to come back, as we measured it (smoothed), for hedging. */
   private readonly roundTrips = new Map<string, number>()
   private firstAdvertAt?: number
