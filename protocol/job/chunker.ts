@@ -1,9 +1,10 @@
 import { CHECK_WAIT_MS, CHUNK_JOBS, CHUNK_SHARE_OF_IN_FLIGHT, FIRST_RUN_HEDGE_MS, HEDGE_FACTOR, MAP_CHUNK_DEADLINE_MS, MAP_CHUNK_HOLD_MS, MAP_CHUNK_EXEC_MS, SILENCE_HEDGE_MS, WORKER_WAIT_MS } from '../constants.ts'
-import { CancelledError, DeadlineError, TimeLimitError, WorkerBusyError, errorToWire, type WasmeshError } from '../errors.ts'
+import { DeadlineError, TimeLimitError, WorkerBusyError, type WasmeshError } from '../errors.ts'
 import { nextTurn } from '../net/frame-writer.ts'
 import { receiptSucceeded, verifyReceipt, type Receipt, type VerifiedReceipt } from '../wire/receipt.ts'
-import { checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
+import { cancellation, checkTimeClaim, moduleFailure, resultOf } from './job-run.ts'
 import { outcomeKey } from './outcome.ts'
+import { hasModule } from './scheduler.ts'
 import type { Requester, RunResult } from './requester.ts'
 import type { RecentAverages } from '../recent-averages.ts'
 import type { EncodedJob } from '../wire/job.ts'
@@ -115,8 +116,7 @@ export class Chunker {
     if (at >= 0) {
       this.#waiting.splice(at, 1)
     }
-    const reason = item.signal.reason
-    const error = reason instanceof Error ? reason : new CancelledError(`job ${item.job.cid.toString()} was cancelled`)
+    const error = cancellation(item.signal, item.job.cid.toString())
     this.#requester.emit('job:failed', { job: item.job.cid.toString(), error })
     item.reject(error)
   }
@@ -270,7 +270,7 @@ export class Chunker {
     let agreedOnAll = true
     items.forEach((item, i) => {
       if (item.signal.aborted) {
-        item.reject(item.signal.reason) // a run's own signal settled it already
+        item.reject(item.signal.reason) // a run's own signal rejected it already; a map's jobs end with the map's reason
         return
       }
       const receipts = answered.map(answers => answers[i]).filter(verified => verified != null)
@@ -335,7 +335,8 @@ export class Chunker {
     const controller = new AbortController()
     const first = jobs[0] as EncodedJob
     // a worker that has not got the module yet fetches and compiles it first: a deadline cut short would abort that every time
-    const cold = capacity.get(worker)?.advert.cached.some(cid => cid.equals(first.spec.module)) !== true
+    const known = capacity.get(worker)
+    const cold = known == null || !hasModule(known, first)
     const deadlineMs = Math.max(this.#deadlineFor(jobs.length), cold ? FIRST_RUN_HEDGE_MS : 0)
     const deadline = setTimeout(() => {
       controller.abort(new DeadlineError(`${worker} did not answer a chunk of ${jobs.length} jobs within ${Math.round(deadlineMs)} ms`))
@@ -396,7 +397,6 @@ export class Chunker {
   async #accept (item: Item, receipts: VerifiedReceipt[]): Promise<RunResult> {
     const [first] = receipts as [VerifiedReceipt]
     const { receipt } = first
-    const { results } = this.#requester.components
     const id = item.job.cid.toString()
     const durationMs = performance.now() - item.queuedAt
     this.#learn(item.job, receipt)
@@ -405,13 +405,13 @@ export class Chunker {
     if (!receiptSucceeded(receipt)) {
       const error = moduleFailure(first, output, [])
       if (item.resume) {
-        await results.putFailure(item.job.cid, errorToWire(error)).catch(() => {})
+        await this.#requester.keepFailure(item.job, error)
       }
       this.#requester.emit('job:failed', { job: id, worker: receipt.worker, error, durationMs })
       throw error
     }
     if (item.resume) {
-      await results.put(item.job.cid, { receipts, output }, item.signal)
+      await this.#requester.keepResult(item.job, { receipts, output }, item.signal)
     }
     this.#requester.emit('job:done', { job: id, worker: receipt.worker, durationMs })
     return resultOf(item.job, receipts, output, [], durationMs, false)

@@ -31,6 +31,8 @@ export interface JobRunHost {
   acceptedOnWordOf: (workers: readonly string[], job: string) => void
   waitForChange: (timeoutMs: number, signal: AbortSignal, options: { own: Set<() => void>, anyJob: boolean }) => Promise<void>
   checkable: Set<() => boolean>
+  keepResult: (job: EncodedJob, result: { receipts: VerifiedReceipt[], output: Uint8Array }, signal: AbortSignal) => Promise<void>
+  keepFailure: (job: EncodedJob, error: Error) => Promise<void>
 }
 
 /** What the requester keeps of an execution beyond its state: the verified receipt and the output. */
@@ -413,9 +415,7 @@ export class JobRun {
       return
     }
     this.apply({ type: 'execution', id, phase, ...(error != null ? { error: errorToWire(error) } : {}), ...(outcome != null ? { outcome } : {}) })
-    for (const waker of [...this.wakers]) {
-      waker()
-    }
+    this.wakeLoop()
   }
 
   /** The receipt's output: inline, or fetched by CID within a deadline and checked against the signed hash. */
@@ -430,6 +430,13 @@ export class JobRun {
     })
     await checkOutput(receipt, output)
     return output
+  }
+
+  /** Wakes this job's loop: one of its executions moved on, or its plan changed. */
+  private wakeLoop (): void {
+    for (const wake of [...this.wakers]) {
+      wake()
+    }
   }
 
   /**
@@ -459,9 +466,7 @@ export class JobRun {
     if (!this.drawCheck((running[0] as Execution).worker)) {
       return false
     }
-    for (const wake of [...this.wakers]) {
-      wake()
-    }
+    this.wakeLoop()
     return true
   }
 
@@ -527,7 +532,7 @@ export class JobRun {
     }
     const receipts = accepted.map(d => d.verified)
     if (this.options.resume) {
-      await this.requester.components.results.put(this.job.cid, { receipts, output }, this.options.signal)
+      await this.requester.keepResult(this.job, { receipts, output }, this.options.signal)
     }
     this.requester.emit('job:done', { job: this.id, worker: receipt.worker, durationMs })
     return resultOf(this.job, receipts, output, (accepted[0] as Delivered).mounts, durationMs, false)
@@ -554,8 +559,7 @@ export class JobRun {
   }
 
   private cancel (): Error {
-    const reason = this.options.signal.reason
-    const error = reason instanceof Error ? reason : new CancelledError(`job ${this.id} was cancelled`)
+    const error = cancellation(this.options.signal, this.id)
     this.apply({ type: 'cancel', error: errorToWire(error) })
     this.requester.emit('job:failed', { job: this.id, error })
     return error
@@ -570,7 +574,7 @@ export class JobRun {
 
   private async persistFailure (error: Error): Promise<void> {
     if (this.options.resume) {
-      await this.requester.components.results.putFailure(this.job.cid, errorToWire(error)).catch(() => {})
+      await this.requester.keepFailure(this.job, error)
     }
   }
 
@@ -583,6 +587,12 @@ export class JobRun {
     const last = this.state.executions.findLast(e => e.error != null)?.error
     return last != null ? `; last error: ${last.message}` : ''
   }
+}
+
+/** The error a job ends with when its caller's signal aborted: the caller's reason, or a CancelledError. */
+export function cancellation (signal: AbortSignal, job: string): Error {
+  const reason = signal.reason
+  return reason instanceof Error ? reason : new CancelledError(`job ${job} was cancelled`)
 }
 
 /** A worker's signed receipt, kept against it, with the outcome the job accepted instead ('' for a lie shown otherwise). */

@@ -1,7 +1,9 @@
 import { TypedEventEmitter } from 'main-event'
 import { ADVERT_SETTLE_MS, BACKUP_FACTOR, BACKUP_MIN_MS, EXPLORATION_RATE, FIRST_RUN_HEDGE_MS, HEALING_MEMORY, HEDGE_FACTOR, SILENCE_HEDGE_MS, BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MS } from '../constants.ts'
+import { errorToWire } from '../errors.ts'
 import { fetchMountTrees } from './mount-trees.ts'
 import { createJobState } from './state.ts'
+import { hasModule } from './scheduler.ts'
 import { JobRun, resultOf } from './job-run.ts'
 import { RecentAverages } from '../recent-averages.ts'
 import type { ExecuteOptions, JobEvent, JobEventType, RequesterComponents, RequesterEvents, RequesterInit, RunResult } from './job-types.ts'
@@ -138,6 +140,16 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     return resultOf(job, stored.receipts, stored.output, mounts, 0, true)
   }
 
+  /** Keeps an accepted result in the result store (`resume`). @internal for JobRun and Chunker */
+  async keepResult (job: EncodedJob, result: { receipts: VerifiedReceipt[], output: Uint8Array }, signal: AbortSignal): Promise<void> {
+    await this.components.results.put(job.cid, result, signal)
+  }
+
+  /** Keeps a job's failure in the result store (`resume`), best effort: the failure itself is what the caller reports. @internal for JobRun and Chunker */
+  async keepFailure (job: EncodedJob, error: Error): Promise<void> {
+    await this.components.results.putFailure(job.cid, errorToWire(error)).catch(() => {})
+  }
+
   /** Whether a result rests only on workers banned since: it must not be used. */
   withdrawn (result: Pick<RunResult, 'receipts'>): boolean {
     return result.receipts.length > 0 && result.receipts.every(r => this.components.reputation.isBanned(r.receipt.worker))
@@ -172,7 +184,7 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     const stranger = Math.random() < EXPLORATION_RATE ? ranked.find(p => !this.components.reputation.hasDelivered(p.peerId)) : undefined
     const best = stranger ?? ranked[0]
     // just joined: adverts are still arriving, and one may come from a worker that has the module
-    if (best == null || (settling && !best.advert.cached.some(cid => cid.equals(job.spec.module)))) {
+    if (best == null || (settling && !hasModule(best, job))) {
       // a job woken for nothing hands the wake on, unless no job could place now (no room anywhere, or still settling)
       if (this.passLeft > 0 && !settling && exclude.size > 0 && scheduler.rank(job, peers, new Set()).length > 0) {
         this.passLeft--

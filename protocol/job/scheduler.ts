@@ -4,6 +4,11 @@ import type { JobClient } from '../net/job-client.ts'
 import type { EncodedJob } from '../wire/job.ts'
 import type { Reputation } from './reputation.ts'
 
+/** Whether the worker's advert lists the job's module as compiled there. */
+export function hasModule (candidate: PeerCapacity, job: EncodedJob): boolean {
+  return candidate.advert.cached.some(cid => cid.equals(job.spec.module))
+}
+
 /**
  * Picks workers for jobs from the capacity adverts, with no coordinator:
  * every requester ranks the peers it has heard from by its own record of
@@ -88,7 +93,7 @@ export class Scheduler {
       if (this.room(candidate) <= 0) {
         continue
       }
-      const cached = advert.cached.some(cid => cid.equals(job.spec.module))
+      const cached = hasModule(candidate, job)
       const latencyPenalty = Math.min(1, (this.reputation.get(peerId).latencyMs ?? 0) / 100)
       // our jobs per slot it runs at once: beyond 1 they queue there, so an idle worker beats a deep queue elsewhere
       const load = this.inFlightTo(peerId) / Math.max(1, advert.slots.total)
