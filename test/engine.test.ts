@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { FsDatastore } from 'datastore-fs'
+import { Key } from 'interface-datastore'
+import { encodeCbor } from '../protocol/wire/cbor.ts'
 import { buildWasm, wasmPath } from '../scripts/build-wasm.ts'
 import { assertOnePath, recordEvents } from './helpers/job-events.ts'
 import { createTestnet, type Testnet } from './helpers/testnet.ts'
+import type { PeerRecord } from '../protocol/job/reputation.ts'
 import type { Peer } from '../protocol/peer.ts'
 
 describe('the engine, in process', () => {
@@ -159,6 +165,49 @@ describe('the engine, in process', () => {
       // a backup is no verdict on the worker it copies (a hedge, 4 × the round trip, would count a timeout)
       const record = requester.workers().find(w => w.peerId === slow.id)?.record
       assert.equal(record?.timeouts, 0, `the slow worker was held to account: ${JSON.stringify(record)}`)
+    })
+  })
+
+  describe('with a trusted worker that stalls', () => {
+    let testnet: Testnet
+    let requester: Peer
+    let reputationDir: string
+    after(async () => {
+      await testnet?.stop()
+      await rm(reputationDir, { recursive: true, force: true })
+    })
+    before(async () => {
+      testnet = await createTestnet(3, { faulty: { count: 1, fault: 'stall' } })
+      // the requester has worked with the staller for long: its results are checked at the lowest rate (1 %)
+      reputationDir = await mkdtemp(join(tmpdir(), 'wasmesh-engine-'))
+      const store = new FsDatastore(reputationDir)
+      await store.open()
+      const trusted: PeerRecord = { successes: 1000, failures: 0, timeouts: 0, confirmed: 1000, disagreements: 0 }
+      await store.put(new Key(`/wasmesh/reputation/${testnet.workers[0]?.id ?? ''}`), encodeCbor(trusted))
+      await store.close()
+      requester = await testnet.requester({ reputationDir })
+    })
+
+    it('a job that moves from a trusted worker to a new one has the new one\'s result checked, though the draw made for the first said no check', async () => {
+      const staller = testnet.workers[0] as Peer
+      const events: Array<{ job: string, worker: string }> = []
+      requester.addEventListener('job:running', event => { events.push({ job: event.detail.job, worker: event.detail.worker ?? '' }) })
+      // a lone run's check is drawn as it is placed (room no job waits for), for the trusted staller: 99 % no check.
+      // Silent past SILENCE_HEDGE_MS, the job moves to a new worker, whose every result is checked: the draw must be made again for it
+      // (1 in 10 placements explores a stranger first instead: then the job did not start on the staller, and we run another)
+      for (let attempt = 1; ; attempt++) {
+        const result = await requester.run({ module: echo, input: `moved ${attempt}` })
+        const job = result.job.toString()
+        if (events.find(e => e.job === job)?.worker !== staller.id) {
+          assert.ok(attempt < 5, 'no job started on the trusted staller: the test proves nothing')
+          continue
+        }
+        const signers = result.receipts.map(r => r.receipt.worker)
+        assert.equal(signers.length, 2, `the new worker's result was accepted on its word alone (signed by ${signers.join(', ')})`)
+        assert.ok(!signers.includes(staller.id))
+        assert.equal(new Set(signers).size, 2)
+        break
+      }
     })
   })
 

@@ -292,13 +292,6 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     }
   }
 
-  /**
-   * How long an execution may go without a result before the job is also
-   * sent elsewhere: HEDGE_FACTOR times the usual round trip of the module,
-   * or, with none measured yet, FIRST_RUN_HEDGE_MS (a quarter of the time
-   * limit if less). Never less than SILENCE_HEDGE_MS.
-   * @internal for JobRun
-   */
   /** When an execution of the job gets a backup copy on an idle worker (BACKUP_FACTOR): never before its module's round trip is known. @internal for JobRun */
   backupAfter (job: EncodedJob): number {
     const usual = this.roundTrips.get(job.spec.module.toString())
@@ -320,6 +313,13 @@ export class Requester extends TypedEventEmitter<RequesterEvents> {
     return scheduler.rank(job, this.available(Date.now()), exclude).some(p => scheduler.inFlightTo(p.peerId) === 0)
   }
 
+  /**
+   * How long an execution may go without a result before the job is also
+   * sent elsewhere: HEDGE_FACTOR times the usual round trip of the module,
+   * or, with none measured yet, FIRST_RUN_HEDGE_MS (a quarter of the time
+   * limit if less). Never less than SILENCE_HEDGE_MS.
+   * @internal for JobRun
+   */
   hedgeAfter (job: EncodedJob): number {
     const usual = this.roundTrips.get(job.spec.module.toString())
     const after = usual != null ? HEDGE_FACTOR * usual : Math.min(FIRST_RUN_HEDGE_MS, job.spec.limits.timeoutMs / 4)
