@@ -229,15 +229,18 @@ export const HEDGE_FACTOR = 4
 /**
  * At the tail of a wide map or batch (jobs of ours waited for workers until
  * lately, none waits now, and a worker is idle), an execution running this
- * many times the module's usual round trip, and at least BACKUP_MIN_MS,
- * gets a backup copy on the idle worker: the first verified result wins and
- * the other is cancelled, held against nobody (MapReduce's backup tasks).
- * The room would idle anyway, and one slow execution at the tail holds up
- * the whole map. A lone run is not copied: it has its hedge (HEDGE_FACTOR).
+ * share of the module's usual round trip, and at least BACKUP_MIN_MS, gets a
+ * backup copy on the idle worker, and so does each copy in turn: the first
+ * verified result wins and the others are cancelled, held against nobody
+ * (MapReduce's backup tasks). The room would idle anyway, and one slow
+ * execution at the tail holds up the whole map. Copying sooner shortened
+ * the simulated tail down to about this share (docs/scale.md, session 9);
+ * a share rather than a fixed delay keeps the copies of hour-long jobs
+ * minutes apart. A lone run is not copied: it has its hedge (HEDGE_FACTOR).
  */
-export const BACKUP_FACTOR = 1
-/** Not sooner than a hedge (SILENCE_HEDGE_MS): a worker's first job of a module (its fetch and compile) is slower, not lost. */
-export const BACKUP_MIN_MS = 1_000
+export const BACKUP_FACTOR = 0.15
+/** A worker's first job of a module (its fetch and compile, tens to hundreds of ms) is slower, not slow: sub-second jobs are not copied before this. */
+export const BACKUP_MIN_MS = 500
 
 /** A worker that answers busy is left alone this long, doubling each time in a row: it said it is full. */
 export const BUSY_BACKOFF_MS = 20

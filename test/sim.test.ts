@@ -11,7 +11,7 @@ import { simulate } from '../scripts/sim/run.ts'
  */
 describe('simulated mesh', () => {
   it('24 workers (one a liar) with churn, 2 requesters, 300 jobs: every job done, none wrong, gossip and discovery measured', async (t: TestContext) => {
-    const result = await simulate({ peers: 24, jobs: 300, churn: 0.2, liars: 1, requesters: 2, slots: 2, latencyMs: 20, loss: 0.01, runMeanMs: 500, jobTimes: 'execution', warmupS: 10, windowS: 10, seed: 7, stretchAgeS: 5, limitS: 600 })
+    const result = await simulate({ peers: 24, jobs: 300, churn: 0.2, liars: 1, requesters: 2, slots: 2, latencyMs: 20, loss: 0.01, runMeanMs: 500, jobTimes: 'execution', warmupS: 10, windowS: 10, seed: 7, stretchAgeS: 5, limitS: 600, trace: true })
     t.diagnostic(JSON.stringify({ completed: result.completed, lost: result.lost, wrong: result.wrong, utilisation: result.utilisation, busy: result.busyUtilisation, map: result.mapUtilisation, makespanMs: result.makespanMs, gossip: result.gossipBytesPerPeerPerS, discoveryMs: result.discoveryMs, churn: result.churn, wallMs: result.wallMs }))
     assert.equal(result.completed, 300)
     assert.equal(result.lost, 0)
@@ -27,6 +27,13 @@ describe('simulated mesh', () => {
     assert.notEqual(result.discoveryMs, null, 'the requesters never saw the new worker')
     for (const requester of result.requesters) {
       assert.equal(requester.completed, 150)
+    }
+    // the trace: every job accepted, each after an execution of its own input ran to the end
+    const trace = result.trace
+    assert.ok(trace != null, 'no trace')
+    assert.equal(new Set(trace.accepted.map(a => a.input)).size, 300)
+    for (const { input, atMs } of trace.accepted) {
+      assert.ok(trace.executions.some(e => e.input === input && e.completed && e.endMs != null && e.endMs <= atMs), `${input} was accepted at ${atMs} ms with no execution of it finished`)
     }
   })
 })

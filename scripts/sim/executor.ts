@@ -21,10 +21,21 @@ export interface BusyMeter {
   running: number
   /** Inputs that have run to the end at least once. */
   done: Set<string>
+  /** Every execution, when `--trace` asks for them. */
+  trace?: ExecutionTrace[]
 }
 
-export function busyMeter (): BusyMeter {
-  return { busyMs: 0, completedMs: 0, firstMs: 0, executions: 0, completed: 0, running: 0, done: new Set() }
+/** One execution as `--trace` records it: its input (as text), when it started and ended (virtual epoch ms), the run time drawn, and whether it ran to the end. */
+export interface ExecutionTrace {
+  input: string
+  startedAt: number
+  ms: number
+  endedAt?: number
+  completed: boolean
+}
+
+export function busyMeter (options: { trace?: boolean } = {}): BusyMeter {
+  return { busyMs: 0, completedMs: 0, firstMs: 0, executions: 0, completed: 0, running: 0, done: new Set(), ...(options.trace === true ? { trace: [] } : {}) }
 }
 
 /** What an honest worker outputs for an input: what the simulation checks accepted results against. */
@@ -46,6 +57,10 @@ export function stubExecutor (slots: number, runTime: RunTime, busy: BusyMeter):
     execute: async (request: ExecuteRequest): Promise<ExecuteResult> => {
       const ms = Math.max(1, Math.round(runTime(request.input)))
       const started = Date.now()
+      const trace: ExecutionTrace | undefined = busy.trace != null ? { input: new TextDecoder().decode(request.input), startedAt: started, ms, completed: false } : undefined
+      if (trace != null) {
+        busy.trace?.push(trace)
+      }
       busy.running++
       try {
         await new Promise<void>((resolve, reject) => {
@@ -54,11 +69,17 @@ export function stubExecutor (slots: number, runTime: RunTime, busy: BusyMeter):
         })
       } finally {
         busy.running--
+        if (trace != null) {
+          trace.endedAt = Date.now()
+        }
         busy.busyMs += Date.now() - started
         busy.executions++
       }
       busy.completedMs += ms
       busy.completed++
+      if (trace != null) {
+        trace.completed = true
+      }
       const key = Buffer.from(request.input).toString('latin1')
       if (!busy.done.has(key)) {
         busy.done.add(key)

@@ -2,7 +2,7 @@
  * The simulated mesh: up to thousands of peers running the real protocol
  * services in one process, in virtual time (docs/scale.md).
  *
- *   npm run sim -- --peers 1000 --jobs 10000 [--churn 1.7] [--liars 10] [--requesters 4] --out sim.json
+ *   npm run sim -- --peers 1000 --jobs 10000 [--churn 1.7] [--liars 10] [--requesters 4] --out sim.json [--trace trace.json]
  *
  * Phases: N workers join (and the requesters); the mesh settles (--warmup);
  * gossip is measured while idle (--window); one more worker joins and we time
@@ -49,6 +49,14 @@ export interface SimOptions {
   stretchAgeS?: number
   /** Job phase limit, virtual s. */
   limitS: number
+  /** Record every execution of the map and when each job was accepted (`SimResult.trace`). */
+  trace?: boolean
+}
+
+/** The map's executions and acceptances, in virtual ms since the map started: where its tail's time goes. */
+export interface SimTrace {
+  executions: Array<{ input: string, startMs: number, ms: number, endMs: number | null, completed: boolean }>
+  accepted: Array<{ input: string, atMs: number }>
 }
 
 export interface SimResult {
@@ -97,6 +105,7 @@ export interface SimResult {
   liars: number
   options: SimOptions
   wallMs: number
+  trace?: SimTrace
 }
 
 /** mulberry32: the whole run follows from --seed (but for key generation). */
@@ -145,7 +154,7 @@ export async function simulate (options: SimOptions, log: (line: string) => void
   const rssBefore = process.memoryUsage().rss
   const clock = new VirtualClock(2)
   const gossip = new GossipNet({ random, latencyMs: options.latencyMs, jitterMs: options.latencyMs / 2, loss: options.loss })
-  const busy = busyMeter()
+  const busy = busyMeter({ trace: options.trace })
   const draw = logNormal(random, options.runMeanMs, 0.5)
   const byInput = new Map<string, number>()
   const runTime: RunTime = options.jobTimes === 'input'
@@ -212,6 +221,8 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     const stats = requesters.map(() => ({ completed: 0, lost: 0, wrong: 0, finishedMs: 0 }))
     const controller = new AbortController()
     const jobsStart = clock.elapsed
+    const jobsStartAt = Date.now()
+    const accepted: SimTrace['accepted'] = []
     const busyBefore = { ...busy }
     const occupancy: Array<{ running: number, slots: number }> = []
     const trafficBefore = sumTraffic(gossip.traffic())
@@ -267,6 +278,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
         // by input: a result withdrawn later (its worker was caught lying) is replaced by the rerun's
         const final = new Map<number, 'ok' | 'wrong' | 'lost'>()
         for await (const result of runMany(jobs, concurrency, controller.signal, requester)) {
+          if (options.trace === true) {
+            accepted.push({ input: `requester ${r} job ${result.index}`, atMs: clock.elapsed - jobsStart })
+          }
           if (!result.ok) {
             final.set(result.index, 'lost')
             continue
@@ -328,7 +342,15 @@ export async function simulate (options: SimOptions, log: (line: string) => void
       churn,
       liars,
       options,
-      wallMs: Math.round(realNow() - wallStart)
+      wallMs: Math.round(realNow() - wallStart),
+      ...(busy.trace != null
+        ? {
+            trace: {
+              executions: busy.trace.filter(e => e.startedAt >= jobsStartAt).map(e => ({ input: e.input, startMs: e.startedAt - jobsStartAt, ms: e.ms, endMs: e.endedAt != null ? e.endedAt - jobsStartAt : null, completed: e.completed })),
+              accepted
+            }
+          }
+        : {})
     }
   } finally {
     await world.stop()
@@ -364,7 +386,8 @@ async function main (): Promise<void> {
       // a formed mesh by default: every peer counts towards the stretch at once (60: the protocol's cold start)
       'stretch-age': { type: 'string', default: '0' },
       limit: { type: 'string', default: '3600' },
-      out: { type: 'string' }
+      out: { type: 'string' },
+      trace: { type: 'string' }
     }
   })
   const options: SimOptions = {
@@ -384,7 +407,8 @@ async function main (): Promise<void> {
     seed: Number(values.seed),
     ...(values.interval != null ? { advertIntervalMs: Number(values.interval) } : {}),
     stretchAgeS: Number(values['stretch-age']),
-    limitS: Number(values.limit)
+    limitS: Number(values.limit),
+    trace: values.trace != null
   }
   const result = await simulate(options, line => { console.error(line) })
   const r = result
@@ -396,8 +420,12 @@ async function main (): Promise<void> {
   for (const [i, requester] of r.requesters.entries()) {
     console.log(`requester ${i}: ${requester.completed} completed, ${requester.lost} lost, ${requester.wrong} wrong, done at ${(requester.finishedMs / 1000).toFixed(1)} s`)
   }
+  const { trace, ...summary } = result
   if (values.out != null) {
-    await writeFile(values.out, JSON.stringify(result, null, 2) + '\n')
+    await writeFile(values.out, JSON.stringify(summary, null, 2) + '\n')
+  }
+  if (values.trace != null) {
+    await writeFile(values.trace, JSON.stringify(trace) + '\n')
   }
 }
 
