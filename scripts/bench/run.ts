@@ -9,7 +9,6 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WASI } from 'node:wasi'
-import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -25,6 +24,7 @@ import { randomBytes } from 'node:crypto'
 import { CHALLENGE_TIMEOUT_MS, FETCH_TIMEOUT_MS, PIN_FETCH_MS_PER_MIB, STORAGE_CHECK_INTERVAL_MS } from '../../protocol/constants.ts'
 import { nodeLibp2pOptions } from '../../node/libp2p-options.ts'
 import { WorkerPoolExecutor } from '../../node/executor/worker-pool.ts'
+import { scriptArgs } from '../args.ts'
 import { buildWasm, wasmPath } from '../build-wasm.ts'
 import { ECHO_PROTOCOL } from './echo-server.ts'
 import { ProcessNetwork, repoRoot } from '../../test/helpers/processes.ts'
@@ -45,12 +45,13 @@ import type { Message } from '@libp2p/gossipsub'
 import type { Libp2p } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    out: { type: 'string', default: 'bench-results.json' },
-    only: { type: 'string' }
-  }
+const flags = scriptArgs(`npm run bench -- [--quick] [--out FILE] [--only a,b]: the benchmarks, a table and JSON (docs/benchmarks.md)
+  --quick       fewer samples and smaller sizes (a few minutes instead of about 13)
+  --out FILE    where the JSON goes (bench-results.json)
+  --only a,b    only these groups: rtt, throughput, cold, exec, abi, printf, rss, batch, scaling, gossip, functions, storage, browser`, {
+  quick: { type: 'boolean', default: false },
+  out: { type: 'string', default: 'bench-results.json' },
+  only: { type: 'string' }
 })
 const quick = flags.quick === true
 const only = flags.only != null ? new Set(flags.only.split(',')) : undefined

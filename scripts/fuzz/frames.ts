@@ -24,22 +24,25 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { parseArgs } from 'node:util'
 import { nodeLibp2pOptions } from '../../node/libp2p-options.ts'
 import { CAPACITY_TOPIC, JOB_PROTOCOL } from '../../protocol/constants.ts'
+import { scriptArgs } from '../args.ts'
 import { decoderTargets, inputsFor, type DecoderTarget } from './decoders.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
-const { values } = parseArgs({
-  options: {
-    bootstrap: { type: 'string' },
-    worker: { type: 'string' },
-    frames: { type: 'string', default: '10000' },
-    seed: { type: 'string', default: '1' }
-  }
+const USAGE = 'node scripts/fuzz/frames.ts --bootstrap <multiaddr> [--worker <multiaddr>] [--frames 10000] [--seed 1]: random and mutated frames to a live bootstrap node and worker'
+const values = scriptArgs(USAGE, {
+  bootstrap: { type: 'string' },
+  worker: { type: 'string' },
+  frames: { type: 'string', default: '10000' },
+  seed: { type: 'string', default: '1' }
 })
-const bootstrap = multiaddr(values.bootstrap as string)
+if (values.bootstrap == null) {
+  console.error(`--bootstrap is required\n\n${USAGE}`)
+  process.exit(2)
+}
+const bootstrap = multiaddr(values.bootstrap)
 const total = Number(values.frames)
 const seed = Number(values.seed)
 

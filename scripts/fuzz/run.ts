@@ -14,18 +14,20 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { buildWasm, wasmPath } from '../build-wasm.ts'
 import { explain, ProcessNetwork, repoRoot, rssMiB } from '../../test/helpers/processes.ts'
+import { scriptArgs } from '../args.ts'
 import { decoderTargets, fuzzDecoder, type DecoderReport } from './decoders.ts'
 
-const { values } = parseArgs({
-  options: {
-    inputs: { type: 'string', default: '1000000' },
-    frames: { type: 'string', default: '100000' },
-    seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
-    out: { type: 'string' }
-  }
+const values = scriptArgs(`npm run fuzz -- [--inputs 1000000] [--frames 100000] [--seed S] [--out FILE] (docs/scale.md)
+  --inputs N    fast-check inputs, shared among the wire decoders (1000000)
+  --frames N    random and mutated frames to a live worker and bootstrap node (100000)
+  --seed S      the run's seed (from the clock)
+  --out FILE    the JSON summary`, {
+  inputs: { type: 'string', default: '1000000' },
+  frames: { type: 'string', default: '100000' },
+  seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
+  out: { type: 'string' }
 })
 const seed = Number(values.seed)
 const inputs = Number(values.inputs)

@@ -11,12 +11,12 @@
  * joining per second, --liars of the workers signing wrong outputs.
  */
 import { writeFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ADVERT_INTERVAL_MS, DEFAULT_LIMITS, MAX_ADVERT_STRETCH } from '../../protocol/constants.ts'
 import { runMany, type PendingJob } from '../../protocol/job/run-many.ts'
 import { encodeJob } from '../../protocol/wire/job.ts'
+import { scriptArgs } from '../args.ts'
 import { VirtualClock } from './clock.ts'
 import { busyMeter, expectedOutput, type RunTime } from './executor.ts'
 import { GossipNet, type PeerTraffic } from './gossip.ts'
@@ -366,9 +366,21 @@ function jobTimes (value: string): SimOptions['jobTimes'] {
   return value
 }
 
+const USAGE = `npm run sim -- [options]: a simulated mesh running the real protocol services in virtual time (docs/scale.md)
+  --peers N          workers (100)                  --jobs M        jobs, mapped by the requesters (1000)
+  --churn R          workers leaving (and as many joining) per second (0)
+  --liars L          workers signing wrong outputs (0)
+  --requesters K     requesters, each mapping its share at once (1)
+  --slots S          job slots per worker (1)       --latency MS    link latency, ±half as jitter (20)
+  --loss P           gossip message loss, 0-1 (0)   --run-mean MS   mean job run time, log-normal σ 0.5 (2000)
+  --job-times execution|input   whose a job's length is: each execution's draw, or the job's own (execution)
+  --warmup S|auto    settling time before measuring --window S|auto  idle gossip window
+  --interval MS      base advert interval           --stretch-age S peers count towards the advert stretch after S (0)
+  --seed N           seed of the run's draws (1)    --limit S       job phase limit (3600)
+  --out FILE         the summary as JSON            --trace FILE    every execution of the map, and each acceptance`
+
 async function main (): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  const values = scriptArgs(USAGE, {
       peers: { type: 'string', default: '100' },
       jobs: { type: 'string', default: '1000' },
       churn: { type: 'string', default: '0' },
@@ -388,7 +400,6 @@ async function main (): Promise<void> {
       limit: { type: 'string', default: '3600' },
       out: { type: 'string' },
       trace: { type: 'string' }
-    }
   })
   const options: SimOptions = {
     peers: Number(values.peers),
