@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
 import type { Abi, ExecuteRequest, ExecuteResult } from '../protocol/runtime/executor.ts'
 import { WorkerPoolExecutor, spawnThread } from '../node/executor/worker-pool.ts'
+import { nodeWasixRunner } from '../node/executor/wasix.ts'
 import { PoolExecutor } from '../protocol/runtime/pool.ts'
 import type { PoolInit, WorkerHost } from '../protocol/runtime/pool.ts'
 import type { JobMessage } from '../protocol/runtime/worker.ts'
@@ -369,10 +370,11 @@ describe('PoolExecutor module reuse', () => {
 
 describe('PoolExecutor with idleMs', () => {
   /** A one-slot pool ending its worker after `idleMs`, recording each spawn, post and retirement in `events`. */
-  function recordingPool (idleMs: number): { pool: PoolExecutor, events: string[] } {
+  function recordingPool (idleMs: number, extra: Partial<PoolInit> = {}): { pool: PoolExecutor, events: string[] } {
     const spawn = spawnThread(128)
     const events: string[] = []
     const pool = new PoolExecutor({
+      ...extra,
       slots: 1,
       idleMs,
       onRetire: () => { events.push('retired') },
@@ -415,9 +417,9 @@ describe('PoolExecutor with idleMs', () => {
     const { pool, events } = recordingPool(300)
     await pool.start()
     try {
-      pool.expectJob()
+      pool.expectJob('echo')
       assert.deepEqual(events, ['spawned'], 'expectJob() started no worker')
-      pool.expectJob()
+      pool.expectJob('echo')
       assert.deepEqual(events, ['spawned'], 'a second expectJob() started another worker for the same slot')
       await assertEcho(pool, 'prepared')
       assert.deepEqual(events, ['spawned', 'posted with module'], 'the job did not take the prepared worker')
@@ -427,11 +429,27 @@ describe('PoolExecutor with idleMs', () => {
         await new Promise(resolve => setTimeout(resolve, 50))
       }
       events.length = 0
-      pool.expectJob()
+      pool.expectJob('echo')
       while (!events.includes('retired') && Date.now() < deadline) {
         await new Promise(resolve => setTimeout(resolve, 50))
       }
       assert.deepEqual(events, ['spawned', 'retired'], 'a prepared worker that got no job did not end')
+    } finally {
+      await pool.stop()
+    }
+  })
+
+  it('expectJob() starts no worker for a WASIX module, which @wasmer/sdk runs in workers of its own', async () => {
+    const { pool, events } = recordingPool(300, { wasix: nodeWasixRunner() })
+    await pool.start()
+    try {
+      const result = await pool.execute(job('wasix-echo', { input: 'hello' }))
+      assert.equal(decoder.decode(result.output), 'wasix: hello')
+      assert.deepEqual(events, [], 'the WASIX job took a pool worker')
+      pool.expectJob('wasix-echo')
+      assert.deepEqual(events, [], 'expectJob() started a worker no WASIX job takes')
+      pool.expectJob('echo')
+      assert.deepEqual(events, ['spawned'], 'expectJob() started no worker for a module the pool runs')
     } finally {
       await pool.stop()
     }

@@ -163,11 +163,11 @@ export interface Executor {
    */
   execute: (request: ExecuteRequest) => Promise<ExecuteResult>
   /**
-   * A job is on its way: an executor that starts its threads on demand
-   * starts the one the job will take now, while the job's input and module
-   * are still being fetched and compiled, rather than after.
+   * A job of `module` (its CID) is on its way: an executor that starts its
+   * threads on demand starts the one the job will take now, while the job's
+   * input and module are still being fetched and compiled, rather than after.
    */
-  expectJob?: () => void
+  expectJob?: (module: string) => void
   /** CIDs of the modules compiled and cached, most recent first. */
   cachedModules: () => string[]
 }

@@ -132,6 +132,8 @@ export class PoolExecutor implements Executor {
   #workers: Slot[] = []
   #idle: Slot[] = []
   #queue: Task[] = []
+  /** Modules seen to import WASIX, by CID (at most the cache's size): @wasmer/sdk runs them in workers of its own. */
+  readonly #wasixModules = new Set<string>()
   /** How long each module's runs take in a worker (smoothed), by cache key: which jobs are tiny enough to batch. */
   readonly #execMs = new Map<string, number>()
   #running = false
@@ -199,6 +201,11 @@ export class PoolExecutor implements Executor {
       const bytes = await request.module.load(signal ?? new AbortController().signal)
       if (this.#wasix !== undefined && request.abi === 'wasi' && importsWasix(bytes)) {
         // Not compiled here: the SDK compiles and runs it in workers of its own.
+        this.#wasixModules.delete(request.module.cid)
+        this.#wasixModules.add(request.module.cid)
+        if (this.#wasixModules.size > this.#cacheSize) {
+          this.#wasixModules.delete(this.#wasixModules.values().next().value as string)
+        }
         return this.#wasix.run({ cid: request.module.cid, bytes, args: request.args, env: request.env, input: request.input, limits, mounts: request.mounts?.length ?? 0, ...(signal !== undefined ? { signal } : {}) })
       }
       try {
@@ -232,9 +239,9 @@ export class PoolExecutor implements Executor {
     return toResult(reply, compileMs, moduleCached, waitMs)
   }
 
-  /** Starts a thread on the slot the next job takes, if it has none (started on demand, or ended when idle). */
-  expectJob (): void {
-    if (this.#running) {
+  /** Starts a thread on the slot the next job takes, if it has none (started on demand, or ended when idle); not for a WASIX module, which never takes one. */
+  expectJob (module: string): void {
+    if (this.#running && !this.#wasixModules.has(module)) {
       this.#idle.at(-1)?.warm()
     }
   }

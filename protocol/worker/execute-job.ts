@@ -29,7 +29,7 @@ export async function executeJob (job: EncodedJob, components: ExecuteJobCompone
   const { content, executor } = components
   const { spec } = job
   // a job thread that has to start does so while the input, mounts and module are fetched
-  executor.expectJob?.()
+  executor.expectJob?.(spec.module.toString())
   let fetchMs = 0
   const fetchSignal = AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)])
   const timed = async <T>(fetch: () => Promise<T>): Promise<T> => {
