@@ -57,9 +57,10 @@ export function stubExecutor (slots: number, runTime: RunTime, busy: BusyMeter):
     execute: async (request: ExecuteRequest): Promise<ExecuteResult> => {
       const ms = Math.max(1, Math.round(runTime(request.input)))
       const started = Date.now()
-      const trace: ExecutionTrace | undefined = busy.trace != null ? { input: new TextDecoder().decode(request.input), startedAt: started, ms, completed: false } : undefined
-      if (trace != null) {
-        busy.trace?.push(trace)
+      let trace: ExecutionTrace | undefined
+      if (busy.trace != null) {
+        trace = { input: new TextDecoder().decode(request.input), startedAt: started, ms, completed: false }
+        busy.trace.push(trace)
       }
       busy.running++
       try {

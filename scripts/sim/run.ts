@@ -278,12 +278,12 @@ export async function simulate (options: SimOptions, log: (line: string) => void
         // by input: a result withdrawn later (its worker was caught lying) is replaced by the rerun's
         const final = new Map<number, 'ok' | 'wrong' | 'lost'>()
         for await (const result of runMany(jobs, concurrency, controller.signal, requester)) {
-          if (options.trace === true) {
-            accepted.push({ input: `requester ${r} job ${result.index}`, atMs: clock.elapsed - jobsStart })
-          }
           if (!result.ok) {
             final.set(result.index, 'lost')
             continue
+          }
+          if (options.trace === true) {
+            accepted.push({ input: `requester ${r} job ${result.index}`, atMs: clock.elapsed - jobsStart })
           }
           const expected = expectedOutput(new TextEncoder().encode(`requester ${r} job ${result.index}`))
           final.set(result.index, Buffer.compare(Buffer.from(result.result.output), Buffer.from(expected)) === 0 ? 'ok' : 'wrong')
@@ -381,25 +381,25 @@ const USAGE = `npm run sim -- [options]: a simulated mesh running the real proto
 
 async function main (): Promise<void> {
   const values = scriptArgs(USAGE, {
-      peers: { type: 'string', default: '100' },
-      jobs: { type: 'string', default: '1000' },
-      churn: { type: 'string', default: '0' },
-      liars: { type: 'string', default: '0' },
-      requesters: { type: 'string', default: '1' },
-      slots: { type: 'string', default: '1' },
-      latency: { type: 'string', default: '20' },
-      loss: { type: 'string', default: '0' },
-      'run-mean': { type: 'string', default: '2000' },
-      'job-times': { type: 'string', default: 'execution' },
-      warmup: { type: 'string', default: 'auto' },
-      window: { type: 'string', default: 'auto' },
-      seed: { type: 'string', default: '1' },
-      interval: { type: 'string' },
-      // a formed mesh by default: every peer counts towards the stretch at once (60: the protocol's cold start)
-      'stretch-age': { type: 'string', default: '0' },
-      limit: { type: 'string', default: '3600' },
-      out: { type: 'string' },
-      trace: { type: 'string' }
+    peers: { type: 'string', default: '100' },
+    jobs: { type: 'string', default: '1000' },
+    churn: { type: 'string', default: '0' },
+    liars: { type: 'string', default: '0' },
+    requesters: { type: 'string', default: '1' },
+    slots: { type: 'string', default: '1' },
+    latency: { type: 'string', default: '20' },
+    loss: { type: 'string', default: '0' },
+    'run-mean': { type: 'string', default: '2000' },
+    'job-times': { type: 'string', default: 'execution' },
+    warmup: { type: 'string', default: 'auto' },
+    window: { type: 'string', default: 'auto' },
+    seed: { type: 'string', default: '1' },
+    interval: { type: 'string' },
+    // a formed mesh by default: every peer counts towards the stretch at once (60: the protocol's cold start)
+    'stretch-age': { type: 'string', default: '0' },
+    limit: { type: 'string', default: '3600' },
+    out: { type: 'string' },
+    trace: { type: 'string' }
   })
   const options: SimOptions = {
     peers: Number(values.peers),
