@@ -193,7 +193,8 @@ describe('the engine, in process', () => {
       const events: Array<{ job: string, worker: string }> = []
       requester.addEventListener('job:running', event => { events.push({ job: event.detail.job, worker: event.detail.worker ?? '' }) })
       // a lone run's check is drawn as it is placed (room no job waits for), for the trusted staller: 99 % no check.
-      // Silent past SILENCE_HEDGE_MS, the job moves to a new worker, whose every result is checked: the draw must be made again for it
+      // The staller says it took the job and never answers: at the hedge time the job moves to a new worker, whose every result is
+      // checked, so the draw must be made again for it
       // (1 in 10 placements explores a stranger first instead: then the job did not start on the staller, and we run another)
       for (let attempt = 1; ; attempt++) {
         const result = await requester.run({ module: echo, input: `moved ${attempt}` })
