@@ -6,10 +6,12 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 
-export function scriptArgs<const T extends ParseArgsOptionsConfig> (usage: string, options: T): ReturnType<typeof parseArgs<{ options: T }>>['values'] {
-  let parsed
+type Values<T extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: T }>>['values']
+
+export function scriptArgs<const T extends ParseArgsOptionsConfig> (usage: string, options: T): Values<T> {
+  let values: Record<string, unknown>
   try {
-    parsed = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } })
+    values = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } } }).values
   } catch (err) {
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
       console.error(`${err.message}\n\n${usage}`)
@@ -17,9 +19,9 @@ export function scriptArgs<const T extends ParseArgsOptionsConfig> (usage: strin
     }
     throw err
   }
-  if (parsed.values.help === true) {
+  if (values.help === true) {
     console.log(usage)
     process.exit(0)
   }
-  return parsed.values as ReturnType<typeof parseArgs<{ options: T }>>['values']
+  return values as Values<T>
 }
