@@ -1,6 +1,6 @@
 /**
  * Command-line options of the scripts (`npm run sim`, `npm run bench`,
- * `npm run fuzz`): node:util's parseArgs, with `--help` printing the usage,
+ * `npm run fuzz` and the tools beside them): node:util's parseArgs, with `--help` printing the usage,
  * and an unknown option or a missing value answered with the usage and
  * exit code 2 instead of a stack trace.
  */

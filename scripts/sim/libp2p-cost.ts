@@ -9,12 +9,15 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { parseArgs } from 'node:util'
 import { nodeLibp2pOptions } from '../../node/libp2p-options.ts'
 import { CAPACITY_TOPIC } from '../../protocol/constants.ts'
+import { scriptArgs } from '../args.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '32' }, idle: { type: 'string', default: '20' } } })
+const values = scriptArgs('node --expose-gc scripts/sim/libp2p-cost.ts [--nodes 32] [--idle 20]: the RSS and CPU of that many idle libp2p nodes in one process', {
+  nodes: { type: 'string', default: '32' },
+  idle: { type: 'string', default: '20' }
+})
 const count = Number(values.nodes)
 const rss = (): number => { globalThis.gc?.(); return process.memoryUsage().rss / 2 ** 20 }
 

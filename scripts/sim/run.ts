@@ -266,9 +266,11 @@ export async function simulate (options: SimOptions, log: (line: string) => void
     let running = requesters.length
     await Promise.all(requesters.map(async (node, r) => {
       const { requester } = node.requester as NonNullable<SimNode['requester']>
+      // each job's input names it: what the trace records, and what an honest output is derived from
+      const inputOf = (i: number): string => `requester ${r} job ${i}`
       const jobs: PendingJob[] = []
       for (let i = 0; i < (perRequester[r] as number); i++) {
-        const input = new TextEncoder().encode(`requester ${r} job ${i}`)
+        const input = new TextEncoder().encode(inputOf(i))
         const job = await encodeJob({ v: 1, module, abi: 'direct', args: [], env: {}, input, limits: { ...DEFAULT_LIMITS, timeoutMs: Math.max(60_000, options.runMeanMs * 20) }, redundancy: 1 })
         jobs.push(async () => requester.execute(job, { signal: controller.signal, resume: false }))
       }
@@ -283,9 +285,9 @@ export async function simulate (options: SimOptions, log: (line: string) => void
             continue
           }
           if (options.trace === true) {
-            accepted.push({ input: `requester ${r} job ${result.index}`, atMs: clock.elapsed - jobsStart })
+            accepted.push({ input: inputOf(result.index), atMs: clock.elapsed - jobsStart })
           }
-          const expected = expectedOutput(new TextEncoder().encode(`requester ${r} job ${result.index}`))
+          const expected = expectedOutput(new TextEncoder().encode(inputOf(result.index)))
           final.set(result.index, Buffer.compare(Buffer.from(result.result.output), Buffer.from(expected)) === 0 ? 'ok' : 'wrong')
         }
         for (const outcome of final.values()) {
